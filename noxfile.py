@@ -1,0 +1,52 @@
+"""Sessions: `nox -s evidence` runs the evidence; `nox -s tests` runs the tests; `nox -s lint`.
+
+    nox -s evidence                         # the default experiment, params/mmm_v2.yaml
+    nox -s evidence -- --tenants alpine_telecom
+    nox -s evidence -- my_experiment --workers 4 --strict
+    nox -s tests -- -k gates -x             # arguments after -- go to pytest
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+
+PYTHON = "3.11"
+KERNEL = "mmm-evidence"
+# one BLAS thread per process: notebooks and tests run side by side on few cores
+THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONHASHSEED": "0"}
+
+
+def _install(session: nox.Session, target: str) -> None:
+    """Install the package and register its own Jupyter kernel inside this environment."""
+    session.install(target)
+    session.run("python", "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL,
+                "--display-name", "Python (mmm-evidence)", silent=True)
+
+
+@nox.session(python=PYTHON)
+def evidence(session: nox.Session) -> None:
+    """Run every notebook for every tenant of an experiment (default mmm_v2) and its artifacts."""
+    _install(session, ".")
+    args = list(session.posargs)
+    experiment = args.pop(0) if args and not args[0].startswith("-") else "mmm_v2"
+    params = experiment if experiment.endswith((".yaml", ".yml")) else f"params/{experiment}.yaml"
+    session.run("mmm-evidence", "run", params, *args, env=THREADS)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (pytest; arguments after -- are passed on)."""
+    _install(session, ".[test]")
+    session.run("pytest", *session.posargs, env=THREADS)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff, and notebooks committed without outputs."""
+    _install(session, ".[test]")
+    session.run("ruff", "check", ".")
+    session.run("pytest", "-q", "tests/test_notebooks.py", env=THREADS)

@@ -1,0 +1,355 @@
+"""Experiment and tenant parameters: YAML files -> one typed, validated config object.
+
+Relative paths in a YAML file are resolved against the directory of that file.
+Every error names the file and the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A parameter file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+# --------------------------------------------------------------------------- tenants
+
+
+class SyntheticChannel(_Strict):
+    """One paid channel of a synthetic tenant: how it is spent and how it works."""
+
+    pattern: Literal["always_on", "flighted"] = "always_on"
+    weekly_spend: PositiveFloat = Field(description="national mean weekly spend")
+    decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+    half_saturation: PositiveFloat = Field(
+        1.0, description="Hill half-saturation as a multiple of mean adstocked per-capita spend"
+    )
+    shape: Annotated[float, Field(ge=0.3, le=6.0)] = 1.5
+    share: Annotated[float, Field(ge=0.0, lt=0.9)] = Field(
+        0.05, description="true contribution share of total KPI"
+    )
+    flight_on_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+
+
+class SyntheticControl(_Strict):
+    kind: Literal["price", "holiday", "promo"]
+    effect: float = Field(description="relative effect on the baseline KPI")
+    volatility: Annotated[float, Field(ge=0.0)] = 0.03
+
+
+class SyntheticSpec(_Strict):
+    """How to simulate a tenant with known ground truth."""
+
+    seed: int
+    weeks: Annotated[int, Field(ge=20, le=1040)] = 156
+    start: date = date(2023, 1, 2)
+    segments: Annotated[int, Field(ge=1, le=500)] = 10
+    noise: Annotated[float, Field(ge=0.0, le=2.0)] = 0.08
+    base_per_capita: PositiveFloat = Field(0.2, description="baseline weekly KPI per person")
+    trend: Annotated[float, Field(ge=-0.9, le=3.0)] = 0.1
+    seasonality: Annotated[float, Field(ge=0.0, le=0.9)] = 0.1
+    segment_heterogeneity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    spend_correlation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+    timing_spread_weeks: Annotated[int, Field(ge=0, le=52)] = 4
+    burn_in_weeks: Annotated[int, Field(ge=0, le=260)] = 52
+    channels: dict[str, SyntheticChannel]
+    controls: dict[str, SyntheticControl] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shares_leave_a_baseline(self) -> SyntheticSpec:
+        total = sum(c.share for c in self.channels.values())
+        if total >= 0.9:
+            raise ValueError(f"channel shares add up to {total:.2f}; they must stay below 0.9")
+        if not self.channels:
+            raise ValueError("at least one channel is required")
+        return self
+
+
+class CsvSource(_Strict):
+    """A tenant that brings its own data: a CSV, optional segment table and truth."""
+
+    csv: Path
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical column name -> column name in the CSV (date, segment, kpi, "
+        "spend_<channel>, controls)",
+    )
+    segments_csv: Path | None = None
+    truth: Path | None = None
+    date_format: str | None = None
+
+
+class TenantData(_Strict):
+    synthetic: SyntheticSpec | None = None
+    source: CsvSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TenantData:
+        if (self.synthetic is None) == (self.source is None):
+            raise ValueError("give exactly one of 'synthetic' or 'source'")
+        return self
+
+
+class TenantConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    display_name: str | None = None
+    description: str = ""
+    kpi: str = "revenue"
+    channels: list[str]
+    controls: list[str] = Field(default_factory=list)
+    segment_size: str | None = Field(
+        None, description="segment attribute column used as segment size (else mean KPI)"
+    )
+    data: TenantData
+    path: Path | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _channels_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one channel is required")
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate channel names in {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _synthetic_matches(self) -> TenantConfig:
+        spec = self.data.synthetic
+        if spec is not None:
+            if list(spec.channels) != list(self.channels):
+                raise ValueError(
+                    f"data.synthetic.channels {list(spec.channels)} must match channels "
+                    f"{list(self.channels)} (same names, same order)"
+                )
+            if list(spec.controls) != list(self.controls):
+                raise ValueError(
+                    f"data.synthetic.controls {list(spec.controls)} must match controls "
+                    f"{list(self.controls)}"
+                )
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def spend_columns(self) -> list[str]:
+        return [f"spend_{c}" for c in self.channels]
+
+
+# --------------------------------------------------------------------------- experiment
+
+
+class ModelSettings(_Strict):
+    """Settings of MMM v2 (see model/mmm.py)."""
+
+    fourier_order: Annotated[int, Field(ge=0, le=10)] = 2
+    trend: bool = True
+    n_starts: Annotated[int, Field(ge=1, le=64)] = 4
+    max_decay: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
+    shape_bounds: tuple[PositiveFloat, PositiveFloat] = (0.5, 4.0)
+    half_saturation_bounds: tuple[PositiveFloat, PositiveFloat] = (0.1, 10.0)
+    prior_strength: Annotated[float, Field(ge=0.0)] = 1.0
+    max_iterations: Annotated[int, Field(ge=10)] = 200
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> ModelSettings:
+        for key in ("shape_bounds", "half_saturation_bounds"):
+            low, high = getattr(self, key)
+            if not low < high:
+                raise ValueError(f"{key}: lower bound {low} must be below upper bound {high}")
+        return self
+
+
+class EvaluationSettings(_Strict):
+    holdout_weeks: Annotated[int, Field(ge=4)] = 26
+
+
+class HoldoutR2Gate(_Strict):
+    min: float = 0.5
+
+
+class ElasticityGate(_Strict):
+    max_median_relative_error: PositiveFloat = 0.25
+    min_true_share: Fraction = 0.02
+    zero_true_elasticity: Annotated[float, Field(ge=0.0)] = 0.01
+    zero_estimate: Annotated[float, Field(ge=0.0)] = 1e-4
+
+
+class GateSettings(_Strict):
+    holdout_r2: HoldoutR2Gate = HoldoutR2Gate()
+    elasticity: ElasticityGate = ElasticityGate()
+
+
+class RunnerSettings(_Strict):
+    workers: Annotated[int, Field(ge=1)] | None = None
+    kernel_name: str = "mmm-evidence"
+    timeout_seconds: Annotated[int, Field(ge=10)] = 1800
+
+
+
+
+class ExperimentConfig(_Strict):
+    experiment: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    description: str = ""
+    seed: int = 0
+    output_dir: Path
+    notebooks_dir: Path
+    tenants_dir: Path
+    tenants: list[str]
+    notebooks: list[str] = Field(default_factory=lambda: ["validation"])
+    evaluation: EvaluationSettings = EvaluationSettings()
+    model: ModelSettings = ModelSettings()
+    gates: GateSettings = GateSettings()
+    runner: RunnerSettings = RunnerSettings()
+    path: Path | None = None
+    tenant_configs: dict[str, TenantConfig] = Field(default_factory=dict)
+
+    @field_validator("tenants", "notebooks")
+    @classmethod
+    def _non_empty_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one entry")
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate entries in {value}")
+        return value
+
+    def tenant(self, name: str) -> TenantConfig:
+        try:
+            return self.tenant_configs[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.path}: tenant {name!r} is not in 'tenants' ({', '.join(self.tenants)})"
+            ) from None
+
+    def notebook_path(self, notebook: str) -> Path:
+        return self.notebooks_dir / f"{notebook}.ipynb"
+
+    def resolved(self) -> dict:
+        """The fully resolved parameters as plain JSON-able data (paths as given)."""
+        data = self.model_dump(mode="json", exclude={"path", "tenant_configs"})
+        data["tenant_configs"] = {
+            name: cfg.model_dump(mode="json", exclude={"path"})
+            for name, cfg in self.tenant_configs.items()
+        }
+        for key in ("output_dir", "notebooks_dir", "tenants_dir"):
+            data.pop(key)
+        return data
+
+    def params_hash(self) -> str:
+        blob = json.dumps(self.resolved(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got "
+                          f"{type(data).__name__}")
+    return data
+
+
+def _format_error(path: Path, exc: ValidationError) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"]
+            if "input" in err and not isinstance(err["input"], dict | list):
+                msg += f" (got {err['input']!r})"
+        lines.append(f"{path}: key '{key}': {msg}")
+    return ConfigError("\n".join(lines))
+
+
+def _resolve(base: Path, value: str | Path | None) -> Path | None:
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def load_tenant(path: str | Path) -> TenantConfig:
+    """Read and validate one tenant YAML."""
+    path = Path(path).resolve()
+    raw = _read_yaml(path)
+    source = (raw.get("data") or {}).get("source") if isinstance(raw.get("data"), dict) else None
+    if isinstance(source, dict):
+        for key in ("csv", "segments_csv", "truth"):
+            if isinstance(source.get(key), str):
+                source[key] = str(_resolve(path.parent, source[key]))
+    try:
+        cfg = TenantConfig.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        raise _format_error(path, exc) from None
+    if raw.get("name") != path.stem:
+        raise ConfigError(f"{path}: key 'name': {raw.get('name')!r} must equal the file name "
+                          f"{path.stem!r}")
+    return cfg
+
+
+def load_experiment(path: str | Path, tenants: list[str] | None = None) -> ExperimentConfig:
+    """Read the experiment YAML and every tenant it names; optionally keep only `tenants`."""
+    path = Path(path).resolve()
+    raw = _read_yaml(path)
+    base = path.parent
+    defaults = {
+        "output_dir": f"../outputs/{raw.get('experiment', path.stem)}",
+        "notebooks_dir": "../notebooks",
+        "tenants_dir": "tenants",
+    }
+    for key, default in defaults.items():
+        value = raw.get(key, default)
+        if isinstance(value, str):
+            raw[key] = str(_resolve(base, value))
+    try:
+        cfg = ExperimentConfig.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        raise _format_error(path, exc) from None
+    unknown = [n for n in cfg.notebooks if not cfg.notebook_path(n).is_file()]
+    if unknown:
+        raise ConfigError(f"{path}: key 'notebooks': no notebook file for "
+                          f"{', '.join(unknown)} in {cfg.notebooks_dir}")
+    selected = cfg.tenants
+    if tenants:
+        missing = [t for t in tenants if t not in cfg.tenants]
+        if missing:
+            raise ConfigError(f"{path}: key 'tenants': {', '.join(missing)} not listed "
+                              f"(known: {', '.join(cfg.tenants)})")
+        selected = [t for t in cfg.tenants if t in tenants]
+    configs = {}
+    for name in selected:
+        tenant_path = cfg.tenants_dir / f"{name}.yaml"
+        if not tenant_path.is_file():
+            raise ConfigError(f"{path}: key 'tenants': tenant {name!r} has no file {tenant_path}")
+        configs[name] = load_tenant(tenant_path)
+    return cfg.model_copy(update={"tenants": selected, "tenant_configs": configs})

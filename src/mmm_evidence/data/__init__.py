@@ -1,0 +1,62 @@
+"""Tenant data: schema and validation, CSV loader, synthetic generator with ground truth.
+
+The two entry points the rest of the package uses:
+
+- ``prepare_tenant_data(exp, tenant, output_dir)`` writes (synthetic) or checks (CSV) a
+  tenant's input files and returns their SHA-256 hashes; the runner calls it once per run.
+- ``load_tenant_panel(exp, tenant, output_dir)`` returns the tenant's validated ``Panel``;
+  notebooks call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mmm_evidence.config import ExperimentConfig
+from mmm_evidence.data.panel import Panel
+
+__all__ = ["Panel", "prepare_tenant_data", "load_tenant_panel", "tenant_data_dir", "file_sha256"]
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tenant_data_dir(output_dir: str | Path, tenant: str) -> Path:
+    """Where a synthetic tenant's generated files live inside a run's output folder."""
+    return Path(output_dir) / "data" / tenant
+
+
+def prepare_tenant_data(
+    exp: ExperimentConfig, tenant: str, output_dir: str | Path
+) -> dict[str, str]:
+    """Materialise (synthetic) or check (CSV) a tenant's inputs; return {path: sha256}."""
+    cfg = exp.tenant(tenant)
+    if cfg.data.synthetic is not None:
+        from mmm_evidence.data.synthetic import write_synthetic_tenant
+
+        files = write_synthetic_tenant(cfg, tenant_data_dir(output_dir, tenant))
+    else:
+        from mmm_evidence.data.loader import read_tenant_csv
+
+        read_tenant_csv(cfg)  # validates; raises DataError naming file, column and rows
+        src = cfg.data.source
+        files = [p for p in (src.csv, src.segments_csv, src.truth) if p is not None]
+    return {str(p): file_sha256(p) for p in files}
+
+
+def load_tenant_panel(exp: ExperimentConfig, tenant: str, output_dir: str | Path) -> Panel:
+    """The tenant's validated panel (synthetic tenants are generated on first use)."""
+    cfg = exp.tenant(tenant)
+    if cfg.data.synthetic is not None:
+        from mmm_evidence.data.synthetic import read_synthetic_tenant
+
+        return read_synthetic_tenant(cfg, tenant_data_dir(output_dir, tenant))
+    from mmm_evidence.data.loader import read_tenant_csv
+
+    return read_tenant_csv(cfg)

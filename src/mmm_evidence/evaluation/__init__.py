@@ -1,0 +1,1 @@
+"""Pure evaluation functions: metrics, splits, validation of a tenant."""

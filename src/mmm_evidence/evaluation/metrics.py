@@ -1,0 +1,47 @@
+"""Forecast accuracy metrics on a series of actuals and predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _pair(actual, predicted) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(actual, dtype=float).reshape(-1)
+    p = np.asarray(predicted, dtype=float).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"actual has {y.size} values, predicted {p.size}")
+    if y.size == 0:
+        raise ValueError("no values to score")
+    return y, p
+
+
+def r2(actual, predicted) -> float:
+    """Coefficient of determination 1 − SSE/SST (can be negative; NaN if actuals are constant)."""
+    y, p = _pair(actual, predicted)
+    sst = float(((y - y.mean()) ** 2).sum())
+    if sst == 0.0:
+        return float("nan")
+    return 1.0 - float(((y - p) ** 2).sum()) / sst
+
+
+def mape(actual, predicted) -> float:
+    """Mean absolute percentage error, as a fraction, over weeks with a non-zero actual."""
+    y, p = _pair(actual, predicted)
+    keep = y != 0
+    if not keep.any():
+        return float("nan")
+    return float(np.mean(np.abs((y[keep] - p[keep]) / y[keep])))
+
+
+def nrmse(actual, predicted) -> float:
+    """Root mean squared error divided by the range of the actuals (Robyn's convention)."""
+    y, p = _pair(actual, predicted)
+    span = float(y.max() - y.min())
+    rmse = float(np.sqrt(np.mean((y - p) ** 2)))
+    return rmse / span if span > 0 else float("nan")
+
+
+def scores(actual, predicted) -> dict[str, float]:
+    """{"r2", "mape", "nrmse"} of a prediction."""
+    return {"r2": r2(actual, predicted), "mape": mape(actual, predicted),
+            "nrmse": nrmse(actual, predicted)}

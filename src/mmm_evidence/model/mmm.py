@@ -1,0 +1,510 @@
+"""MMM v2: a segment-level media mix model fitted by variable projection.
+
+For segment g and week t::
+
+    KPI[g,t] = baseline_g(t) + sum_c beta_c * size_g * Hill(Adstock(spend[g,:,c] / size_g)[t])
+
+- baseline_g(t): per-segment intercept, linear trend, Fourier yearly seasonality and controls;
+- the media response (decay, half-saturation, shape, beta >= 0) is shared by all segments and
+  acts on per-capita spend, so national data is simply the one-segment case;
+- geometric adstock is normalised (weights sum to one) and starts at a steady state equal to
+  the mean of the first weeks' spend; the Hill half-saturation is kept in absolute per-capita
+  spend units, so scaling spend changes the response as it should.
+
+Fit: for given nonlinear parameters (decay, half-saturation, shape per channel) the linear
+ones are an exact least-squares solve — the per-segment baseline is projected out
+(Frisch-Waugh-Lovell) and the media coefficients come from non-negative least squares.
+The nonlinear parameters are optimised with scipy's bounded trust-region least squares
+from several seeded starts, under a weak prior (documented in ``PRIOR``) that keeps shape
+and half-saturation off their bounds when the data cannot tell. Rows are weighted by the
+inverse of each segment's residual scale (feasible weighted least squares), so small and
+large segments count by their information, not by their revenue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares, nnls
+from scipy.signal import lfilter
+
+from mmm_evidence.config import ModelSettings
+from mmm_evidence.data.panel import Panel
+from mmm_evidence.model.transforms import (
+    geometric_adstock,
+    hill,
+    hill_derivative,
+    steady_state_start,
+)
+
+MODEL_VERSION = "mmm_v2.0"
+
+#: The weak prior on the nonlinear parameters, as (mean, sd) on the optimiser's scale:
+#: decay in [0, max_decay]; log of half-saturation relative to the channel's mean per-capita
+#: spend; log of the Hill shape. Each adds ((p - mean) / sd)^2 * prior_strength to the
+#: weighted sum of squares, in which a data residual counts about one unit.
+PRIOR: dict[str, tuple[float, float]] = {
+    "decay": (0.35, 0.35),
+    "log_half_saturation": (0.0, 1.0),
+    "log_shape": (math.log(1.5), 0.6),
+}
+
+
+class NotFittedError(RuntimeError):
+    """The model was used before ``fit``."""
+
+
+@dataclass
+class FitDiagnostics:
+    objective: float
+    n_starts: int
+    start_objectives: list[float]
+    converged: bool
+    bounds_hit: list[str]
+    n_observations: int
+    n_linear_parameters: int
+    residual_scale: list[float] = field(default_factory=list)
+
+
+def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Timestamp,
+                    scale_weeks: float, fourier_order: int, trend: bool) -> np.ndarray:
+    """Per-segment baseline design (G, T, p): intercept, trend, Fourier terms, controls."""
+    g_n, t_n, k_n = controls.shape
+    cols = [np.ones(t_n)]
+    if trend:
+        cols.append(((dates - origin).days.to_numpy() / 7.0) / scale_weeks)
+    year_fraction = (dates.day_of_year.to_numpy() - 1) / 365.25
+    for k in range(1, fourier_order + 1):
+        cols.append(np.sin(2 * np.pi * k * year_fraction))
+        cols.append(np.cos(2 * np.pi * k * year_fraction))
+    common = np.stack(cols, axis=-1)  # (T, q)
+    common = np.broadcast_to(common, (g_n, t_n, common.shape[1]))
+    return np.concatenate([common, controls], axis=-1)
+
+
+def _orthonormal_basis(x: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """Per segment, an orthonormal basis of the column space of x[g] (padded with zeros)."""
+    g_n, t_n, p = x.shape
+    q = np.zeros((g_n, t_n, min(t_n, p)))
+    for g in range(g_n):
+        u, s, _ = np.linalg.svd(x[g], full_matrices=False)
+        keep = s > rtol * max(s[0], 1e-300) if s.size else np.zeros(0, bool)
+        q[g, :, : keep.sum()] = u[:, keep]
+    return q
+
+
+
+def media_design(per_capita: np.ndarray, theta: np.ndarray, size: np.ndarray,
+                 reference: np.ndarray, derivatives: bool = False):
+    """Media regressors size_g * Hill(adstock(per-capita spend)) (G, T, C) for the stacked
+    parameters theta = [decay, log(K / reference), log(shape)] per channel; with
+    ``derivatives`` also d regressor / d theta, (G, T, C, 3)."""
+    g_n, t_n, c_n = per_capita.shape
+    out = np.empty((g_n, t_n, c_n))
+    grad = np.empty((g_n, t_n, c_n, 3)) if derivatives else None
+    for c in range(c_n):
+        decay, log_k, log_s = (float(v) for v in theta[3 * c : 3 * c + 3])
+        x = per_capita[:, :, c]
+        start = steady_state_start(x)
+        a = geometric_adstock(x, decay, start)
+        k, sh = math.exp(log_k) * reference[c], math.exp(log_s)
+        ratio = np.maximum(a, 0.0) / k
+        r = np.power(ratio, sh)
+        h = r / (1.0 + r)
+        out[:, :, c] = size[:, None] * h
+        if derivatives:
+            # a_t = decay*a_{t-1} + (1-decay)*x_t, so da_t = a_{t-1} - x_t + decay*da_{t-1}
+            a_prev = np.concatenate([start[:, None], a[:, :-1]], axis=1)
+            da = lfilter([1.0], [1.0, -decay], a_prev - x, axis=-1) if decay > 0 else a_prev - x
+            dh_dr = 1.0 / (1.0 + r) ** 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dh_da = np.where(a > 0, sh * r / np.where(a > 0, a, 1.0), 0.0) * dh_dr
+                log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+            grad[:, :, c, 0] = size[:, None] * dh_da * da
+            grad[:, :, c, 1] = size[:, None] * (-sh * r * dh_dr)
+            grad[:, :, c, 2] = size[:, None] * (sh * r * log_ratio * dh_dr)
+    return (out, grad) if derivatives else out
+
+
+class _Problem:
+    """The weighted, baseline-projected least-squares problem of one fit (variable projection).
+
+    Residuals r(theta) = w_g * (M y - M Z(theta) beta(theta)) with M the per-segment projection
+    off the baseline design and beta(theta) >= 0 the exact NNLS solution, plus the prior's
+    z-scores. The Jacobian is the Kaufman variable-projection approximation, analytic.
+    """
+
+    def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd):
+        self.x, self.y, self.per_capita = x, y, per_capita
+        self.size, self.reference = size, reference
+        self.prior_mean, self.prior_sd = prior_mean, prior_sd
+        self.g_n, self.t_n, self.c_n = per_capita.shape
+        self.q = _orthonormal_basis(x)
+        self.y_res = self._project_out(y[..., None])[..., 0]
+
+    def _project_out(self, z: np.ndarray) -> np.ndarray:
+        """z minus its per-segment projection on the baseline design; z is (G, T, ...)."""
+        shape = z.shape
+        flat = z.reshape(self.q.shape[0], self.q.shape[1], -1)
+        coef = np.einsum("gtp,gtk->gpk", self.q, flat)
+        return (flat - np.einsum("gtp,gpk->gtk", self.q, coef)).reshape(shape)
+
+    def media(self, theta: np.ndarray) -> np.ndarray:
+        return media_design(self.per_capita, theta, self.size, self.reference)
+
+    def _media_res(self, z: np.ndarray) -> np.ndarray:
+        return self._project_out(z)
+
+    def _weighted(self, theta: np.ndarray, weights: np.ndarray):
+        z = self.media(theta)
+        a = (self._media_res(z) * weights[:, None, None]).reshape(-1, self.c_n)
+        b = (self.y_res * weights[:, None]).reshape(-1)
+        return a, b
+
+    @staticmethod
+    def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        scale = np.sqrt((a**2).sum(axis=0))
+        scale = np.where(scale > 0, scale, 1.0)
+        beta_scaled, _ = nnls(a / scale, b, maxiter=50 * a.shape[1])
+        return beta_scaled / scale
+
+    def solve(self, theta: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact linear part for theta: (beta >= 0, weighted projected residual)."""
+        a, b = self._weighted(theta, weights)
+        beta = self._nnls(a, b)
+        return beta, b - a @ beta
+
+    def residuals(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        _, r = self.solve(theta, weights)
+        if self.prior_sd is None:
+            return r
+        return np.concatenate([r, (theta - self.prior_mean) / self.prior_sd])
+
+    def jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        z, dz = media_design(self.per_capita, theta, self.size, self.reference, derivatives=True)
+        a = (self._media_res(z) * weights[:, None, None]).reshape(-1, self.c_n)
+        b = (self.y_res * weights[:, None]).reshape(-1)
+        beta = self._nnls(a, b)
+        dz_res = self._media_res(dz) * weights[:, None, None, None]  # (G, T, C, 3)
+        cols = (dz_res * beta[None, None, :, None]).reshape(-1, 3 * self.c_n)
+        active = beta > 0
+        if active.any():
+            qa, _ = np.linalg.qr(a[:, active])
+            cols = cols - qa @ (qa.T @ cols)
+        jac = -cols
+        if self.prior_sd is None:
+            return jac
+        return np.vstack([jac, np.diag(1.0 / self.prior_sd)])
+
+    def segment_scale(self, theta: np.ndarray) -> np.ndarray:
+        """Each segment's residual standard deviation at theta (unweighted fit)."""
+        _, r = self.solve(theta, np.ones(self.g_n))
+        r = r.reshape(self.g_n, self.t_n)
+        dof = max(self.t_n - self.q.shape[2] - 1, 1)
+        sd = np.sqrt((r**2).sum(axis=1) / dof)
+        floor = max(float(np.median(sd)) * 1e-3, 1e-12)
+        return np.maximum(sd, floor)
+
+
+class MMM:
+    """MMM v2. ``fit(panel)``, then ``predict``, ``contributions``, ``elasticities``,
+    ``response_curve``; ``to_dict``/``from_dict`` (and JSON) round-trip the fitted model."""
+
+    def __init__(self, settings: ModelSettings | None = None, seed: int = 0):
+        self.settings = settings or ModelSettings()
+        self.seed = int(seed)
+        self._fitted = False
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, panel: Panel) -> MMM:
+        s = self.settings
+        if panel.n_weeks < 2 * s.fourier_order + 4:
+            raise ValueError(f"tenant {panel.tenant!r}: {panel.n_weeks} weeks are too few to fit "
+                             f"(need at least {2 * s.fourier_order + 4})")
+        problem = self._prepare(panel)
+        lower, upper = self._bounds()
+        prior_mean, prior_sd = self._prior_vectors()
+        theta0 = np.clip(prior_mean, lower + 1e-6, upper - 1e-6)
+        weights = 1.0 / problem.segment_scale(theta0)
+        rng = np.random.default_rng(self.seed)
+        starts = [theta0]
+        for _ in range(s.n_starts - 1):
+            draw = prior_mean + prior_sd * rng.standard_normal(prior_mean.size)
+            starts.append(np.clip(draw, lower + 1e-6, upper - 1e-6))
+
+        def optimise(start: np.ndarray, w: np.ndarray):
+            return least_squares(problem.residuals, start, jac=problem.jacobian, args=(w,),
+                                 bounds=(lower, upper), method="trf", x_scale=1.0,
+                                 ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=s.max_iterations)
+
+        results = [optimise(st, weights) for st in starts]
+        best = min(results, key=lambda r: (r.cost, tuple(r.x)))
+        # one feasible-WLS refinement: re-estimate segment scales at the best fit, polish
+        sigma = problem.segment_scale(best.x)
+        final = optimise(best.x, 1.0 / sigma)
+        self._finish(problem, final.x, 1.0 / sigma)
+        self.diagnostics = FitDiagnostics(
+            objective=float(final.cost),
+            n_starts=len(starts),
+            start_objectives=[float(r.cost) for r in results],
+            converged=bool(final.status > 0),
+            bounds_hit=self._bounds_hit(final.x, lower, upper),
+            n_observations=int(panel.kpi.size),
+            n_linear_parameters=int(self.baseline_coef.size + len(self.channels)),
+            residual_scale=[float(v) for v in sigma],
+        )
+        self._fitted = True
+        return self
+
+    def fit_fixed(self, panel: Panel, decay, half_saturation, shape) -> MMM:
+        """Fit only the linear part for given media parameters (per channel; half-saturation
+        in per-capita spend units) — the 'oracle' fit when the true ones are given."""
+        problem = self._prepare(panel)
+        theta = np.column_stack([
+            np.asarray(decay, float),
+            np.log(np.asarray(half_saturation, float) / self.reference_spend),
+            np.log(np.asarray(shape, float)),
+        ]).reshape(-1)
+        sigma = problem.segment_scale(theta)
+        self._finish(problem, theta, 1.0 / sigma)
+        self.diagnostics = FitDiagnostics(
+            objective=float(0.5 * (problem.residuals(theta, 1.0 / sigma) ** 2).sum()),
+            n_starts=0, start_objectives=[], converged=True, bounds_hit=[],
+            n_observations=int(panel.kpi.size),
+            n_linear_parameters=int(self.baseline_coef.size + len(self.channels)),
+            residual_scale=[float(v) for v in sigma])
+        self._fitted = True
+        return self
+
+    def _prepare(self, panel: Panel) -> _Problem:
+        """Record the data-derived constants of a fit and build its least-squares problem."""
+        self.channels = tuple(panel.channels)
+        self.segments = tuple(panel.segments)
+        self.control_names = tuple(panel.control_names)
+        self.size = np.asarray(panel.size, dtype=float).copy()
+        self.origin = pd.Timestamp(panel.dates[0])
+        self.scale_weeks = float(max(panel.n_weeks - 1, 1))
+        per_capita = panel.spend / self.size[:, None, None]
+        ref = per_capita.mean(axis=(0, 1))
+        self.reference_spend = np.where(ref > 0, ref, 1.0)
+        totals = panel.spend.sum(axis=1)  # (G, C)
+        col = totals.sum(axis=0)
+        self.segment_spend_share = np.where(col > 0, totals / np.where(col > 0, col, 1.0),
+                                            1.0 / panel.n_segments)
+        self.mean_weekly_spend = panel.spend.sum(axis=0).mean(axis=0)
+        x = baseline_design(panel.dates, panel.controls, self.origin, self.scale_weeks,
+                            self.settings.fourier_order, self.settings.trend)
+        prior_mean, prior_sd = self._prior_vectors()
+        return _Problem(x=x, y=panel.kpi.astype(float), per_capita=per_capita, size=self.size,
+                        reference=self.reference_spend, prior_mean=prior_mean,
+                        prior_sd=prior_sd / math.sqrt(max(self.settings.prior_strength, 1e-12))
+                        if self.settings.prior_strength > 0 else None)
+
+    def _finish(self, problem: _Problem, theta: np.ndarray, weights: np.ndarray) -> None:
+        beta, _ = problem.solve(theta, weights)
+        z = problem.media(theta)
+        base_target = problem.y - np.einsum("gtc,c->gt", z, beta)
+        self.baseline_coef = np.stack([np.linalg.lstsq(problem.x[g], base_target[g],
+                                                       rcond=None)[0]
+                                       for g in range(problem.y.shape[0])])
+        self._set_theta(theta)
+        self.beta = beta
+        self.residual_scale = 1.0 / weights
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.settings
+        c_n = len(self.channels)
+        lo = np.tile([0.0, math.log(s.half_saturation_bounds[0]), math.log(s.shape_bounds[0])],
+                     c_n)
+        hi = np.tile([s.max_decay, math.log(s.half_saturation_bounds[1]),
+                      math.log(s.shape_bounds[1])], c_n)
+        return lo, hi
+
+    def _prior_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        c_n = len(self.channels)
+        mean = np.tile([PRIOR[k][0] for k in ("decay", "log_half_saturation", "log_shape")], c_n)
+        sd = np.tile([PRIOR[k][1] for k in ("decay", "log_half_saturation", "log_shape")], c_n)
+        return mean, sd
+
+    def _bounds_hit(self, theta: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[str]:
+        names = ("decay", "half_saturation", "shape")
+        hits = []
+        for i, value in enumerate(theta):
+            span = hi[i] - lo[i]
+            if value - lo[i] < 1e-3 * span and not (i % 3 == 0 and lo[i] == 0.0):
+                hits.append(f"{self.channels[i // 3]}.{names[i % 3]}=lower")
+            if hi[i] - value < 1e-3 * span:
+                hits.append(f"{self.channels[i // 3]}.{names[i % 3]}=upper")
+        return hits
+
+    def _media_design(self, per_capita: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Media regressors size_g * Hill(adstock) for nonlinear parameters theta, (G, T, C)."""
+        return media_design(per_capita, theta, self.size, self.reference_spend)
+
+    def _set_theta(self, theta: np.ndarray) -> None:
+        t = np.asarray(theta, dtype=float).reshape(-1, 3)
+        self.decay = t[:, 0].copy()
+        self.half_saturation = np.exp(t[:, 1]) * self.reference_spend
+        self.shape = np.exp(t[:, 2])
+
+    def _theta(self) -> np.ndarray:
+        return np.column_stack([self.decay, np.log(self.half_saturation / self.reference_spend),
+                                np.log(self.shape)]).reshape(-1)
+
+    # ------------------------------------------------------------------ using the fit
+
+    def _check(self, panel: Panel) -> None:
+        if not self._fitted:
+            raise NotFittedError("MMM.fit must be called first")
+        if tuple(panel.channels) != self.channels:
+            raise ValueError(f"panel channels {panel.channels} differ from the fitted "
+                             f"{self.channels}")
+        if tuple(panel.segments) != self.segments:
+            raise ValueError(f"panel segments {panel.segments} differ from the fitted "
+                             f"{self.segments}")
+        if tuple(panel.control_names) != self.control_names:
+            raise ValueError(f"panel controls {panel.control_names} differ from the fitted "
+                             f"{self.control_names}")
+
+    def _parts(self, panel: Panel, spend: np.ndarray | None = None):
+        self._check(panel)
+        spend = panel.spend if spend is None else spend
+        x = baseline_design(panel.dates, panel.controls, self.origin, self.scale_weeks,
+                            self.settings.fourier_order, self.settings.trend)
+        base = np.einsum("gtp,gp->gt", x, self.baseline_coef)
+        z = self._media_design(spend / self.size[:, None, None], self._theta())
+        return base, z * self.beta[None, None, :]
+
+    def predict(self, panel: Panel, spend: np.ndarray | None = None) -> np.ndarray:
+        """Predicted KPI (G, T) for the panel's weeks (optionally with another spend array)."""
+        base, media = self._parts(panel, spend)
+        return base + media.sum(axis=2)
+
+    def contributions(self, panel: Panel) -> dict[str, np.ndarray]:
+        """Additive decomposition: {"baseline": (G, T), channel: (G, T), ...}."""
+        base, media = self._parts(panel)
+        out = {"baseline": base}
+        for c, name in enumerate(self.channels):
+            out[name] = media[:, :, c]
+        return out
+
+    def contribution_shares(self, panel: Panel) -> dict[str, float]:
+        """Each channel's contribution over the panel divided by total predicted KPI."""
+        base, media = self._parts(panel)
+        total = base.sum() + media.sum()
+        return {ch: float(media[:, :, c].sum() / total) for c, ch in enumerate(self.channels)}
+
+    def roi(self, panel: Panel) -> dict[str, float | None]:
+        """Contribution per unit of spend over the panel (None for a channel with no spend)."""
+        _, media = self._parts(panel)
+        spend = panel.spend.sum(axis=(0, 1))
+        return {ch: (float(media[:, :, c].sum() / spend[c]) if spend[c] > 0 else None)
+                for c, ch in enumerate(self.channels)}
+
+    def elasticities(self, panel: Panel, step: float = 0.01) -> dict[str, float]:
+        """% change of total predicted KPI when a channel's spend is x(1+step) in every week,
+        divided by step in % (DESIGN.md's definition, the same as the generator's truth)."""
+        base_total = self.predict(panel).sum()
+        out = {}
+        for c, ch in enumerate(self.channels):
+            spend = panel.spend.copy()
+            spend[:, :, c] *= 1.0 + step
+            out[ch] = float((self.predict(panel, spend).sum() - base_total) / base_total / step)
+        return out
+
+    def segment_uplift(self, panel: Panel, factor: float = 1.10) -> dict[str, dict[str, float]]:
+        """Per segment: change of predicted KPI when every channel's spend is x factor."""
+        now = self.predict(panel)
+        up = self.predict(panel, panel.spend * factor) - now
+        return {seg: {"uplift": float(up[g].sum()),
+                      "uplift_relative": float(up[g].sum() / now[g].sum())}
+                for g, seg in enumerate(self.segments)}
+
+    def response_curve(self, channel: str, multipliers: np.ndarray | None = None) -> pd.DataFrame:
+        """Steady-state weekly response of total KPI to a constant weekly national spend.
+
+        Spend is split across segments as in the fitted data; columns: ``multiplier`` (of the
+        mean weekly spend), ``weekly_spend``, ``weekly_response``, ``marginal_roi``.
+        """
+        if not self._fitted:
+            raise NotFittedError("MMM.fit must be called first")
+        c = self.channels.index(channel)
+        m = np.linspace(0.0, 3.0, 61) if multipliers is None else np.asarray(multipliers, float)
+        weekly = m * self.mean_weekly_spend[c]
+        per_capita = weekly[:, None] * self.segment_spend_share[None, :, c] / self.size[None, :]
+        k, sh = self.half_saturation[c], self.shape[c]
+        response = (self.beta[c] * self.size[None, :] * hill(per_capita, k, sh)).sum(axis=1)
+        # d response / d weekly spend = sum_g beta * share_g * Hill'(per-capita)
+        marginal = (self.beta[c] * self.segment_spend_share[None, :, c]
+                    * hill_derivative(per_capita, k, sh)).sum(axis=1)
+        return pd.DataFrame({"multiplier": m, "weekly_spend": weekly,
+                             "weekly_response": response, "marginal_roi": marginal})
+
+    def media_parameters(self) -> dict[str, dict[str, float]]:
+        """Fitted media response per channel."""
+        if not self._fitted:
+            raise NotFittedError("MMM.fit must be called first")
+        return {ch: {"decay": float(self.decay[c]),
+                     "half_saturation_per_capita": float(self.half_saturation[c]),
+                     "half_saturation_relative": float(self.half_saturation[c]
+                                                       / self.reference_spend[c]),
+                     "shape": float(self.shape[c]), "beta": float(self.beta[c])}
+                for c, ch in enumerate(self.channels)}
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict:
+        if not self._fitted:
+            raise NotFittedError("MMM.fit must be called first")
+        return {
+            "model_version": MODEL_VERSION,
+            "settings": self.settings.model_dump(mode="json"),
+            "seed": self.seed,
+            "channels": list(self.channels),
+            "segments": list(self.segments),
+            "controls": list(self.control_names),
+            "size": self.size.tolist(),
+            "origin": self.origin.date().isoformat(),
+            "scale_weeks": self.scale_weeks,
+            "reference_spend": self.reference_spend.tolist(),
+            "segment_spend_share": self.segment_spend_share.tolist(),
+            "mean_weekly_spend": self.mean_weekly_spend.tolist(),
+            "decay": self.decay.tolist(),
+            "half_saturation": self.half_saturation.tolist(),
+            "shape": self.shape.tolist(),
+            "beta": self.beta.tolist(),
+            "baseline_coef": self.baseline_coef.tolist(),
+            "residual_scale": self.residual_scale.tolist(),
+            "diagnostics": self.diagnostics.__dict__,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MMM:
+        if data.get("model_version") != MODEL_VERSION:
+            raise ValueError(f"model_version {data.get('model_version')!r} is not "
+                             f"{MODEL_VERSION!r}")
+        model = cls(ModelSettings.model_validate(data["settings"]), seed=data["seed"])
+        model.channels = tuple(data["channels"])
+        model.segments = tuple(data["segments"])
+        model.control_names = tuple(data["controls"])
+        model.origin = pd.Timestamp(data["origin"])
+        model.scale_weeks = float(data["scale_weeks"])
+        for key in ("size", "reference_spend", "segment_spend_share", "mean_weekly_spend",
+                    "decay", "half_saturation", "shape", "beta", "baseline_coef",
+                    "residual_scale"):
+            setattr(model, key, np.asarray(data[key], dtype=float))
+        model.diagnostics = FitDiagnostics(**data["diagnostics"])
+        model._fitted = True
+        return model
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MMM:
+        return cls.from_dict(json.loads(text))

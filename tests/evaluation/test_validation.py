@@ -1,0 +1,61 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmm_evidence.config import GateSettings, ModelSettings
+from mmm_evidence.data.panel import Panel
+from mmm_evidence.evaluation.validation import validate_tenant
+from mmm_evidence.pipeline.gates import evaluate_gates, tenant_verdict
+from tests.model.conftest import model_form_panel
+
+SETTINGS = ModelSettings(n_starts=2)
+
+
+def noise_panel(weeks: int = 104, segments: int = 3, seed: int = 0) -> Panel:
+    rng = np.random.default_rng(seed)
+    return Panel(
+        tenant="pure_noise", dates=pd.date_range("2024-01-01", periods=weeks, freq="7D"),
+        segments=tuple(f"g{i}" for i in range(segments)), channels=("a", "b"),
+        control_names=(), kpi=1000 + 100 * rng.standard_normal((segments, weeks)),
+        spend=rng.uniform(0, 100, (segments, weeks, 2)), controls=np.zeros((segments, weeks, 0)),
+        size=np.ones(segments))
+
+
+def test_pure_noise_tenant_gets_fail():
+    v = validate_tenant(noise_panel(), SETTINGS, holdout_weeks=26, seed=0)
+    gates = evaluate_gates(v.scraps(), GateSettings())
+    r2_gate = next(g for g in gates if g["name"] == "holdout_r2")
+    assert r2_gate["passed"] is False and r2_gate["value"] < 0.5
+    # no truth: the truth-based gates are not assessable, never passed
+    assert all(g["passed"] is None for g in gates if g["name"].startswith("elasticity"))
+    assert tenant_verdict(gates) == "FAIL"
+
+
+def test_model_form_tenant_passes_with_truth():
+    panel = model_form_panel(noise=0.03, seed=5)
+    clean = validate_tenant(model_form_panel(seed=5), SETTINGS, 26, 0)
+    truth = {"channels": {c: {"elasticity": e, "contribution_share": clean.contribution_shares[c],
+                              "roi": clean.roi[c]} for c, e in clean.elasticities.items()}}
+    panel = Panel(**{**panel.__dict__, "truth": truth})
+    v = validate_tenant(panel, SETTINGS, 26, 0)
+    gates = evaluate_gates(v.scraps(), GateSettings())
+    assert {g["name"]: g["passed"] for g in gates} == {
+        "holdout_r2": True, "elasticity_median_error": True, "elasticity_no_missed_channel": True}
+    assert v.elasticity_table().loc["tv", "relative_error"] < 0.25
+
+
+def test_no_holdout_week_reaches_the_fit():
+    panel = model_form_panel(noise=0.02, seed=6)
+    v1 = validate_tenant(panel, SETTINGS, 26, 0)
+    kpi = panel.kpi.copy()
+    kpi[:, -26:] *= 5.0  # wreck the holdout weeks only
+    v2 = validate_tenant(Panel(**{**panel.__dict__, "kpi": kpi}), SETTINGS, 26, 0)
+    np.testing.assert_array_equal(v1.prediction, v2.prediction)
+    assert v1.holdout_model.to_json() == v2.holdout_model.to_json()
+    assert v1.holdout_model.diagnostics.n_observations == panel.n_segments * (panel.n_weeks - 26)
+    assert v2.metrics["holdout"]["r2"] < v1.metrics["holdout"]["r2"]
+
+
+def test_bad_holdout_is_reported():
+    with pytest.raises(ValueError, match="holdout_weeks=200"):
+        validate_tenant(noise_panel(), SETTINGS, holdout_weeks=200, seed=0)

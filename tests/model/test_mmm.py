@@ -1,0 +1,123 @@
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from mmm_evidence.config import ModelSettings
+from mmm_evidence.model.mmm import MMM, NotFittedError, media_design
+from tests.model.conftest import TRUE, model_form_panel
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    panel = model_form_panel()
+    return panel, MMM(ModelSettings(), seed=3).fit(panel)
+
+
+def test_recovers_known_parameters_on_a_noiseless_series(fitted):
+    panel, model = fitted
+    # sizes are normalised to mean 1 inside the panel; per-capita values scale with it
+    size_scale = np.linspace(0.6, 1.4, 3).mean()
+    np.testing.assert_allclose(model.decay, TRUE["decay"], atol=0.02)
+    np.testing.assert_allclose(model.shape, TRUE["shape"], rtol=0.05)
+    np.testing.assert_allclose(model.half_saturation * size_scale, TRUE["half_saturation"],
+                               rtol=0.05)
+    np.testing.assert_allclose(model.beta / size_scale, TRUE["beta"], rtol=0.05)
+    assert model.diagnostics.bounds_hit == []
+    fitted_kpi = model.predict(panel)
+    assert np.max(np.abs(fitted_kpi - panel.kpi) / panel.kpi) < 1e-3
+
+
+def test_elasticities_follow_the_definition(fitted):
+    panel, model = fitted
+    total = model.predict(panel).sum()
+    spend = panel.spend.copy()
+    spend[:, :, 1] *= 1.01
+    manual = (model.predict(panel, spend).sum() - total) / total / 0.01
+    assert model.elasticities(panel)["search"] == pytest.approx(manual)
+    assert all(v > 0 for v in model.elasticities(panel).values())
+
+
+def test_contributions_add_up_to_prediction(fitted):
+    panel, model = fitted
+    parts = model.contributions(panel)
+    np.testing.assert_allclose(sum(parts.values()), model.predict(panel))
+    shares = model.contribution_shares(panel)
+    assert shares["tv"] == pytest.approx(parts["tv"].sum() / model.predict(panel).sum())
+
+
+def test_json_round_trip_predicts_the_same(fitted):
+    panel, model = fitted
+    again = MMM.from_json(model.to_json())
+    np.testing.assert_allclose(again.predict(panel), model.predict(panel))
+    assert again.elasticities(panel) == model.elasticities(panel)
+    assert json.loads(again.to_json()) == json.loads(model.to_json())
+
+
+def test_same_seed_gives_identical_fit():
+    panel = model_form_panel(noise=0.05, seed=1)
+    a = MMM(ModelSettings(n_starts=3), seed=7).fit(panel).to_json()
+    b = MMM(ModelSettings(n_starts=3), seed=7).fit(panel).to_json()
+    assert a == b
+
+
+def test_noisy_fit_is_close_and_media_coefficients_are_non_negative():
+    panel = model_form_panel(noise=0.05, seed=2)
+    model = MMM(ModelSettings(), seed=0).fit(panel)
+    clean = MMM(ModelSettings(), seed=0).fit(model_form_panel(seed=2))
+    est, true = model.elasticities(panel), clean.elasticities(panel)
+    for ch in est:
+        assert abs(est[ch] - true[ch]) / true[ch] < 0.25
+    assert (model.beta >= 0).all()
+
+
+def test_analytic_jacobian_matches_finite_differences():
+    panel = model_form_panel(noise=0.03, seed=4)
+    model = MMM(ModelSettings(prior_strength=0.0), seed=0)
+    problem = model._prepare(panel)
+    theta = np.array([0.5, 0.1, 0.5, 0.2, -0.2, 0.1])
+    z, dz = media_design(problem.per_capita, theta, problem.size, problem.reference, True)
+    for j in range(theta.size):
+        step = np.zeros_like(theta)
+        step[j] = 1e-6
+        fd = (media_design(problem.per_capita, theta + step, problem.size, problem.reference)
+              - media_design(problem.per_capita, theta - step, problem.size,
+                             problem.reference)) / 2e-6
+        np.testing.assert_allclose(dz[:, :, j // 3, j % 3], fd[:, :, j // 3], rtol=1e-4,
+                                   atol=1e-6 * np.abs(fd).max())
+    weights = np.ones(panel.n_segments)
+    # Kaufman's approximation: the gradient of the cost is exact at any theta
+    jac = problem.jacobian(theta, weights)
+    grad = jac.T @ problem.residuals(theta, weights)
+    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
+                            1e-6)
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+
+
+def test_zero_spend_channel_contributes_nothing(fitted):
+    panel, model = fitted
+    spend = panel.spend.copy()
+    spend[:, :, 0] = 0.0
+    base, media = model._parts(panel, spend)
+    assert np.all(media[:, :, 0] == 0.0)
+
+
+def test_response_curve_is_monotone_from_zero(fitted):
+    _, model = fitted
+    curve = model.response_curve("tv")
+    assert curve["weekly_response"].iloc[0] == 0.0
+    assert (np.diff(curve["weekly_response"]) >= 0).all()
+    assert (curve["marginal_roi"] >= 0).all()
+
+
+def test_misuse_is_reported():
+    panel = model_form_panel()
+    with pytest.raises(NotFittedError):
+        MMM().predict(panel)
+    model = MMM(ModelSettings(n_starts=1)).fit(panel)
+    other = model_form_panel(segments=2)
+    with pytest.raises(ValueError, match="segments"):
+        model.predict(other)
+    with pytest.raises(ValueError, match="too few"):
+        MMM().fit(panel.weeks(0, 5))
