@@ -65,9 +65,11 @@ def test_validation_notebook_runs_and_glues_its_scraps(tmp_path):
     assert set(scraps["elasticities"]) == {"tv", "search"}
     assert set(scraps["truth"]["elasticity"]) == {"tv", "search"}
     for split in ("holdout", "in_sample"):
-        assert set(scraps["metrics"][split]) == {"r2", "mape", "nrmse"}
+        assert {"r2", "mape", "nrmse", "rmse"} <= set(scraps["metrics"][split])
         assert all(math.isfinite(v) for v in scraps["metrics"][split].values())
     assert scraps["metrics"]["in_sample"]["r2"] > 0.5
+    assert len(scraps["metrics"]["cv"]["folds"]) >= 1  # 78 weeks: folds with >= 52 train weeks
+    assert scraps["metrics"]["holdout"]["rmse_to_noise"] > 0
     # the notebook read the data the pipeline writes, under output_dir/data/<tenant>
     assert (tmp_path / "out" / "data" / "tiny_shop" / "truth.json").is_file()
     # plots were rendered as images

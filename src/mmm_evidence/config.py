@@ -179,6 +179,9 @@ class ModelSettings(_Strict):
 
 class EvaluationSettings(_Strict):
     holdout_weeks: Annotated[int, Field(ge=4)] = 26
+    cv_folds: Annotated[int, Field(ge=0, le=20)] = 4
+    cv_horizon_weeks: Annotated[int, Field(ge=1)] = 13
+    cv_min_train_weeks: Annotated[int, Field(ge=8)] = 52
 
 
 class HoldoutR2Gate(_Strict):

@@ -29,4 +29,4 @@ def test_degenerate_inputs():
 
 
 def test_scores_keys():
-    assert set(scores([1.0, 2.0, 4.0], [1.0, 2.5, 3.0])) == {"r2", "mape", "nrmse"}
+    assert set(scores([1.0, 2.0, 4.0], [1.0, 2.5, 3.0])) == {"r2", "mape", "nrmse", "rmse"}

@@ -2,13 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_evidence.config import GateSettings, ModelSettings
+from mmm_evidence.config import EvaluationSettings, GateSettings, ModelSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.validation import validate_tenant
 from mmm_evidence.pipeline.gates import evaluate_gates, tenant_verdict
 from tests.model.conftest import model_form_panel
 
 SETTINGS = ModelSettings(n_starts=2)
+EVAL = EvaluationSettings(holdout_weeks=26, cv_folds=2)
 
 
 def noise_panel(weeks: int = 104, segments: int = 3, seed: int = 0) -> Panel:
@@ -22,7 +23,7 @@ def noise_panel(weeks: int = 104, segments: int = 3, seed: int = 0) -> Panel:
 
 
 def test_pure_noise_tenant_gets_fail():
-    v = validate_tenant(noise_panel(), SETTINGS, holdout_weeks=26, seed=0)
+    v = validate_tenant(noise_panel(), SETTINGS, EVAL, seed=0)
     gates = evaluate_gates(v.scraps(), GateSettings())
     r2_gate = next(g for g in gates if g["name"] == "holdout_r2")
     assert r2_gate["passed"] is False and r2_gate["value"] < 0.5
@@ -33,11 +34,11 @@ def test_pure_noise_tenant_gets_fail():
 
 def test_model_form_tenant_passes_with_truth():
     panel = model_form_panel(noise=0.03, seed=5)
-    clean = validate_tenant(model_form_panel(seed=5), SETTINGS, 26, 0)
+    clean = validate_tenant(model_form_panel(seed=5), SETTINGS, EVAL, 0)
     truth = {"channels": {c: {"elasticity": e, "contribution_share": clean.contribution_shares[c],
                               "roi": clean.roi[c]} for c, e in clean.elasticities.items()}}
     panel = Panel(**{**panel.__dict__, "truth": truth})
-    v = validate_tenant(panel, SETTINGS, 26, 0)
+    v = validate_tenant(panel, SETTINGS, EVAL, 0)
     gates = evaluate_gates(v.scraps(), GateSettings())
     assert {g["name"]: g["passed"] for g in gates} == {
         "holdout_r2": True, "elasticity_median_error": True, "elasticity_no_missed_channel": True}
@@ -46,10 +47,10 @@ def test_model_form_tenant_passes_with_truth():
 
 def test_no_holdout_week_reaches_the_fit():
     panel = model_form_panel(noise=0.02, seed=6)
-    v1 = validate_tenant(panel, SETTINGS, 26, 0)
+    v1 = validate_tenant(panel, SETTINGS, EVAL, 0)
     kpi = panel.kpi.copy()
     kpi[:, -26:] *= 5.0  # wreck the holdout weeks only
-    v2 = validate_tenant(Panel(**{**panel.__dict__, "kpi": kpi}), SETTINGS, 26, 0)
+    v2 = validate_tenant(Panel(**{**panel.__dict__, "kpi": kpi}), SETTINGS, EVAL, 0)
     np.testing.assert_array_equal(v1.prediction, v2.prediction)
     assert v1.holdout_model.to_json() == v2.holdout_model.to_json()
     assert v1.holdout_model.diagnostics.n_observations == panel.n_segments * (panel.n_weeks - 26)
@@ -57,5 +58,23 @@ def test_no_holdout_week_reaches_the_fit():
 
 
 def test_bad_holdout_is_reported():
-    with pytest.raises(ValueError, match="holdout_weeks=200"):
-        validate_tenant(noise_panel(), SETTINGS, holdout_weeks=200, seed=0)
+    with pytest.raises(ValueError, match="pure_noise.*holdout_weeks=200"):
+        validate_tenant(noise_panel(), SETTINGS, EvaluationSettings(holdout_weeks=200), seed=0)
+
+
+def test_cross_validation_folds_never_see_their_test_weeks():
+    panel = model_form_panel(noise=0.02, seed=7)
+    v = validate_tenant(panel, SETTINGS, EVAL, 0)
+    folds = v.metrics["cv"]["folds"]
+    assert [f["train_weeks"] for f in folds] == [130, 143]
+    kpi = panel.kpi.copy()
+    kpi[:, 130:143] *= 3.0  # wreck fold 1's test weeks: its score changes, its fit does not
+    v2 = validate_tenant(Panel(**{**panel.__dict__, "kpi": kpi}), SETTINGS, EVAL, 0)
+    assert v2.metrics["cv"]["folds"][0]["r2"] < folds[0]["r2"]
+    from mmm_evidence.evaluation.splits import Split
+    from mmm_evidence.evaluation.validation import forecast_split
+    split = Split("fold1", 130, 143)
+    _, p1 = forecast_split(panel, split, SETTINGS, 0)
+    _, p2 = forecast_split(Panel(**{**panel.__dict__, "kpi": kpi}), split, SETTINGS, 0)
+    np.testing.assert_array_equal(p1, p2)
+    assert 0.5 < v.metrics["holdout"]["rmse_to_noise"] < 2.0

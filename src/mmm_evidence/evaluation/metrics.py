@@ -37,11 +37,16 @@ def nrmse(actual, predicted) -> float:
     """Root mean squared error divided by the range of the actuals (Robyn's convention)."""
     y, p = _pair(actual, predicted)
     span = float(y.max() - y.min())
-    rmse = float(np.sqrt(np.mean((y - p) ** 2)))
-    return rmse / span if span > 0 else float("nan")
+    return rmse(y, p) / span if span > 0 else float("nan")
+
+
+def rmse(actual, predicted) -> float:
+    """Root mean squared error."""
+    y, p = _pair(actual, predicted)
+    return float(np.sqrt(np.mean((y - p) ** 2)))
 
 
 def scores(actual, predicted) -> dict[str, float]:
-    """{"r2", "mape", "nrmse"} of a prediction."""
+    """{"r2", "mape", "nrmse", "rmse"} of a prediction."""
     return {"r2": r2(actual, predicted), "mape": mape(actual, predicted),
-            "nrmse": nrmse(actual, predicted)}
+            "nrmse": nrmse(actual, predicted), "rmse": rmse(actual, predicted)}

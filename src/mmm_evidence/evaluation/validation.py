@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmm_evidence.config import ModelSettings
+from mmm_evidence.config import EvaluationSettings, ModelSettings
 from mmm_evidence.data.panel import Panel
-from mmm_evidence.evaluation.metrics import scores
+from mmm_evidence.evaluation.metrics import rmse, scores
+from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
 from mmm_evidence.model.mmm import MMM
 
 
@@ -42,6 +43,20 @@ class TenantValidation:
                                    for c in self.panel.channels},
             "roi": {c: ch[c].get("roi") for c in self.panel.channels},
         }
+
+    def metrics_table(self):
+        """DataFrame of the weekly-total scores: holdout, in-sample, each CV fold, CV mean."""
+        import pandas as pd
+
+        cols = ["r2", "mape", "nrmse", "rmse"]
+        rows = {"holdout": self.metrics["holdout"], "in-sample": self.metrics["in_sample"]}
+        for fold in self.metrics["cv"]["folds"]:
+            label = f"CV {fold['name']} (weeks {fold['test_start'] + 1}-{fold['test_end']})"
+            rows[label] = fold
+        if self.metrics["cv"]["mean"]:
+            rows["CV mean"] = self.metrics["cv"]["mean"]
+        frame = pd.DataFrame({k: {c: v.get(c) for c in cols} for k, v in rows.items()}).T
+        return frame.rename_axis("weekly total KPI")
 
     def elasticity_table(self):
         """DataFrame per channel: estimate, truth, relative error, contribution shares, ROI."""
@@ -82,7 +97,7 @@ class TenantValidation:
             "elasticities": self.elasticities,
             "contribution_shares": self.contribution_shares,
             "roi": self.roi,
-            "truth": self.truth(),
+            "truth": self.truth() or {},  # scrapbook cannot glue None: {} = no truth
             "model": {"version": self.full_model.to_dict()["model_version"],
                       "media": self.full_model.media_parameters()},
             "fit": {"objective": d.objective, "n_starts": d.n_starts,
@@ -93,21 +108,52 @@ class TenantValidation:
         }
 
 
-def validate_tenant(panel: Panel, settings: ModelSettings, holdout_weeks: int,
+def forecast_split(panel: Panel, split: Split, settings: ModelSettings,
+                   seed: int) -> tuple[MMM, np.ndarray]:
+    """Fit on the split's training weeks only; predict (G, weeks up to the test end)."""
+    model = MMM(settings, seed=seed).fit(panel.weeks(None, split.train_end))
+    return model, model.predict(panel.weeks(None, split.test_end))
+
+
+def cross_validation(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
+                     seed: int) -> dict:
+    """Rolling-origin folds: scores of the weekly total KPI per fold and their mean."""
+    folds = []
+    actual = panel.total_kpi()
+    for split in rolling_origin_splits(panel.n_weeks, evaluation.cv_folds,
+                                       evaluation.cv_horizon_weeks,
+                                       evaluation.cv_min_train_weeks):
+        _, pred = forecast_split(panel, split, settings, seed)
+        test = slice(split.train_end, split.test_end)
+        folds.append({**split.as_dict(),
+                      **scores(actual[test], pred.sum(axis=0)[split.train_end:])})
+    mean = ({k: float(np.mean([f[k] for f in folds])) for k in ("r2", "mape", "nrmse", "rmse")}
+            if folds else None)
+    return {"folds": folds, "mean": mean}
+
+
+def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
                     seed: int) -> TenantValidation:
-    """Fit on all but the last `holdout_weeks`, score the holdout on the weekly total KPI,
-    then refit on the full history for elasticities, contribution shares and ROI."""
-    if not 0 < holdout_weeks < panel.n_weeks:
-        raise ValueError(f"tenant {panel.tenant!r}: holdout_weeks={holdout_weeks} must be between "
-                         f"1 and the {panel.n_weeks} weeks of data minus one")
-    train = panel.weeks(None, panel.n_weeks - holdout_weeks)
-    holdout_model = MMM(settings, seed=seed).fit(train)
-    prediction = holdout_model.predict(panel)
+    """Fit on all but the last holdout weeks and score them on the weekly total KPI; score
+    rolling-origin folds; refit on the full history for elasticities, shares and ROI."""
+    holdout_weeks = evaluation.holdout_weeks
+    try:
+        split = holdout_split(panel.n_weeks, holdout_weeks)
+    except ValueError as exc:
+        raise ValueError(f"tenant {panel.tenant!r}: {exc}") from None
+    holdout_model, prediction = forecast_split(panel, split, settings, seed)
     actual = panel.total_kpi()
     predicted = prediction.sum(axis=0)
-    cut = panel.n_weeks - holdout_weeks
+    cut = split.train_end
     metrics = {"holdout": scores(actual[cut:], predicted[cut:]),
                "in_sample": scores(actual[:cut], predicted[:cut])}
+    # the noise floor the fit's residuals imply: holdout RMSE over in-sample residual RMSE
+    dof = max(cut - holdout_model.diagnostics.n_linear_parameters / panel.n_segments, 1.0)
+    noise_rmse = rmse(actual[:cut], predicted[:cut]) * np.sqrt(cut / dof)
+    metrics["holdout"]["rmse_to_noise"] = metrics["holdout"]["rmse"] / noise_rmse
+    metrics["noise_floor"] = {"rmse": noise_rmse,
+                              "mape": float(noise_rmse / np.mean(np.abs(actual[:cut])))}
+    metrics["cv"] = cross_validation(panel, settings, evaluation, seed)
     full_model = MMM(settings, seed=seed).fit(panel)
     return TenantValidation(
         panel=panel, holdout_weeks=holdout_weeks, holdout_model=holdout_model,

@@ -16,6 +16,15 @@ def _plt():
     return plt
 
 
+def _date_axis(ax) -> None:
+    """Compact date ticks that do not overlap, whatever the axis width."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
 def actual_vs_predicted(v: TenantValidation):
     """Weekly total KPI: actual vs the holdout model's prediction, holdout shaded."""
     plt = _plt()
@@ -31,6 +40,7 @@ def actual_vs_predicted(v: TenantValidation):
     ax.set_ylabel(v.panel.kpi_name)
     ax.legend(loc="upper left", frameon=False, ncol=3)
     ax.grid(alpha=0.3)
+    _date_axis(ax)
     fig.tight_layout()
     return fig
 
@@ -46,6 +56,7 @@ def residual_diagnostics(v: TenantValidation):
     axes[0].axhline(0, color="#444", lw=0.8)
     axes[0].set_title("residual (actual − predicted)", loc="left")
     axes[0].legend(frameon=False)
+    _date_axis(axes[0])
     axes[1].hist(resid[:cut], bins=25, color=PALETTE[0], alpha=0.8)
     axes[1].set_title("distribution (fit weeks)", loc="left")
     r = resid[:cut] - resid[:cut].mean()
@@ -75,6 +86,7 @@ def contribution_decomposition(v: TenantValidation):
     ax.set_title("contribution decomposition of the weekly total", loc="left")
     ax.legend(loc="upper left", frameon=False, ncol=4, fontsize=8)
     ax.grid(alpha=0.3)
+    _date_axis(ax)
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,167 @@
+"""Command line: ``mmm-evidence run PARAMS_YAML`` and ``mmm-evidence generate TENANT_YAML``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_NOT_PASS = 1
+EXIT_USAGE = 2
+EXIT_ERRORS = 3
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  the run completed; the evidence was written (whatever the verdict)
+  1  --strict and the verdict is not PASS (FAIL or NOT ASSESSABLE)
+  2  bad usage, an invalid parameter file, or the notebook kernel cannot be set up
+  3  a notebook or a tenant's data errored; the evidence of the others was still written
+     (takes precedence over 1)
+"""
+
+__all__ = ["main", "build_parser", "run_exit_code"]
+
+
+def _tenant_list(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmm-evidence",
+        description="Reproducible validation evidence for the MMM: run the parameterised "
+                    "notebooks per tenant, collect scraps, apply gates, write the verdict.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser(
+        "run", help="run every notebook for every tenant and write the evidence",
+        description="Run every notebook of the experiment for every tenant (papermill, in "
+                    "parallel), export them to HTML, collect their scraps, apply the gates and "
+                    "write validation_report.json, run_manifest.json and model_card.html into "
+                    "the output folder.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("params", metavar="PARAMS_YAML", type=Path,
+                     help="experiment parameter file, e.g. params/mmm_v2.yaml")
+    run.add_argument("--tenants", action="append", metavar="NAME",
+                     help="run only these tenants (repeatable, or comma-separated)")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="parallel notebook kernels (default: runner.workers or CPU count)")
+    run.add_argument("--output-dir", type=Path, metavar="DIR",
+                     help="write here instead of the experiment's output_dir")
+    run.add_argument("--strict", action="store_true",
+                     help="exit 1 unless the verdict is PASS")
+
+    gen = sub.add_parser(
+        "generate", help="write a synthetic tenant's CSV, segment table and truth",
+        description="Simulate a synthetic tenant from its YAML and write <tenant>.csv, "
+                    "segments.csv and truth.json.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gen.add_argument("tenant", metavar="TENANT_YAML", type=Path, help="tenant parameter file")
+    gen.add_argument("--out", type=Path, metavar="DIR",
+                     help="output folder (default: ./synthetic/<tenant>)")
+    return parser
+
+
+def run_exit_code(verdict: str, errored: bool, strict: bool) -> int:
+    """3 if anything errored, else 1 for a non-PASS verdict under --strict, else 0."""
+    if errored:
+        return EXIT_ERRORS
+    if strict and verdict != "PASS":
+        return EXIT_NOT_PASS
+    return EXIT_OK
+
+
+def _error(message: str) -> int:
+    print(f"mmm-evidence: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mmm_evidence.config import ConfigError, load_experiment
+    from mmm_evidence.pipeline.artifacts import write_run_artifacts
+    from mmm_evidence.pipeline.kernel import KernelSetupError, ensure_kernel
+    from mmm_evidence.pipeline.runner import run_experiment
+
+    if args.workers is not None and args.workers < 1:
+        return _error(f"--workers must be at least 1, got {args.workers}")
+    try:
+        exp = load_experiment(args.params, tenants=_tenant_list(args.tenants))
+    except ConfigError as exc:
+        return _error(str(exc))
+    try:
+        ensure_kernel(exp.runner.kernel_name)
+    except KernelSetupError as exc:
+        return _error(str(exc))
+
+    result = run_experiment(exp, output_dir=args.output_dir, workers=args.workers,
+                            progress=lambda line: print(line, flush=True))
+    paths = write_run_artifacts(result)
+
+    import json
+
+    report = json.loads(paths["validation_report"].read_text(encoding="utf-8"))
+    print()
+    width = max(len(t) for t in report["tenants"]) if report["tenants"] else 0
+    for name in report["tenant_order"]:
+        section = report["tenants"][name]
+        gates = section["gates"]
+        passed = sum(g["passed"] is True for g in gates)
+        note = f" · {len(gates) - passed} gate(s) not passed" if passed < len(gates) else ""
+        if section["status"] != "ok":
+            note += " · errored"
+        print(f"{name:<{width}}  {section['verdict']}{note}")
+    print(f"verdict: {report['verdict']}  (run {report['run_id']})")
+    for error in report["errors"]:
+        first = (error["error"] or "").strip().splitlines()
+        print(f"error: {error['tenant']} · {error['notebook'] or 'data'} · "
+              f"{first[0] if first else ''}")
+    for label, path in paths.items():
+        print(f"wrote {label}: {path}")
+    print(f"notebooks: {Path(result.output_dir) / 'tenants'}")
+    return run_exit_code(report["verdict"], bool(report["errors"]), args.strict)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from mmm_evidence.config import ConfigError, load_tenant
+
+    try:
+        cfg = load_tenant(args.tenant)
+    except ConfigError as exc:
+        return _error(str(exc))
+    if cfg.data.synthetic is None:
+        return _error(f"{cfg.path}: key 'data': tenant {cfg.name!r} is not synthetic (it reads "
+                      f"{cfg.data.source.csv if cfg.data.source else 'a CSV'}); nothing to "
+                      f"generate")
+    from mmm_evidence.data.synthetic import write_synthetic_tenant
+
+    out = args.out or Path("synthetic") / cfg.name
+    try:
+        written = write_synthetic_tenant(cfg, out)
+    except (ValueError, OSError) as exc:
+        return _error(f"{cfg.path}: cannot generate tenant {cfg.name!r}: {exc}")
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on bad usage
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        return _cmd_generate(args)
+    except KeyboardInterrupt:
+        print("mmm-evidence: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

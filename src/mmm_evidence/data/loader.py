@@ -1,0 +1,206 @@
+"""Read a tenant's own files (data CSV, segment table, truth JSON) into a validated Panel.
+
+- The data CSV is read as text and checked by :func:`validate_tenant_frame`; segments are
+  strings exactly as written. Blank lines (and rows whose fields are all empty) are ignored;
+  line numbers in error messages are the file's own, with the header as line 1.
+- A CSV with no ``segment`` column (and none mapped) is national data: one segment named
+  ``national``.
+- The segment table (optional) needs a ``segment`` column with unique values covering every
+  segment of the data; it becomes ``Panel.attributes``, indexed by segment in panel order.
+- Segment size is the ``tenant.segment_size`` attribute column if set, else each segment's
+  mean KPI; either way normalised to mean 1.
+- Truth (optional) is a JSON object with ``channels.<channel>.elasticity`` for every channel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmm_evidence.config import TenantConfig
+from mmm_evidence.data.panel import Panel
+from mmm_evidence.data.schema import MAX_SHOWN, DataError, validate_tenant_frame
+
+__all__ = ["DataError", "read_tenant_csv", "read_tenant_files"]
+
+# pandas < 3 parses floats with a fast, not always exact, converter unless told otherwise;
+# pandas 3 is exact by default and deprecates the option.
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+def _read_csv(path: Path, what: str, text_columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, keeping the file's line numbers (minus 2) in the index.
+
+    ``text_columns`` are read as text and the rest typed by pandas (fast for big numeric
+    files); ``None`` reads every column as text.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    dtype = str if text_columns is None else dict.fromkeys(text_columns, str)
+    try:
+        frame = pd.read_csv(path, dtype=dtype, skip_blank_lines=False, low_memory=False,
+                            **_EXACT_FLOATS)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a header line and rows") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a readable CSV: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    frame.columns = [str(c) for c in frame.columns]
+    return frame.loc[frame.notna().any(axis=1)]
+
+
+def _read_segments(path: Path, segments: tuple[str, ...]) -> pd.DataFrame:
+    """The segment attribute table indexed by segment (str), in the order of ``segments``."""
+    table = _read_csv(path, "segment table")
+    if "segment" not in table.columns:
+        raise DataError(f"{path}: missing column 'segment'; columns present: "
+                        f"{', '.join(table.columns) or '(none)'}")
+    lines = np.asarray(table.index, dtype=np.int64) + 2
+    names = table["segment"]
+    absent = names.isna().to_numpy()
+    if absent.any():
+        shown = ", ".join(f"line {n}" for n in lines[absent][:MAX_SHOWN])
+        raise DataError(f"{path}: column 'segment': expected a segment name in every row; "
+                        f"{int(absent.sum())} empty, first: {shown}")
+    dup = names.duplicated(keep=False).to_numpy()
+    if dup.any():
+        shown = ", ".join(f"line {n}: {v!r}" for n, v in
+                          zip(lines[dup][:MAX_SHOWN], names[dup].iloc[:MAX_SHOWN], strict=True))
+        raise DataError(f"{path}: column 'segment': expected unique segment names; "
+                        f"duplicated rows, first: {shown}")
+    known = set(names)
+    missing = [s for s in segments if s not in known]
+    if missing:
+        shown = ", ".join(repr(s) for s in missing[:MAX_SHOWN])
+        more = f" and {len(missing) - MAX_SHOWN} more" if len(missing) > MAX_SHOWN else ""
+        raise DataError(f"{path}: column 'segment': expected a row for every segment of the "
+                        f"data; {len(missing)} missing: {shown}{more}")
+    table = table.set_index("segment").loc[list(segments)]
+    table.index = pd.Index([str(s) for s in segments], name="segment")
+    for column in table.columns:  # numeric attributes become numbers, the rest stay text
+        number = pd.to_numeric(table[column], errors="coerce")
+        if number.notna().sum() == table[column].notna().sum():
+            table[column] = number
+    return table
+
+
+def _segment_size(
+    tenant: TenantConfig, kpi: np.ndarray, segments: tuple[str, ...], csv: Path,
+    attributes: pd.DataFrame | None, segments_csv: Path | None,
+) -> np.ndarray:
+    """Segment size from the attribute column ``tenant.segment_size`` or the mean KPI; mean 1."""
+    column = tenant.segment_size
+    if column is not None:
+        if attributes is None or segments_csv is None:
+            raise DataError(f"{csv}: tenant {tenant.name!r} key 'segment_size' names the "
+                            f"attribute column {column!r}, but no segments_csv is given")
+        if column not in attributes.columns:
+            raise DataError(f"{segments_csv}: missing column {column!r} (the tenant's "
+                            f"segment_size); columns present: segment, "
+                            f"{', '.join(attributes.columns)}")
+        size = pd.to_numeric(attributes[column], errors="coerce").to_numpy(dtype=float,
+                                                                          na_value=np.nan)
+        bad = ~(np.isfinite(size) & (size > 0))
+        if bad.any():
+            raw = attributes[column]
+            shown = ", ".join(
+                f"segment {segments[i]!r}: "
+                + ("<missing>" if pd.isna(raw.iloc[i]) else repr(raw.iloc[i]))
+                for i in np.flatnonzero(bad)[:MAX_SHOWN].tolist())
+            raise DataError(f"{segments_csv}: column {column!r}: expected a number > 0 "
+                            f"(segment size); offending segments: {shown}")
+    else:
+        size = kpi.mean(axis=1)
+        bad = ~(size > 0)
+        if bad.any():
+            shown = ", ".join(f"segment {segments[i]!r}: {size[i]:g}"
+                              for i in np.flatnonzero(bad)[:MAX_SHOWN].tolist())
+            raise DataError(f"{csv}: column {tenant.kpi!r}: expected a mean > 0 per segment "
+                            f"(used as segment size without 'segment_size'); offending "
+                            f"segments: {shown}")
+    return size / size.mean()
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _read_truth(path: Path, channels: list[str]) -> dict:
+    """Parse and check the truth JSON: ``channels.<c>.elasticity`` numeric for every channel."""
+    if not path.is_file():
+        raise DataError(f"{path}: truth file not found")
+    try:
+        truth = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(truth, dict):
+        raise DataError(f"{path}: expected a JSON object at the top level, got "
+                        f"{type(truth).__name__}")
+    per_channel = truth.get("channels")
+    if not isinstance(per_channel, dict):
+        got = "nothing" if per_channel is None else type(per_channel).__name__
+        raise DataError(f"{path}: key 'channels': expected an object with one entry per "
+                        f"channel ({', '.join(channels)}), got {got}")
+    for channel in channels:
+        entry = per_channel.get(channel)
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}: key 'channels.{channel}': expected an object with a "
+                            f"numeric 'elasticity', got "
+                            f"{'nothing' if entry is None else type(entry).__name__}")
+        if not _is_number(entry.get("elasticity")):
+            raise DataError(f"{path}: key 'channels.{channel}.elasticity': expected a finite "
+                            f"number, got {entry.get('elasticity')!r}")
+    return truth
+
+
+def read_tenant_files(
+    tenant: TenantConfig,
+    csv: Path,
+    *,
+    columns: dict[str, str] | None = None,
+    segments_csv: Path | None = None,
+    truth: Path | None = None,
+    date_format: str | None = None,
+) -> Panel:
+    """Read, validate and assemble one tenant's files into a Panel (segments sorted)."""
+    csv = Path(csv)
+    columns = dict(columns or {})
+    raw = _read_csv(csv, "data file", [columns.get(key, key) for key in ("date", "segment")])
+    national = "segment" not in columns and "segment" not in raw.columns
+    frame = validate_tenant_frame(raw, tenant, str(csv), columns=columns,
+                                  date_format=date_format)
+    segments = tuple(pd.unique(frame["segment"]).tolist())
+    dates = pd.DatetimeIndex(pd.unique(frame["date"]), name="date")
+    g, t = len(segments), len(dates)
+    kpi = frame[tenant.kpi].to_numpy(dtype=float).reshape(g, t)
+    spend = frame[tenant.spend_columns].to_numpy(dtype=float).reshape(g, t, len(tenant.channels))
+    controls = frame[list(tenant.controls)].to_numpy(dtype=float).reshape(
+        g, t, len(tenant.controls))
+    attributes = _read_segments(Path(segments_csv), segments) if segments_csv else None
+    size = _segment_size(tenant, kpi, segments, csv, attributes,
+                         Path(segments_csv) if segments_csv else None)
+    truth_data = _read_truth(Path(truth), tenant.channels) if truth else None
+    return Panel(
+        tenant=tenant.name, dates=dates, segments=segments, channels=tuple(tenant.channels),
+        control_names=tuple(tenant.controls), kpi=kpi, spend=spend, controls=controls,
+        size=size, kpi_name=tenant.kpi, attributes=attributes, truth=truth_data,
+        source=str(csv), meta={"national": national},
+    )
+
+
+def read_tenant_csv(tenant: TenantConfig) -> Panel:
+    """Read a CSV tenant's files as configured in its ``data.source``."""
+    src = tenant.data.source
+    if src is None:
+        where = tenant.path or f"tenant {tenant.name!r}"
+        raise DataError(f"{where}: key 'data.source': tenant {tenant.name!r} has no CSV source "
+                        f"(it is synthetic); use the synthetic reader")
+    return read_tenant_files(tenant, src.csv, columns=src.columns,
+                             segments_csv=src.segments_csv, truth=src.truth,
+                             date_format=src.date_format)

@@ -1,0 +1,44 @@
+"""Time splits: the single holdout and rolling-origin folds (train strictly before test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train on weeks [0, train_end), test on weeks [train_end, test_end)."""
+
+    name: str
+    train_end: int
+    test_end: int
+
+    @property
+    def test_weeks(self) -> int:
+        return self.test_end - self.train_end
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "train_weeks": self.train_end,
+                "test_start": self.train_end, "test_end": self.test_end}
+
+
+def holdout_split(n_weeks: int, holdout_weeks: int) -> Split:
+    """The last `holdout_weeks` weeks as the test set."""
+    if not 0 < holdout_weeks < n_weeks:
+        raise ValueError(f"holdout_weeks={holdout_weeks} must be between 1 and the {n_weeks} "
+                         f"weeks of data minus one")
+    return Split("holdout", n_weeks - holdout_weeks, n_weeks)
+
+
+def rolling_origin_splits(n_weeks: int, folds: int, horizon: int, min_train: int) -> list[Split]:
+    """`folds` consecutive forecast origins, each testing the next `horizon` weeks; the last
+    fold ends at the last week. Folds whose training window would be shorter than
+    `min_train` weeks are dropped (fewer folds, never a shorter training window)."""
+    if folds < 1 or horizon < 1:
+        raise ValueError(f"folds={folds} and horizon={horizon} must be at least 1")
+    out = []
+    for k in range(folds, 0, -1):
+        train_end = n_weeks - k * horizon
+        if train_end >= min_train:
+            out.append(Split(f"fold{len(out) + 1}", train_end, train_end + horizon))
+    return out

@@ -1,0 +1,328 @@
+"""JSON artifacts of a run: canonical JSON, ``validation_report.json``, ``run_manifest.json``.
+
+Canonical JSON: keys sorted, floats rounded to ``FLOAT_SIGNIFICANT_DIGITS`` significant digits,
+NaN/inf written as ``null``, ``-0.0`` as ``0.0``, numpy/pandas values converted, indent 2 and a
+trailing newline, so the same inputs always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
+
+import mmm_evidence
+from mmm_evidence.pipeline.gates import (
+    ELASTICITY_MEDIAN_ERROR,
+    ELASTICITY_NO_MISSED_CHANNEL,
+    HOLDOUT_R2,
+    count_gates,
+    elasticity_table,
+    evaluate_gates,
+    experiment_verdict,
+    tenant_verdict,
+)
+
+if TYPE_CHECKING:
+    from mmm_evidence.pipeline.runner import RunResult
+
+SCHEMA_VERSION = 1
+FLOAT_SIGNIFICANT_DIGITS = 10
+REPORT_FILE = "validation_report.json"
+MANIFEST_FILE = "run_manifest.json"
+
+#: Distributions whose versions go into the run manifest.
+MANIFEST_PACKAGES = (
+    "numpy", "pandas", "scipy", "papermill", "scrapbook", "nbconvert", "nbclient", "nbformat",
+    "ipykernel", "jupyter_client", "matplotlib", "pydantic", "pyyaml",
+)
+
+__all__ = [
+    "SCHEMA_VERSION", "REPORT_FILE", "MANIFEST_FILE", "canonical", "canonical_json",
+    "write_canonical_json", "compute_run_id", "git_commit", "git_dirty", "build_validation_report",
+    "build_run_manifest", "package_versions", "write_run_artifacts", "GATE_NAMES",
+]
+
+GATE_NAMES = (HOLDOUT_R2, ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL)
+
+
+# --------------------------------------------------------------------------- canonical JSON
+
+
+def _canonical_float(value: float) -> float | None:
+    if not math.isfinite(value):
+        return None
+    rounded = float(format(value, f".{FLOAT_SIGNIFICANT_DIGITS}g"))
+    return 0.0 if rounded == 0 else rounded
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as plain JSON data: dicts, lists, str, int, bool, rounded float, None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _canonical_float(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                plain = canonical(key)
+                if isinstance(plain, PurePath | str):
+                    key = str(plain)
+                elif isinstance(plain, bool | int | float):
+                    key = json.dumps(plain)
+                else:
+                    raise TypeError(f"canonical JSON: dict key {key!r} is not a scalar")
+            out[key] = canonical(item)
+        return out
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    if isinstance(value, set | frozenset):
+        return sorted(canonical(item) for item in value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    # numpy and pandas, without importing them here
+    module = type(value).__module__.split(".")[0]
+    if module == "numpy":
+        if hasattr(value, "tolist"):
+            return canonical(value.tolist())
+    if module == "pandas":
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        if hasattr(value, "to_dict"):
+            return canonical(value.to_dict())
+    raise TypeError(f"canonical JSON: cannot serialise {type(value).__name__}: {value!r}")
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text of ``value`` (keys sorted, indent 2, trailing newline)."""
+    return json.dumps(canonical(value), sort_keys=True, indent=2, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
+def write_canonical_json(value: Any, path: str | Path) -> Path:
+    """Write ``canonical_json(value)`` to ``path`` (UTF-8, LF line endings); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(canonical_json(value))
+    return path
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def _git(args: list[str], where: Path) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def git_commit(where: str | Path | None) -> str | None:
+    """``git rev-parse HEAD`` of the repository containing ``where``, or None."""
+    if where is None:
+        return None
+    where = Path(where)
+    folder = where if where.is_dir() else where.parent
+    return _git(["rev-parse", "HEAD"], folder) or None
+
+
+def git_dirty(where: str | Path | None) -> bool | None:
+    """True when the repository containing ``where`` has uncommitted changes; None outside git."""
+    if where is None:
+        return None
+    where = Path(where)
+    folder = where if where.is_dir() else where.parent
+    status = _git(["status", "--porcelain", "--untracked-files=no"], folder)
+    return None if status is None else bool(status)
+
+
+def package_versions(names: tuple[str, ...] = MANIFEST_PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def data_hash_entries(data_hashes: Mapping[str, Mapping[str, str]]) -> list[list[str]]:
+    """[[tenant, file name, sha256], ...] sorted: the location-independent view of input data."""
+    rows = [[tenant, Path(path).name, sha] for tenant, files in data_hashes.items()
+            for path, sha in files.items()]
+    return sorted(rows)
+
+
+def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]],
+                   notebook_bytes: Mapping[str, bytes], package_version: str) -> str:
+    """12 hex digits of SHA-256 over params, data hashes, notebook bytes and package version.
+
+    Paths are deliberately left out (only file names), so the same inputs moved elsewhere or
+    run into another output folder give the same id.
+    """
+    digest = hashlib.sha256()
+    digest.update(b"params\0" + params_hash.encode() + b"\0")
+    for tenant, name, sha in data_hash_entries(data_hashes):
+        digest.update(f"data\0{tenant}\0{name}\0{sha}\0".encode())
+    for name in sorted(notebook_bytes):
+        digest.update(f"notebook\0{name}\0".encode())
+        digest.update(hashlib.sha256(notebook_bytes[name]).digest())
+    digest.update(b"package\0" + package_version.encode())
+    return digest.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- validation report
+
+
+def _relative(path: Path | None, output_dir: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(output_dir.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def build_validation_report(result: RunResult) -> dict:
+    """The ``validation_report.json`` content of a finished run (a ``RunResult``).
+
+    Contains no wall-clock time and no absolute path, so an identical rerun (even into another
+    output folder) gives identical bytes.
+    """
+    exp = result.exp
+    output_dir = Path(result.output_dir)
+
+    def scrub(text: str | None) -> str | None:
+        """Error text with the output folder's absolute path made relative."""
+        if text is None:
+            return None
+        return text.replace(f"{output_dir}{os.sep}", "").replace(str(output_dir), ".")
+
+    errors = [{**e, "error": scrub(e["error"])} for e in result.errors()]
+    tenants: dict[str, dict] = {}
+    for tenant in exp.tenants:
+        cfg = exp.tenant_configs[tenant]
+        scraps = result.scraps(tenant)
+        gates = evaluate_gates(scraps, exp.gates)
+        notebooks: dict[str, dict] = {}
+        for nb in exp.notebooks:
+            task = result.task(tenant, nb)
+            if task is None:
+                notebooks[nb] = {"status": "skipped", "ipynb": None, "html": None, "error": None}
+                continue
+            notebooks[nb] = {
+                "status": task.status,
+                "ipynb": _relative(task.ipynb, output_dir) if task.ipynb_exists else None,
+                "html": _relative(task.html, output_dir) if task.html_exists else None,
+                "error": scrub(task.error),
+            }
+        errored = any(e["tenant"] == tenant for e in errors)
+        truth = scraps.get("truth")
+        tenants[tenant] = {
+            "display_name": cfg.label,
+            "status": "error" if errored else "ok",
+            "data_error": scrub(result.data_errors.get(tenant)),
+            "verdict": tenant_verdict(gates, errored=errored),
+            "data": scraps.get("data_summary"),
+            "metrics": scraps.get("metrics"),
+            "elasticities": elasticity_table(scraps, exp.gates.elasticity),
+            "contribution_shares": scraps.get("contribution_shares"),
+            "roi": scraps.get("roi"),
+            "truth": truth if truth else None,
+            "model": scraps.get("model"),
+            "fit": scraps.get("fit"),
+            "gates": gates,
+            "notebooks": notebooks,
+        }
+    all_gates = [g for t in tenants.values() for g in t["gates"]]
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "artifact": "validation_report",
+        "experiment": exp.experiment,
+        "run_id": result.run_id,
+        "package_version": mmm_evidence.__version__,
+        "git_commit": result.git_commit,
+        "verdict": experiment_verdict([t["verdict"] for t in tenants.values()],
+                                      errored=bool(errors)),
+        "gate_counts": count_gates(all_gates),
+        "notebooks": list(exp.notebooks),
+        "tenant_order": list(exp.tenants),
+        "errors": errors,
+        "tenants": tenants,
+    }
+    return canonical(report)
+
+
+# --------------------------------------------------------------------------- run manifest
+
+
+def build_run_manifest(result: RunResult) -> dict:
+    """The ``run_manifest.json`` content: provenance and timings (the only wall-clock data)."""
+    exp = result.exp
+    output_dir = Path(result.output_dir)
+    return canonical({
+        "schema_version": SCHEMA_VERSION,
+        "artifact": "run_manifest",
+        "experiment": exp.experiment,
+        "run_id": result.run_id,
+        "package_version": mmm_evidence.__version__,
+        "started": result.started,
+        "finished": result.finished,
+        "seconds": result.seconds,
+        "workers": result.workers,
+        "kernel": result.kernel,
+        "python": {"version": platform.python_version(), "implementation":
+                   platform.python_implementation(), "executable": sys.executable},
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "git": {"commit": result.git_commit, "dirty": git_dirty(exp.path)},
+        "experiment_file": str(exp.path) if exp.path else None,
+        "output_dir": str(output_dir),
+        "params_hash": exp.params_hash(),
+        "parameters": exp.resolved(),
+        "data_hashes": {tenant: dict(files) for tenant, files in result.data_hashes.items()},
+        "notebook_hashes": {name: hashlib.sha256(blob).hexdigest()
+                            for name, blob in result.notebook_bytes.items()},
+        "data_seconds": result.data_seconds,
+        "tasks": [
+            {"tenant": t.tenant, "notebook": t.notebook, "status": t.status,
+             "seconds": t.seconds, "execute_seconds": t.execute_seconds, "error": t.error,
+             "ipynb": _relative(t.ipynb, output_dir), "html": _relative(t.html, output_dir)}
+            for t in result.tasks
+        ],
+        "environment": dict(result.kernel_env),
+    })
+
+
+def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None
+                        ) -> dict[str, Path]:
+    """Write validation_report.json, run_manifest.json and model_card.html; return their paths."""
+    from mmm_evidence.report.model_card import MODEL_CARD_FILE, write_model_card
+
+    folder = Path(output_dir or result.output_dir)
+    report = build_validation_report(result)
+    paths = {
+        "validation_report": write_canonical_json(report, folder / REPORT_FILE),
+        "run_manifest": write_canonical_json(build_run_manifest(result), folder / MANIFEST_FILE),
+        "model_card": write_model_card(report, folder / MODEL_CARD_FILE),
+    }
+    return paths

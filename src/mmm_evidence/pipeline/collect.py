@@ -1,0 +1,62 @@
+"""Collect what executed notebooks glued: ``scrapbook.read_notebook(path).scraps``, as plain data.
+
+Only ``scrap.data`` is used (never scrapbook's ``papermill_dataframe``, broken on pandas ≥ 2).
+Scrapbook's JSON encoder sends non-finite floats through the kernel as the strings ``"nan"``,
+``"inf"``, ``"-inf"``; they are read back as None. Scrapbook cannot glue ``None`` itself, so a
+notebook without ground truth glues ``truth`` as ``{}`` (or leaves it out): both mean "no truth".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+#: The notebook whose scraps make up ``validation_report.json``.
+VALIDATION_NOTEBOOK = "validation"
+
+#: Scraps the validation notebook must glue (``truth`` may be ``{}``).
+VALIDATION_SCRAPS = ("tenant", "data_summary", "metrics", "elasticities", "contribution_shares",
+                     "roi", "model", "fit")
+OPTIONAL_VALIDATION_SCRAPS = ("truth",)
+
+_NON_FINITE_STRINGS = frozenset({"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"})
+
+__all__ = ["VALIDATION_NOTEBOOK", "VALIDATION_SCRAPS", "CollectError", "read_scraps",
+           "missing_scraps", "clean_scrap_data"]
+
+
+class CollectError(RuntimeError):
+    """An executed notebook cannot be read back."""
+
+
+def clean_scrap_data(value: Any) -> Any:
+    """Scrap data with scrapbook's "nan"/"inf" strings replaced by None, recursively."""
+    if isinstance(value, str):
+        return None if value in _NON_FINITE_STRINGS else value
+    if isinstance(value, dict):
+        return {key: clean_scrap_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clean_scrap_data(item) for item in value]
+    return value
+
+
+def read_scraps(path: str | Path) -> dict[str, Any]:
+    """{scrap name: data} of one executed notebook (later glues of a name win)."""
+    import scrapbook
+
+    path = Path(path)
+    if not path.is_file():
+        raise CollectError(f"{path}: executed notebook not found")
+    try:
+        notebook = scrapbook.read_notebook(str(path))
+        scraps = notebook.scraps
+    except Exception as exc:  # scrapbook/nbformat raise many kinds; name the file
+        raise CollectError(f"{path}: cannot read scraps: {type(exc).__name__}: {exc}") from exc
+    return {name: clean_scrap_data(scrap.data) for name, scrap in scraps.items()}
+
+
+def missing_scraps(scraps: dict[str, Any], required: Iterable[str] = VALIDATION_SCRAPS
+                   ) -> list[str]:
+    """The names in ``required`` that were not glued."""
+    return [name for name in required if name not in scraps]

@@ -1,0 +1,163 @@
+"""Gates and verdicts: pure functions from collected scraps and gate settings to pass/fail/null.
+
+A gate is ``{"name", "threshold", "value", "passed", "detail"}`` with ``passed`` true, false or
+None (= not assessable, e.g. a truth-based gate for a tenant without ground truth).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mmm_evidence.config import ElasticityGate, GateSettings
+
+PASS = "PASS"
+FAIL = "FAIL"
+NOT_ASSESSABLE = "NOT ASSESSABLE"
+
+HOLDOUT_R2 = "holdout_r2"
+ELASTICITY_MEDIAN_ERROR = "elasticity_median_error"
+ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
+
+__all__ = [
+    "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
+    "ELASTICITY_NO_MISSED_CHANNEL", "gate", "holdout_r2_gate", "elasticity_table",
+    "elasticity_median_error_gate", "elasticity_no_missed_channel_gate", "evaluate_gates",
+    "tenant_verdict", "experiment_verdict", "count_gates",
+]
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None when missing, non-numeric or NaN/inf."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def gate(name: str, threshold: float, value: float | None, passed: bool | None,
+         detail: str) -> dict:
+    return {"name": name, "threshold": threshold, "value": value, "passed": passed,
+            "detail": detail}
+
+
+def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
+    """Holdout R² of the weekly total KPI must be at least ``min_r2``."""
+    value = _number(_get(metrics, "holdout", "r2"))
+    if value is None:
+        return gate(HOLDOUT_R2, min_r2, None, None, "no holdout R² was reported")
+    passed = value >= min_r2
+    return gate(HOLDOUT_R2, min_r2, value, passed,
+                f"holdout R² {value:.3f} {'≥' if passed else '<'} {min_r2:g}")
+
+
+def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dict[str, dict]:
+    """Per channel: estimate, truth, relative_error, true_share, counted (in the median gate)."""
+    estimates = scraps.get("elasticities") or {}
+    truth = scraps.get("truth") or {}
+    true_el = truth.get("elasticity") or {} if isinstance(truth, Mapping) else {}
+    true_share = truth.get("contribution_share") or {} if isinstance(truth, Mapping) else {}
+    channels = list(estimates) + [c for c in true_el if c not in estimates]
+    table: dict[str, dict] = {}
+    for channel in channels:
+        est = _number(estimates.get(channel))
+        tru = _number(true_el.get(channel))
+        share = _number(true_share.get(channel))
+        rel = abs(est - tru) / abs(tru) if est is not None and tru not in (None, 0.0) else None
+        counted = share is not None and share >= settings.min_true_share and tru not in (None, 0.0)
+        table[channel] = {"estimate": est, "truth": tru, "relative_error": rel,
+                          "true_share": share, "counted": counted}
+    return table
+
+
+def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
+                                 settings: ElasticityGate) -> dict:
+    """Median relative elasticity error over channels with true share ≥ min_true_share."""
+    threshold = settings.max_median_relative_error
+    name = ELASTICITY_MEDIAN_ERROR
+    if not has_truth:
+        return gate(name, threshold, None, None, "no ground truth for this tenant")
+    counted = {c: row for c, row in table.items() if row["counted"]}
+    if not counted:
+        return gate(name, threshold, None, None,
+                    f"no channel has a true contribution share ≥ {settings.min_true_share:g}")
+    missing = sorted(c for c, row in counted.items() if row["relative_error"] is None)
+    errors = [row["relative_error"] for row in counted.values()
+              if row["relative_error"] is not None]
+    value = statistics.median(errors) if errors else None
+    per_channel = ", ".join(f"{c} {row['relative_error']:.3f}" for c, row in counted.items()
+                            if row["relative_error"] is not None)
+    detail = (f"median over {len(counted)} channel(s) with true share ≥ "
+              f"{settings.min_true_share:g}: {per_channel or '-'}")
+    if missing:
+        return gate(name, threshold, value, False,
+                    f"{detail}; no estimate for {', '.join(missing)}")
+    return gate(name, threshold, value, value <= threshold, detail)
+
+
+def elasticity_no_missed_channel_gate(table: Mapping[str, Mapping], has_truth: bool,
+                                      settings: ElasticityGate) -> dict:
+    """No channel with true elasticity ≥ zero_true_elasticity may be estimated at (about) zero."""
+    name = ELASTICITY_NO_MISSED_CHANNEL
+    if not has_truth:
+        return gate(name, 0, None, None, "no ground truth for this tenant")
+    relevant = [c for c, row in table.items()
+                if row["truth"] is not None and row["truth"] >= settings.zero_true_elasticity]
+    missed = sorted(c for c in relevant if table[c]["estimate"] is None
+                    or table[c]["estimate"] <= settings.zero_estimate)
+    detail = (f"{len(relevant)} channel(s) with true elasticity ≥ "
+              f"{settings.zero_true_elasticity:g}; estimated at ≤ {settings.zero_estimate:g}: "
+              f"{', '.join(missed) or 'none'}")
+    return gate(name, 0, len(missed), not missed, detail)
+
+
+def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings) -> list[dict]:
+    """All gates of one tenant, in a fixed order."""
+    truth = scraps.get("truth")
+    has_truth = isinstance(truth, Mapping) and bool(truth.get("elasticity"))
+    table = elasticity_table(scraps, settings.elasticity)
+    return [
+        holdout_r2_gate(scraps.get("metrics"), settings.holdout_r2.min),
+        elasticity_median_error_gate(table, has_truth, settings.elasticity),
+        elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
+    ]
+
+
+def tenant_verdict(gates: Iterable[Mapping], *, errored: bool = False) -> str:
+    """FAIL if errored or any gate failed; NOT ASSESSABLE if any gate is null; else PASS."""
+    passed = [g["passed"] for g in gates]
+    if errored or any(p is False for p in passed):
+        return FAIL
+    if any(p is None for p in passed) or not passed:
+        return NOT_ASSESSABLE
+    return PASS
+
+
+def experiment_verdict(tenant_verdicts: Iterable[str], *, errored: bool = False) -> str:
+    """The experiment's verdict: PASS only when every tenant passes and nothing errored."""
+    verdicts = list(tenant_verdicts)
+    if errored or FAIL in verdicts:
+        return FAIL
+    if not verdicts or NOT_ASSESSABLE in verdicts:
+        return NOT_ASSESSABLE
+    return PASS
+
+
+def count_gates(gates: Iterable[Mapping]) -> dict[str, int]:
+    passed = [g["passed"] for g in gates]
+    return {"total": len(passed), "passed": sum(p is True for p in passed),
+            "failed": sum(p is False for p in passed),
+            "not_assessable": sum(p is None for p in passed)}

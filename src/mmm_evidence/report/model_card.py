@@ -1,0 +1,263 @@
+"""``model_card.html``: the reviewer's one-page summary, rendered from the validation report alone.
+
+Self-contained (inline CSS, no scripts, no external resources), every text html-escaped,
+readable on a phone (viewport meta, tables scroll sideways inside their own box).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+
+MODEL_CARD_FILE = "model_card.html"
+
+__all__ = ["MODEL_CARD_FILE", "render_model_card", "write_model_card"]
+
+_VERDICT_CLASS = {"PASS": "pass", "FAIL": "fail", "NOT ASSESSABLE": "na"}
+
+_CSS = """
+:root { --pass: #1b7f3b; --fail: #b3261e; --na: #5f6368; --line: #d0d4d9; --soft: #f5f6f8; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 62rem; padding: 1rem; color: #1f2328; line-height: 1.45;
+       font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+h1 { font-size: 1.5rem; margin: 0.2rem 0 0.6rem; }
+h2 { font-size: 1.25rem; margin: 2rem 0 0.5rem; padding-top: 0.6rem;
+     border-top: 2px solid var(--line); }
+h3 { font-size: 1.02rem; margin: 1.2rem 0 0.4rem; }
+.banner { color: #fff; border-radius: 8px; padding: 0.9rem 1rem; margin: 0.8rem 0 1rem;
+          font-size: 1.25rem; font-weight: 700; }
+.banner small { display: block; font-size: 0.85rem; font-weight: 400; opacity: 0.95; }
+.banner.pass { background: var(--pass); } .banner.fail { background: var(--fail); }
+.banner.na { background: var(--na); }
+.badge { display: inline-block; border-radius: 999px; padding: 0.05rem 0.55rem; color: #fff;
+         font-size: 0.8rem; font-weight: 600; white-space: nowrap; }
+.badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
+.badge.na { background: var(--na); }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 0.3rem 0 0.8rem; }
+table { border-collapse: collapse; min-width: 100%; font-size: 0.92rem; }
+th, td { border-bottom: 1px solid var(--line); padding: 0.3rem 0.55rem; text-align: left;
+         vertical-align: top; }
+th { background: var(--soft); font-weight: 600; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 0.8rem;
+          margin: 0.4rem 0; font-size: 0.92rem; }
+dl.meta dt { color: #57606a; } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+.errors li { margin: 0.3rem 0; } .muted { color: #57606a; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--soft); padding: 0.5rem;
+      border-radius: 6px; font-size: 0.85rem; margin: 0.3rem 0; }
+a { color: #0b57d0; }
+@media (max-width: 40rem) { body { padding: 0.6rem; } th, td { padding: 0.25rem 0.4rem; } }
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or isinstance(value, bool):
+        return "–"
+    if isinstance(value, int):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return _e(value)
+    if not math.isfinite(number):
+        return "–"
+    if number != 0 and (abs(number) >= 1e6 or abs(number) < 10 ** -digits):
+        return f"{number:.{digits}g}"
+    return f"{number:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not math.isfinite(number) else f"{100 * number:.1f} %"
+
+
+def _badge(verdict: str | None) -> str:
+    verdict = verdict or "NOT ASSESSABLE"
+    return f'<span class="badge {_VERDICT_CLASS.get(verdict, "na")}">{_e(verdict)}</span>'
+
+
+def _gate_badge(passed: bool | None) -> str:
+    return _badge("PASS" if passed is True else "FAIL" if passed is False else "NOT ASSESSABLE")
+
+
+def _status_badge(status: str | None) -> str:
+    cls = {"ok": "pass", "error": "fail"}.get(status or "", "na")
+    return f'<span class="badge {cls}">{_e(status or "unknown")}</span>'
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], numeric: Iterable[int] = ()
+           ) -> str:
+    """An HTML table; ``rows`` hold already-escaped cell HTML."""
+    numeric = set(numeric)
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                         for i, c in enumerate(row)) + "</tr>"
+        for row in rows)
+    if not body:
+        return '<p class="muted">Nothing reported.</p>'
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>' \
+           f"</table></div>"
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _metrics_table(metrics: Any) -> str:
+    rows = []
+    for split, label in (("holdout", "holdout"), ("in_sample", "in-sample")):
+        m = _get(metrics, split)
+        if isinstance(m, Mapping):
+            rows.append([_e(label), _num(m.get("r2")), _pct(m.get("mape")), _num(m.get("nrmse"))])
+    return _table(["split", "R²", "MAPE", "NRMSE"], rows, numeric=(1, 2, 3))
+
+
+def _gates_table(gates: Any) -> str:
+    rows = []
+    for g in gates or []:
+        rows.append([f"<code>{_e(g.get('name'))}</code>", _num(g.get("value")),
+                     _num(g.get("threshold")), _gate_badge(g.get("passed")), _e(g.get("detail"))])
+    return _table(["gate", "value", "threshold", "result", "detail"], rows, numeric=(1, 2))
+
+
+def _elasticity_table(section: Mapping) -> str:
+    table = section.get("elasticities") or {}
+    shares = section.get("contribution_shares") or {}
+    roi = section.get("roi") or {}
+    truth = section.get("truth") or {}
+    rows = []
+    for channel in sorted(set(table) | set(shares) | set(roi)):
+        row = table.get(channel) or {}
+        rows.append([
+            _e(channel), _num(row.get("estimate")), _num(row.get("truth")),
+            _num(row.get("relative_error")), "yes" if row.get("counted") else "no",
+            _pct(shares.get(channel)), _pct(_get(truth, "contribution_share", channel)),
+            _num(roi.get(channel), 2), _num(_get(truth, "roi", channel), 2),
+        ])
+    return _table(["channel", "elasticity", "true elasticity", "relative error",
+                   "in median", "contribution share", "true share", "ROI", "true ROI"],
+                  rows, numeric=range(1, 9))
+
+
+def _data_summary(data: Any) -> str:
+    if not isinstance(data, Mapping):
+        return ""
+    items = [
+        ("weeks", f"{_e(data.get('weeks'))} ({_e(data.get('train_weeks'))} train, "
+                  f"{_e(data.get('holdout_weeks'))} holdout)"),
+        ("period", f"{_e(data.get('start'))} – {_e(data.get('end'))}"),
+        ("segments", _e(data.get("segments"))),
+        ("channels", _e(", ".join(map(str, data.get("channels") or [])))),
+        ("controls", _e(", ".join(map(str, data.get("controls") or [])) or "none")),
+    ]
+    return '<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+
+
+def _notebook_links(notebooks: Any) -> str:
+    rows = []
+    for name, nb in sorted((notebooks or {}).items()):
+        links = []
+        if nb.get("html"):
+            links.append(f'<a href="{_e(nb["html"])}">HTML</a>')
+        if nb.get("ipynb"):
+            links.append(f'<a href="{_e(nb["ipynb"])}">ipynb</a>')
+        rows.append([_e(name), _status_badge(nb.get("status")), " · ".join(links) or "–",
+                     _e(nb.get("error") or "")])
+    return _table(["notebook", "status", "evidence", "error"], rows)
+
+
+def _tenant_section(name: str, section: Mapping) -> str:
+    title = section.get("display_name") or name
+    parts = [f'<section id="tenant-{_e(name)}">',
+             f"<h2>{_e(title)} {_badge(section.get('verdict'))}</h2>",
+             f'<p class="muted">tenant <code>{_e(name)}</code> · status {_e(section.get("status"))}'
+             f"</p>"]
+    if section.get("data_error"):
+        parts.append(f"<h3>Data error</h3><pre>{_e(section['data_error'])}</pre>")
+    parts.append(_data_summary(section.get("data")))
+    parts.append("<h3>Metrics (weekly total KPI)</h3>" + _metrics_table(section.get("metrics")))
+    parts.append("<h3>Gates</h3>" + _gates_table(section.get("gates")))
+    if not section.get("truth") and section.get("status") == "ok":
+        parts.append('<p class="muted">No ground truth for this tenant: truth-based gates are '
+                     "not assessable.</p>")
+    parts.append("<h3>Elasticities, contributions and ROI vs truth</h3>"
+                 + _elasticity_table(section))
+    parts.append("<h3>Notebooks</h3>" + _notebook_links(section.get("notebooks")))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_model_card(report: Mapping[str, Any]) -> str:
+    """The model card HTML for a ``validation_report.json`` dict."""
+    verdict = report.get("verdict") or "NOT ASSESSABLE"
+    tenants: Mapping[str, Mapping] = report.get("tenants") or {}
+    order = [t for t in report.get("tenant_order") or [] if t in tenants]
+    order += [t for t in sorted(tenants) if t not in order]
+    counts = report.get("gate_counts") or {}
+    experiment = report.get("experiment")
+    summary_rows = [
+        [f'<a href="#tenant-{_e(t)}">{_e(tenants[t].get("display_name") or t)}</a>',
+         _badge(tenants[t].get("verdict")),
+         _num(_get(tenants[t], "metrics", "holdout", "r2")), _e(tenants[t].get("status"))]
+        for t in order]
+    errors = report.get("errors") or []
+    error_items = "".join(
+        f"<li><strong>{_e(e.get('tenant'))}</strong> · {_e(e.get('notebook') or 'data')}"
+        f"<pre>{_e(e.get('error'))}</pre></li>" for e in errors)
+    meta = [("experiment", experiment), ("run id", report.get("run_id")),
+            ("package version", report.get("package_version")),
+            ("git commit", report.get("git_commit") or "not in a git repository"),
+            ("notebooks", ", ".join(report.get("notebooks") or [])),
+            ("schema version", report.get("schema_version"))]
+    body = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Model card · {_e(experiment)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>Model card · {_e(experiment)}</h1>",
+        f'<div class="banner {_VERDICT_CLASS.get(verdict, "na")}">Verdict: {_e(verdict)}'
+        f"<small>{_e(counts.get('passed', 0))} of {_e(counts.get('total', 0))} gates passed, "
+        f"{_e(counts.get('failed', 0))} failed, {_e(counts.get('not_assessable', 0))} not "
+        f"assessable; {len(errors)} error(s)</small></div>",
+        '<dl class="meta">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta)
+        + "</dl>",
+        "<h2>Tenants</h2>",
+        _table(["tenant", "verdict", "holdout R²", "status"], summary_rows, numeric=(2,)),
+    ]
+    if errors:
+        body.append(f'<h2>Errors</h2><ul class="errors">{error_items}</ul>')
+    body.extend(_tenant_section(t, tenants[t]) for t in order)
+    body.append('<p class="muted">Generated by mmm-evidence from validation_report.json. '
+                "PASS only when every gate of every tenant passes and nothing errored; "
+                "NOT ASSESSABLE when a gate lacks the data it needs (e.g. ground truth).</p>")
+    body.extend(["</body>", "</html>", ""])
+    return "\n".join(body)
+
+
+def write_model_card(report: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``render_model_card(report)`` to ``path``; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(render_model_card(report))
+    return path

@@ -1,0 +1,226 @@
+"""Canonical JSON, run id, and the report/manifest built from a RunResult (no kernels)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmm_evidence
+from mmm_evidence.config import load_experiment
+from mmm_evidence.pipeline.artifacts import (
+    build_run_manifest,
+    build_validation_report,
+    canonical,
+    canonical_json,
+    compute_run_id,
+    write_canonical_json,
+    write_run_artifacts,
+)
+from mmm_evidence.pipeline.runner import RunResult, TaskResult
+
+
+def _builder():
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
+    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _builder()
+
+# --------------------------------------------------------------------------- canonical JSON
+
+
+def test_canonical_json_sorts_keys_indents_and_ends_with_newline() -> None:
+    text = canonical_json({"b": 1, "a": {"d": 2, "c": 3}})
+    assert text == '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
+
+
+def test_canonical_json_is_independent_of_insertion_order() -> None:
+    one = {"x": [1, 2], "y": {"p": 0.1, "q": 0.2}}
+    two = {"y": {"q": 0.2, "p": 0.1}, "x": [1, 2]}
+    assert canonical_json(one) == canonical_json(two)
+
+
+def test_canonical_floats_are_rounded_and_non_finite_become_null() -> None:
+    data = canonical({"a": 0.1 + 0.2, "b": 1 / 3, "nan": float("nan"), "inf": math.inf,
+                      "ninf": -math.inf, "neg0": -0.0, "tiny": 1.23456789012345e-9,
+                      "big": 123456789012.3456})
+    assert data["a"] == 0.3
+    assert data["b"] == 0.3333333333
+    assert data["nan"] is None and data["inf"] is None and data["ninf"] is None
+    assert data["neg0"] == 0.0 and math.copysign(1, data["neg0"]) == 1.0
+    assert data["tiny"] == 1.23456789e-9  # significant digits, not decimals
+    assert data["big"] == 123456789000.0
+    assert '"neg0": 0.0' in canonical_json({"neg0": -0.0})
+
+
+def test_canonical_converts_numpy_paths_tuples_and_keeps_bools() -> None:
+    data = canonical({"f": np.float64(0.5), "i": np.int64(3), "b": np.bool_(True),
+                      "arr": np.array([[1.0, np.nan], [2.0, 3.0]]), "t": (1, 2),
+                      "p": Path("a") / "b.html", "flag": False, 4: "int key"})
+    assert data == {"f": 0.5, "i": 3, "b": True, "arr": [[1.0, None], [2.0, 3.0]],
+                    "t": [1, 2], "p": "a/b.html", "flag": False, "4": "int key"}
+    assert type(data["i"]) is int and type(data["b"]) is bool
+    json.dumps(data, allow_nan=False)
+
+
+def test_canonical_rejects_unknown_objects() -> None:
+    with pytest.raises(TypeError, match="cannot serialise object"):
+        canonical({"x": object()})
+
+
+def test_write_canonical_json_gives_identical_bytes(tmp_path: Path) -> None:
+    a = write_canonical_json({"v": 1 / 7, "s": "é"}, tmp_path / "a.json")
+    b = write_canonical_json({"s": "é", "v": 1 / 7}, tmp_path / "sub" / "b.json")
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes().endswith(b"}\n") and b"\r" not in a.read_bytes()
+    assert "é" in a.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- run id
+
+
+def test_run_id_is_stable_and_sensitive_to_every_input() -> None:
+    data = {"alpha": {"/x/alpha.csv": "aa"}, "beta": {"/x/beta.csv": "bb"}}
+    nbs = {"validation": b"{}"}
+    base = compute_run_id("p", data, nbs, "0.1.0")
+    assert len(base) == 12 and int(base, 16) >= 0
+    assert compute_run_id("p", dict(reversed(data.items())), nbs, "0.1.0") == base
+    # the same files somewhere else: same id
+    moved = {"alpha": {"/elsewhere/alpha.csv": "aa"}, "beta": {"/y/beta.csv": "bb"}}
+    assert compute_run_id("p", moved, nbs, "0.1.0") == base
+    assert compute_run_id("q", data, nbs, "0.1.0") != base
+    assert compute_run_id("p", {**data, "beta": {"/x/beta.csv": "bc"}}, nbs, "0.1.0") != base
+    assert compute_run_id("p", data, {"validation": b"{ }"}, "0.1.0") != base
+    assert compute_run_id("p", data, nbs, "0.1.1") != base
+
+
+# --------------------------------------------------------------------------- report
+
+
+SCRAPS_ALPHA = {
+    "tenant": "alpha",
+    "data_summary": {"weeks": 8, "train_weeks": 4, "holdout_weeks": 4, "segments": 2,
+                     "channels": ["tv", "search", "social"], "controls": [],
+                     "start": "2024-01-01", "end": "2024-02-19"},
+    "metrics": {"holdout": {"r2": 0.91, "mape": 0.05, "nrmse": None},
+                "in_sample": {"r2": 0.95, "mape": 0.03, "nrmse": 0.04}},
+    "elasticities": {"tv": 0.11, "search": 0.052, "social": 0.0},
+    "contribution_shares": {"tv": 0.21, "search": 0.07, "social": 0.0},
+    "roi": {"tv": 1.4, "search": 2.7, "social": 0.0},
+    "truth": {"elasticity": {"tv": 0.1, "search": 0.05, "social": 0.004},
+              "contribution_share": {"tv": 0.2, "search": 0.08, "social": 0.01},
+              "roi": {"tv": 1.5, "search": 2.5, "social": 0.4}},
+    "model": {"beta": [0.123456789012345]},
+    "fit": {"objective": 1.0},
+}
+
+
+def fake_result(tmp_path: Path, output_dir: Path) -> RunResult:
+    params = builder.build_experiment(tmp_path, ["alpha", "beta", "gamma", "baddata"])
+    exp = load_experiment(params)
+    folder = output_dir / "tenants"
+    tasks = [
+        TaskResult("alpha", "validation", folder / "alpha/validation.ipynb",
+                   folder / "alpha/validation.html", "ok", None, 3.2, 2.0, SCRAPS_ALPHA),
+        TaskResult("beta", "validation", folder / "beta/validation.ipynb",
+                   folder / "beta/validation.html", "ok", None, 3.1, 2.0,
+                   {**SCRAPS_ALPHA, "tenant": "beta", "truth": {}}),
+        TaskResult("gamma", "validation", folder / "gamma/validation.ipynb",
+                   folder / "gamma/validation.html", "error",
+                   f"ValueError: cannot read {output_dir}/data/gamma/x.csv", 1.0, 1.0, {}),
+    ]
+    for t in tasks:
+        t.ipynb.parent.mkdir(parents=True, exist_ok=True)
+        t.ipynb.write_text("{}")
+        t.html.write_text("<html></html>")
+    return RunResult(
+        exp=exp, output_dir=output_dir, run_id="abcdef012345", git_commit=None,
+        kernel={"name": "mmm-evidence", "argv": ["python"]}, workers=2,
+        started="2024-01-01T00:00:00+00:00", finished="2024-01-01T00:00:09+00:00", seconds=9.0,
+        data_hashes={t: {f"{tmp_path}/params/tenants/{t}.csv": "00"} for t in
+                     ("alpha", "beta", "gamma")},
+        data_errors={"baddata": "baddata.csv: column 'spend_tv': expected spend >= 0"},
+        data_seconds={"alpha": 0.1}, notebook_bytes={"validation": b"{}"}, tasks=tasks)
+
+
+def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = build_validation_report(fake_result(tmp_path, out))
+    assert report["schema_version"] == 1 and report["artifact"] == "validation_report"
+    assert report["experiment"] == "fixture_exp" and report["run_id"] == "abcdef012345"
+    assert report["package_version"] == mmm_evidence.__version__
+    assert report["git_commit"] is None
+    assert report["verdict"] == "FAIL"
+    assert report["tenant_order"] == ["alpha", "beta", "gamma", "baddata"]
+    verdicts = {name: t["verdict"] for name, t in report["tenants"].items()}
+    assert verdicts == {"alpha": "PASS", "beta": "NOT ASSESSABLE", "gamma": "FAIL",
+                        "baddata": "FAIL"}
+    assert report["gate_counts"] == {"total": 12, "passed": 4, "failed": 0,
+                                     "not_assessable": 8}
+    alpha = report["tenants"]["alpha"]
+    assert alpha["display_name"] == builder.DISPLAY_NAMES["alpha"]
+    assert alpha["status"] == "ok" and alpha["data_error"] is None
+    assert alpha["metrics"]["holdout"]["r2"] == 0.91
+    assert alpha["model"] == {"beta": [0.123456789]}
+    assert alpha["elasticities"]["tv"]["counted"] is True
+    assert [g["name"] for g in alpha["gates"]] == [
+        "holdout_r2", "elasticity_median_error", "elasticity_no_missed_channel"]
+    assert alpha["notebooks"]["validation"] == {
+        "status": "ok", "ipynb": "tenants/alpha/validation.ipynb",
+        "html": "tenants/alpha/validation.html", "error": None}
+    assert report["tenants"]["baddata"]["notebooks"]["validation"]["status"] == "skipped"
+    assert report["tenants"]["baddata"]["status"] == "error"
+
+
+def test_report_errors_name_tenant_notebook_and_hide_the_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = build_validation_report(fake_result(tmp_path, out))
+    assert report["errors"] == [
+        {"tenant": "gamma", "notebook": "validation",
+         "error": "ValueError: cannot read data/gamma/x.csv"},
+        {"tenant": "baddata", "notebook": None,
+         "error": "data: baddata.csv: column 'spend_tv': expected spend >= 0"},
+    ]
+    assert str(out) not in canonical_json(report)
+
+
+def test_report_has_no_wall_clock_and_manifest_has_it(tmp_path: Path) -> None:
+    result = fake_result(tmp_path, tmp_path / "out")
+    report_text = canonical_json(build_validation_report(result))
+    for key in ("started", "finished", "seconds", "2024-01-01T00"):
+        assert key not in report_text
+    manifest = build_run_manifest(result)
+    assert manifest["run_id"] == "abcdef012345"
+    assert manifest["started"].startswith("2024-01-01T00:00:00")
+    assert [t["seconds"] for t in manifest["tasks"]] == [3.2, 3.1, 1.0]
+    assert manifest["tasks"][2] == {
+        "tenant": "gamma", "notebook": "validation", "status": "error", "seconds": 1.0,
+        "execute_seconds": 1.0, "error": result.tasks[2].error,
+        "ipynb": "tenants/gamma/validation.ipynb", "html": "tenants/gamma/validation.html"}
+    for package in ("numpy", "pandas", "scipy", "papermill", "scrapbook", "nbconvert",
+                    "ipykernel", "matplotlib", "pydantic"):
+        assert manifest["packages"][package], package
+    assert manifest["python"]["version"].count(".") == 2
+    assert manifest["git"] == {"commit": None, "dirty": None}
+    assert manifest["parameters"]["experiment"] == "fixture_exp"
+    assert manifest["environment"]["OMP_NUM_THREADS"] == "1"
+
+
+def test_write_run_artifacts_writes_three_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    paths = write_run_artifacts(fake_result(tmp_path, out))
+    assert {k: p.name for k, p in paths.items()} == {
+        "validation_report": "validation_report.json", "run_manifest": "run_manifest.json",
+        "model_card": "model_card.html"}
+    assert all(p.parent == out and p.is_file() for p in paths.values())
+    first = paths["validation_report"].read_bytes()
+    write_run_artifacts(fake_result(tmp_path, out))
+    assert paths["validation_report"].read_bytes() == first

@@ -1,0 +1,207 @@
+"""Gates and verdicts: pure functions, no kernels."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mmm_evidence.config import ElasticityGate, GateSettings
+from mmm_evidence.pipeline.gates import (
+    ELASTICITY_MEDIAN_ERROR,
+    ELASTICITY_NO_MISSED_CHANNEL,
+    FAIL,
+    HOLDOUT_R2,
+    NOT_ASSESSABLE,
+    PASS,
+    count_gates,
+    elasticity_median_error_gate,
+    elasticity_no_missed_channel_gate,
+    elasticity_table,
+    evaluate_gates,
+    experiment_verdict,
+    holdout_r2_gate,
+    tenant_verdict,
+)
+
+SETTINGS = GateSettings()
+EL = ElasticityGate()  # max median error 0.25, min true share 0.02, zero 0.01 / 1e-4
+
+TRUTH = {
+    "elasticity": {"tv": 0.10, "search": 0.05, "social": 0.004},
+    "contribution_share": {"tv": 0.20, "search": 0.08, "social": 0.01},
+    "roi": {"tv": 1.5, "search": 2.5, "social": 0.4},
+}
+
+
+def scraps(r2: float | None = 0.9, elasticities: dict | None = None, truth: dict | None = None
+           ) -> dict:
+    out: dict = {"elasticities": elasticities if elasticities is not None
+                 else {"tv": 0.11, "search": 0.052, "social": 0.0}}
+    if r2 is not None:
+        out["metrics"] = {"holdout": {"r2": r2, "mape": 0.1, "nrmse": 0.1}}
+    if truth is not None:
+        out["truth"] = truth
+    return out
+
+
+def by_name(gates: list[dict]) -> dict[str, dict]:
+    return {g["name"]: g for g in gates}
+
+
+# --------------------------------------------------------------------------- holdout R²
+
+
+@pytest.mark.parametrize(("r2", "passed"), [(0.5, True), (0.93, True), (0.4999, False),
+                                            (-3.0, False)])
+def test_holdout_r2_gate_compares_with_min(r2: float, passed: bool) -> None:
+    gate = holdout_r2_gate({"holdout": {"r2": r2}}, 0.5)
+    assert gate == {"name": HOLDOUT_R2, "threshold": 0.5, "value": r2, "passed": passed,
+                    "detail": gate["detail"]}
+    assert set(gate) == {"name", "threshold", "value", "passed", "detail"}
+
+
+@pytest.mark.parametrize("metrics", [None, {}, {"holdout": {}}, {"holdout": {"r2": None}},
+                                     {"holdout": {"r2": float("nan")}},
+                                     {"holdout": {"r2": "nan"}}, {"holdout": {"r2": True}}])
+def test_holdout_r2_gate_is_null_without_a_finite_value(metrics: object) -> None:
+    gate = holdout_r2_gate(metrics, 0.5)
+    assert gate["value"] is None and gate["passed"] is None
+
+
+# --------------------------------------------------------------------------- elasticities
+
+
+def test_elasticity_table_marks_counted_channels_and_relative_errors() -> None:
+    table = elasticity_table(scraps(truth=TRUTH), EL)
+    assert table["tv"] == {"estimate": 0.11, "truth": 0.1, "relative_error": pytest.approx(0.1),
+                           "true_share": 0.2, "counted": True}
+    assert table["search"]["relative_error"] == pytest.approx(0.04)
+    assert table["search"]["counted"] is True
+    assert table["social"]["counted"] is False  # true share 1 % < 2 %
+    assert table["social"]["relative_error"] == pytest.approx(1.0)
+
+
+def test_elasticity_table_without_truth_has_estimates_only() -> None:
+    table = elasticity_table(scraps(), EL)
+    assert table["tv"] == {"estimate": 0.11, "truth": None, "relative_error": None,
+                           "true_share": None, "counted": False}
+
+
+def test_elasticity_table_lists_channels_only_in_truth() -> None:
+    table = elasticity_table(scraps(elasticities={"tv": 0.1}, truth=TRUTH), EL)
+    assert table["search"]["estimate"] is None and table["search"]["counted"] is True
+
+
+def test_median_error_gate_passes_on_median_of_counted_channels() -> None:
+    gates = by_name(evaluate_gates(scraps(truth=TRUTH), SETTINGS))
+    gate = gates[ELASTICITY_MEDIAN_ERROR]
+    assert gate["value"] == pytest.approx((0.1 + 0.04) / 2)  # social not counted
+    assert gate["threshold"] == 0.25 and gate["passed"] is True
+    assert "tv" in gate["detail"] and "social" not in gate["detail"]
+
+
+def test_median_error_gate_fails_above_threshold() -> None:
+    truth = {**TRUTH, "elasticity": {"tv": 0.1, "search": 0.05, "social": 0.004}}
+    gate = by_name(evaluate_gates(scraps(elasticities={"tv": 0.2, "search": 0.1, "social": 0},
+                                         truth=truth), SETTINGS))[ELASTICITY_MEDIAN_ERROR]
+    assert gate["value"] == pytest.approx(1.0) and gate["passed"] is False
+
+
+def test_median_error_gate_fails_when_a_counted_channel_has_no_estimate() -> None:
+    table = elasticity_table(scraps(elasticities={"tv": 0.1}, truth=TRUTH), EL)
+    gate = elasticity_median_error_gate(table, True, EL)
+    assert gate["passed"] is False and "no estimate for search" in gate["detail"]
+
+
+@pytest.mark.parametrize("truth", [None, {}, {"elasticity": {}}])
+def test_truth_gates_are_null_without_truth(truth: dict | None) -> None:
+    gates = by_name(evaluate_gates(scraps(truth=truth), SETTINGS))
+    for name in (ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL):
+        assert gates[name]["passed"] is None and gates[name]["value"] is None
+        assert "no ground truth" in gates[name]["detail"]
+
+
+def test_median_error_gate_is_null_when_no_channel_is_large_enough() -> None:
+    truth = {**TRUTH, "contribution_share": {"tv": 0.01, "search": 0.01, "social": 0.01}}
+    table = elasticity_table(scraps(truth=truth), EL)
+    gate = elasticity_median_error_gate(table, True, EL)
+    assert gate["passed"] is None and gate["value"] is None
+
+
+def test_missed_channel_gate_counts_channels_estimated_at_zero() -> None:
+    est = {"tv": 0.3, "search": 0.0, "social": 0.0}  # search (true 0.05) missed
+    table = elasticity_table(scraps(elasticities=est, truth=TRUTH), EL)
+    gate = elasticity_no_missed_channel_gate(table, True, EL)
+    assert gate["value"] == 1 and gate["threshold"] == 0 and gate["passed"] is False
+    assert "search" in gate["detail"] and "social" not in gate["detail"].split(":")[-1]
+
+
+def test_missed_channel_gate_uses_zero_estimate_threshold() -> None:
+    est = {"tv": 0.1, "search": 5e-5, "social": 0.0}  # 5e-5 <= 1e-4 counts as zero
+    table = elasticity_table(scraps(elasticities=est, truth=TRUTH), EL)
+    assert elasticity_no_missed_channel_gate(table, True, EL)["value"] == 1
+    est["search"] = 2e-4
+    table = elasticity_table(scraps(elasticities=est, truth=TRUTH), EL)
+    gate = elasticity_no_missed_channel_gate(table, True, EL)
+    assert gate["value"] == 0 and gate["passed"] is True
+
+
+def test_gate_thresholds_come_from_settings() -> None:
+    settings = GateSettings.model_validate({"holdout_r2": {"min": 0.95},
+                                            "elasticity": {"max_median_relative_error": 0.01}})
+    gates = by_name(evaluate_gates(scraps(truth=TRUTH), settings))
+    assert gates[HOLDOUT_R2]["threshold"] == 0.95 and gates[HOLDOUT_R2]["passed"] is False
+    assert gates[ELASTICITY_MEDIAN_ERROR]["passed"] is False
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def G(passed: bool | None) -> dict:  # noqa: N802 - a tiny gate factory
+    return {"name": "g", "threshold": 0, "value": 0, "passed": passed, "detail": ""}
+
+
+@pytest.mark.parametrize(("passed", "errored", "verdict"), [
+    ([True, True, True], False, PASS),
+    ([True, False, True], False, FAIL),
+    ([True, None, True], False, NOT_ASSESSABLE),
+    ([False, None, None], False, FAIL),
+    ([True, True, True], True, FAIL),
+    ([None, None, None], True, FAIL),
+    ([], False, NOT_ASSESSABLE),
+])
+def test_tenant_verdict(passed: list, errored: bool, verdict: str) -> None:
+    assert tenant_verdict([G(p) for p in passed], errored=errored) == verdict
+
+
+@pytest.mark.parametrize(("verdicts", "errored", "verdict"), [
+    ([PASS, PASS], False, PASS),
+    ([PASS, NOT_ASSESSABLE], False, NOT_ASSESSABLE),
+    ([PASS, NOT_ASSESSABLE, FAIL], False, FAIL),
+    ([PASS, PASS], True, FAIL),
+    ([], False, NOT_ASSESSABLE),
+])
+def test_experiment_verdict(verdicts: list, errored: bool, verdict: str) -> None:
+    assert experiment_verdict(verdicts, errored=errored) == verdict
+
+
+def test_pure_noise_tenant_fails_through_r2_even_without_truth() -> None:
+    gates = evaluate_gates(scraps(r2=-0.4, elasticities={"tv": 0.0}, truth={}), SETTINGS)
+    assert by_name(gates)[HOLDOUT_R2]["passed"] is False
+    assert tenant_verdict(gates) == FAIL
+
+
+def test_real_tenant_without_truth_is_not_assessable_never_pass() -> None:
+    gates = evaluate_gates(scraps(r2=0.99, truth={}), SETTINGS)
+    assert tenant_verdict(gates) == NOT_ASSESSABLE
+
+
+def test_count_gates() -> None:
+    assert count_gates([G(True), G(False), G(None), G(None)]) == {
+        "total": 4, "passed": 1, "failed": 1, "not_assessable": 2}
+
+
+def test_values_are_finite_or_none() -> None:
+    gates = evaluate_gates(scraps(r2=float("inf"), truth=TRUTH), SETTINGS)
+    assert all(g["value"] is None or math.isfinite(g["value"]) for g in gates)

@@ -1,0 +1,194 @@
+"""The runner end to end: real papermill, real kernels, real scrapbook, real nbconvert.
+
+One experiment (tenants alpha = PASS, beta = no truth, gamma = notebook raises, baddata = bad
+CSV) is run twice into two output folders; the tests read what the runs left behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mmm_evidence.config import load_experiment
+from mmm_evidence.pipeline import RunResult, run_experiment, write_run_artifacts
+from mmm_evidence.pipeline.collect import read_scraps
+from mmm_evidence.pipeline.runner import NotebookTask, execute_notebook_task
+
+
+def _builder():
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
+    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _builder()
+pytestmark = pytest.mark.slow
+TENANTS = ["alpha", "beta", "gamma", "baddata"]
+
+
+@dataclass
+class Run:
+    result: RunResult
+    paths: dict[str, Path]
+    progress: list[str]
+
+    @property
+    def out(self) -> Path:
+        return self.result.output_dir
+
+    def report(self) -> dict:
+        return json.loads(self.paths["validation_report"].read_text(encoding="utf-8"))
+
+
+def _run(params: Path, output_dir: Path) -> Run:
+    lines: list[str] = []
+    result = run_experiment(load_experiment(params), output_dir=output_dir, workers=2,
+                            progress=lines.append)
+    return Run(result, write_run_artifacts(result), lines)
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return builder.build_experiment(tmp_path_factory.mktemp("exp"), TENANTS)
+
+
+@pytest.fixture(scope="module")
+def first(params: Path) -> Run:
+    return _run(params, params.parent.parent / "outputs" / "first")
+
+
+@pytest.fixture(scope="module")
+def second(params: Path) -> Run:
+    return _run(params, params.parent.parent / "outputs" / "second")
+
+
+def test_run_writes_report_manifest_model_card_and_notebooks(first: Run) -> None:
+    for name in ("validation_report.json", "run_manifest.json", "model_card.html"):
+        assert (first.out / name).is_file(), name
+    for tenant in ("alpha", "beta", "gamma"):
+        folder = first.out / "tenants" / tenant
+        assert (folder / "validation.ipynb").is_file() and (folder / "validation.html").is_file()
+    assert not (first.out / "tenants" / "baddata").exists()
+
+
+def test_executed_notebooks_carry_parameters_and_scraps(first: Run, params: Path) -> None:
+    nb = nbformat.read(first.out / "tenants" / "alpha" / "validation.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert f"experiment_config = {str(params)!r}" in injected[0].source.replace('"', "'")
+    assert 'tenant = "alpha"' in injected[0].source
+    scraps = read_scraps(first.out / "tenants" / "alpha" / "validation.ipynb")
+    assert scraps["tenant"] == "alpha"
+    assert scraps["metrics"]["holdout"] == {"r2": 0.91, "mape": 0.05, "nrmse": None}
+    assert scraps["fit"]["seed"] == 7
+    # the kernel ran with the runner's environment
+    assert scraps["fit"]["omp_threads"] == "1" and scraps["fit"]["hash_seed"] == "0"
+    assert scraps["fit"]["mpl_backend"].endswith("backend_inline")
+
+
+def test_verdicts_and_gates(first: Run) -> None:
+    report = first.report()
+    tenants = report["tenants"]
+    assert {t: s["verdict"] for t, s in tenants.items()} == {
+        "alpha": "PASS", "beta": "NOT ASSESSABLE", "gamma": "FAIL", "baddata": "FAIL"}
+    assert report["verdict"] == "FAIL"
+    gates = {g["name"]: g for g in tenants["alpha"]["gates"]}
+    assert gates["holdout_r2"]["value"] == 0.91 and gates["holdout_r2"]["passed"] is True
+    assert gates["elasticity_median_error"]["value"] == pytest.approx(0.07)
+    assert tenants["alpha"]["display_name"] == builder.DISPLAY_NAMES["alpha"]
+    assert tenants["alpha"]["data"]["channels"] == ["tv", "search", "social"]
+    assert tenants["alpha"]["model"]["beta"] == [0.123456789, 2.0]
+    assert tenants["alpha"]["fit"]["objective"] == 12.3456789
+
+
+def test_failing_notebook_is_recorded_and_others_continue(first: Run) -> None:
+    report = first.report()
+    assert report["errors"][0] == {
+        "tenant": "gamma", "notebook": "validation",
+        "error": "ValueError: fixture failure for tenant gamma\nsecond line of the message"}
+    assert report["errors"][1]["tenant"] == "baddata"
+    assert report["errors"][1]["notebook"] is None
+    assert "spend_tv" in report["errors"][1]["error"] and "line 3" in report["errors"][1]["error"]
+    gamma = report["tenants"]["gamma"]
+    assert gamma["status"] == "error"
+    assert gamma["notebooks"]["validation"]["status"] == "error"
+    assert gamma["notebooks"]["validation"]["html"] == "tenants/gamma/validation.html"
+    partial = (first.out / gamma["notebooks"]["validation"]["html"]).read_text(encoding="utf-8")
+    assert "fixture failure for tenant gamma" in partial
+    assert "data:image/png;base64," in partial  # the plot made before the failure is kept
+    assert report["tenants"]["beta"]["status"] == "ok"
+    assert report["tenants"]["baddata"]["notebooks"]["validation"]["status"] == "skipped"
+
+
+def test_progress_lines(first: Run) -> None:
+    done = [line for line in first.progress if line.startswith("[")]
+    assert len(done) == 3
+    pattern = re.compile(r"^\[[1-3]/3\] (alpha|beta|gamma) · validation · "
+                         r"(ok|ERROR: .+) · \d+\.\d s$")
+    assert all(pattern.match(line) for line in done), done
+    gamma = next(line for line in done if " gamma " in line)
+    assert "ERROR: ValueError: fixture failure for tenant gamma ·" in gamma  # first line only
+    assert any(line.startswith("data · baddata · ERROR: ") for line in first.progress)
+
+
+def test_html_exports_are_offline_and_embed_the_plot(first: Run) -> None:
+    for tenant in ("alpha", "beta", "gamma"):
+        html = (first.out / "tenants" / tenant / "validation.html").read_text(encoding="utf-8")
+        assert builder.remote_fetches(html) == [], tenant
+        assert re.search(r'<img[^>]+src="data:image/png;base64,', html), tenant
+    card = (first.out / "model_card.html").read_text(encoding="utf-8")
+    assert builder.remote_fetches(card) == []
+    assert '<a href="tenants/alpha/validation.html">' in card
+    assert "<script" not in card
+
+
+def test_manifest_has_timings_versions_kernel_and_hashes(first: Run) -> None:
+    manifest = json.loads((first.out / "run_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["run_id"] == first.report()["run_id"]
+    assert manifest["workers"] == 2
+    assert manifest["kernel"]["name"] == "mmm-evidence"
+    assert manifest["kernel"]["argv"][0] == sys.executable
+    assert [(t["tenant"], t["status"]) for t in manifest["tasks"]] == [
+        ("alpha", "ok"), ("beta", "ok"), ("gamma", "error")]
+    assert all(t["seconds"] > 0 for t in manifest["tasks"])
+    assert set(manifest["data_hashes"]) == {"alpha", "beta", "gamma"}
+    assert manifest["started"] <= manifest["finished"]
+    assert manifest["packages"]["papermill"]
+
+
+def test_identical_rerun_gives_identical_report_bytes(first: Run, second: Run) -> None:
+    assert first.out != second.out
+    assert first.paths["validation_report"].read_bytes() == \
+        second.paths["validation_report"].read_bytes()
+    assert first.paths["model_card"].read_bytes() == second.paths["model_card"].read_bytes()
+    text = first.paths["validation_report"].read_text(encoding="utf-8")
+    assert str(first.out) not in text and "started" not in text
+    assert len(first.report()["run_id"]) == 12
+
+
+def test_a_validation_notebook_that_glues_nothing_is_an_error(tmp_path: Path) -> None:
+    """The scraps contract is checked where the notebook ran (one kernel, no pool)."""
+    source = builder.NOTEBOOKS_DIR / "extra.ipynb"  # glues only "extra"
+    task = NotebookTask(
+        tenant="alpha", notebook="validation", source=source,
+        ipynb=tmp_path / "validation.ipynb", html=tmp_path / "validation.html",
+        parameters={"experiment_config": "", "tenant": "alpha", "output_dir": str(tmp_path),
+                    "seed": 1},
+        kernel_name="mmm-evidence", timeout_seconds=60, cwd=tmp_path)
+    before = dict(os.environ)
+    result = execute_notebook_task(task)
+    assert dict(os.environ) == before  # the kernel environment does not leak into the caller
+    assert result.status == "error"
+    assert result.error.startswith("notebook did not glue: tenant, data_summary, metrics")
+    assert result.scraps == {"extra": {"tenant": "alpha", "seed": 1}}
+    assert result.ipynb_exists and result.html_exists

@@ -1,0 +1,155 @@
+"""``mmm-evidence run`` / ``generate``: exit codes, messages, and what a run leaves behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmm_evidence.cli import main, run_exit_code
+
+
+def _builder():
+    path = Path(__file__).resolve().parent / "fixtures" / "pipeline" / "experiment.py"
+    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _builder()
+
+
+# --------------------------------------------------------------------------- fast
+
+
+def test_help_documents_the_exit_codes() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mmm_evidence.cli", "run", "--help"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    for line in ("0  the run completed", "1  --strict and the verdict is not PASS",
+                 "2  bad usage", "3  a notebook or a tenant's data errored"):
+        assert line in proc.stdout
+    assert "--tenants" in proc.stdout and "--output-dir" in proc.stdout
+
+
+@pytest.mark.parametrize(("verdict", "errored", "strict", "code"), [
+    ("PASS", False, False, 0), ("FAIL", False, False, 0), ("NOT ASSESSABLE", False, False, 0),
+    ("PASS", False, True, 0), ("FAIL", False, True, 1), ("NOT ASSESSABLE", False, True, 1),
+    ("FAIL", True, False, 3), ("FAIL", True, True, 3),
+])
+def test_run_exit_code(verdict: str, errored: bool, strict: bool, code: int) -> None:
+    assert run_exit_code(verdict, errored, strict) == code
+
+
+def test_missing_params_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.yaml: parameter file not found" in err
+
+
+def test_invalid_params_exit_2_naming_the_key(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    spec = yaml.safe_load(params.read_text())
+    spec["gates"] = {"holdout_r2": {"minimum": 0.5}}
+    params.write_text(yaml.safe_dump(spec))
+    assert main(["run", str(params)]) == 2
+    assert "gates.holdout_r2.minimum" in capsys.readouterr().err
+
+
+def test_unknown_tenant_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    assert main(["run", str(params), "--tenants", "alpha,zeta"]) == 2
+    assert "zeta not listed" in capsys.readouterr().err
+
+
+def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    assert main(["run", str(params), "--workers", "0"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["run"])
+    assert info.value.code == 2
+
+
+def test_generic_kernel_name_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    spec = yaml.safe_load(params.read_text())
+    spec["runner"]["kernel_name"] = "python3"
+    params.write_text(yaml.safe_dump(spec))
+    assert main(["run", str(params)]) == 2
+    assert "refusing to use the generic 'python3' kernel" in capsys.readouterr().err
+
+
+def test_generate_rejects_a_csv_tenant(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tenant = builder.write_csv_tenant(tmp_path / "tenants", "alpha")
+    assert main(["generate", str(tenant), "--out", str(tmp_path / "gen")]) == 2
+    assert "is not synthetic" in capsys.readouterr().err
+
+
+def test_generate_writes_a_synthetic_tenant(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    tenant = tmp_path / "syn.yaml"
+    tenant.write_text(yaml.safe_dump({
+        "name": "syn", "channels": ["tv", "search"], "controls": [],
+        "data": {"synthetic": {"seed": 3, "weeks": 30, "segments": 2, "burn_in_weeks": 4,
+                               "channels": {"tv": {"weekly_spend": 1000.0, "share": 0.1},
+                                            "search": {"weekly_spend": 500.0,
+                                                       "share": 0.05}}}}}, sort_keys=False))
+    out = tmp_path / "gen"
+    assert main(["generate", str(tenant), "--out", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["segments.csv", "syn.csv", "truth.json"]
+    assert f"wrote {out / 'syn.csv'}" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- slow: real runs
+
+
+@pytest.mark.slow
+def test_run_with_a_failing_notebook_exits_3_and_keeps_the_evidence(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha", "gamma"])
+    out = tmp_path / "evidence"
+    code = main(["run", str(params), "--workers", "2", "--output-dir", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 3
+    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "FAIL"
+    assert [(e["tenant"], e["notebook"]) for e in report["errors"]] == [("gamma", "validation")]
+    for tenant in ("alpha", "gamma"):
+        assert (out / "tenants" / tenant / "validation.html").is_file()
+    assert (out / "run_manifest.json").is_file() and (out / "model_card.html").is_file()
+    assert "alpha  PASS" in stdout
+    assert "gamma  FAIL · 3 gate(s) not passed · errored" in stdout
+    assert f"verdict: FAIL  (run {report['run_id']})" in stdout
+    assert "error: gamma · validation · ValueError: fixture failure for tenant gamma" in stdout
+    assert f"wrote validation_report: {out / 'validation_report.json'}" in stdout
+
+
+@pytest.mark.slow
+def test_strict_run_exits_1_when_the_verdict_is_fail(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha", "beta", "delta"],
+                                      notebooks=("validation", "extra"))
+    code = main(["run", str(params), "--strict", "--tenants", "alpha",
+                 "--tenants", "delta"])  # beta left out: repeatable --tenants
+    capsys.readouterr()
+    assert code == 1
+    out = tmp_path / "outputs" / "fixture_exp"  # the experiment's own output_dir
+    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
+    assert report["errors"] == [] and report["verdict"] == "FAIL"
+    assert list(report["tenants"]) == ["alpha", "delta"]
+    delta = {g["name"]: g for g in report["tenants"]["delta"]["gates"]}
+    assert delta["holdout_r2"]["passed"] is False
+    assert delta["elasticity_no_missed_channel"]["value"] == 1
+    for tenant in ("alpha", "delta"):  # every notebook × tenant ran
+        for notebook in ("validation", "extra"):
+            assert (out / "tenants" / tenant / f"{notebook}.html").is_file()
+        assert report["tenants"][tenant]["notebooks"]["extra"]["status"] == "ok"
+    assert not (out / "tenants" / "beta").exists()
