@@ -182,6 +182,10 @@ class EvaluationSettings(_Strict):
     cv_folds: Annotated[int, Field(ge=0, le=20)] = 4
     cv_horizon_weeks: Annotated[int, Field(ge=1)] = 13
     cv_min_train_weeks: Annotated[int, Field(ge=8)] = 52
+    bootstrap_replicates: Annotated[int, Field(ge=0, le=2000)] = Field(
+        40, description="block-bootstrap refits for intervals (0 = no intervals)")
+    bootstrap_block_weeks: Annotated[int, Field(ge=1)] = 13
+    interval_level: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.9
 
 
 class HoldoutR2Gate(_Strict):
@@ -195,9 +199,19 @@ class ElasticityGate(_Strict):
     zero_estimate: Annotated[float, Field(ge=0.0)] = 1e-4
 
 
+class IdentificationGate(_Strict):
+    """A channel is *not identified* when its elasticity interval reaches zero or is wider
+    than ``max_relative_width`` times its estimate."""
+
+    max_relative_width: PositiveFloat = 2.0
+    min_share: Fraction = Field(0.02, description="only channels with an estimated "
+                                "contribution share at least this large are judged")
+
+
 class GateSettings(_Strict):
     holdout_r2: HoldoutR2Gate = HoldoutR2Gate()
     elasticity: ElasticityGate = ElasticityGate()
+    identification: IdentificationGate = IdentificationGate()
 
 
 class RunnerSettings(_Strict):

@@ -205,3 +205,27 @@ def test_count_gates() -> None:
 def test_values_are_finite_or_none() -> None:
     gates = evaluate_gates(scraps(r2=float("inf"), truth=TRUTH), SETTINGS)
     assert all(g["value"] is None or math.isfinite(g["value"]) for g in gates)
+
+
+def test_identification_gate_flags_wide_or_zero_intervals():
+    from mmm_evidence.config import IdentificationGate
+    from mmm_evidence.pipeline.gates import elasticity_identified_gate, identification
+
+    scraps = {
+        "elasticities": {"tv": 0.05, "radio": 0.02, "tiny": 0.001, "search": 0.03},
+        "contribution_shares": {"tv": 0.1, "radio": 0.04, "tiny": 0.005, "search": 0.05},
+        "uncertainty": {"elasticity": {
+            "tv": {"low": 0.04, "high": 0.06},      # width 0.4x: identified
+            "radio": {"low": 0.0, "high": 0.03},    # reaches zero: not identified
+            "tiny": {"low": 0.0, "high": 0.01},     # share below min_share: not judged
+            "search": {"low": 0.01, "high": 0.08},  # width 2.33x > 2: not identified
+        }},
+    }
+    settings = IdentificationGate(max_relative_width=2.0, min_share=0.02)
+    table = identification(scraps, settings)
+    assert set(table) == {"tv", "radio", "search"}
+    assert [c for c, r in table.items() if r["identified"]] == ["tv"]
+    g = elasticity_identified_gate(scraps, settings)
+    assert (g["value"], g["passed"]) == (2, False)
+    assert "radio" in g["detail"] and "search" in g["detail"]
+    assert elasticity_identified_gate({**scraps, "uncertainty": {}}, settings)["passed"] is None

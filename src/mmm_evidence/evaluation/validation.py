@@ -11,6 +11,7 @@ from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.metrics import rmse, scores
 from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
 from mmm_evidence.model.mmm import MMM
+from mmm_evidence.model.uncertainty import Uncertainty, block_bootstrap
 
 
 @dataclass
@@ -26,6 +27,7 @@ class TenantValidation:
     elasticities: dict[str, float]
     contribution_shares: dict[str, float]
     roi: dict[str, float | None]
+    uncertainty: Uncertainty | None = None
 
     @property
     def train_weeks(self) -> int:
@@ -73,6 +75,9 @@ class TenantValidation:
                             "relative_error": abs(row["elasticity"] - t) / abs(t) if t else None,
                             "true_contribution_share": truth["contribution_share"][c],
                             "true_roi": truth["roi"][c]})
+            if self.uncertainty:
+                iv = self.uncertainty.interval("elasticity")[c]
+                row.update({"elasticity_low": iv["low"], "elasticity_high": iv["high"]})
             rows.append(row)
         return pd.DataFrame(rows).set_index("channel")
 
@@ -98,6 +103,7 @@ class TenantValidation:
             "contribution_shares": self.contribution_shares,
             "roi": self.roi,
             "truth": self.truth() or {},  # scrapbook cannot glue None: {} = no truth
+            "uncertainty": self.uncertainty.summary() if self.uncertainty else {},
             "model": {"version": self.full_model.to_dict()["model_version"],
                       "media": self.full_model.media_parameters()},
             "fit": {"objective": d.objective, "n_starts": d.n_starts,
@@ -155,8 +161,14 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
                               "mape": float(noise_rmse / np.mean(np.abs(actual[:cut])))}
     metrics["cv"] = cross_validation(panel, settings, evaluation, seed)
     full_model = MMM(settings, seed=seed).fit(panel)
+    uncertainty = None
+    if evaluation.bootstrap_replicates:
+        uncertainty = block_bootstrap(full_model, panel, evaluation.bootstrap_replicates,
+                                      evaluation.bootstrap_block_weeks, seed,
+                                      evaluation.interval_level)
     return TenantValidation(
         panel=panel, holdout_weeks=holdout_weeks, holdout_model=holdout_model,
         full_model=full_model, prediction=prediction, metrics=metrics,
         elasticities=full_model.elasticities(panel),
-        contribution_shares=full_model.contribution_shares(panel), roi=full_model.roi(panel))
+        contribution_shares=full_model.contribution_shares(panel), roi=full_model.roi(panel),
+        uncertainty=uncertainty)

@@ -221,7 +221,9 @@ class MMM:
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, panel: Panel) -> MMM:
+    def fit(self, panel: Panel, start: MMM | None = None) -> MMM:
+        """Fit to the panel; with ``start`` (a fitted model of the same channels), run one
+        optimisation warm-started from its media parameters instead of the multi-start."""
         s = self.settings
         if panel.n_weeks < 2 * s.fourier_order + 4:
             raise ValueError(f"tenant {panel.tenant!r}: {panel.n_weeks} weeks are too few to fit "
@@ -229,13 +231,20 @@ class MMM:
         problem = self._prepare(panel)
         lower, upper = self._bounds()
         prior_mean, prior_sd = self._prior_vectors()
-        theta0 = np.clip(prior_mean, lower + 1e-6, upper - 1e-6)
+        if start is not None:
+            theta0 = np.column_stack([start.decay,
+                                      np.log(start.half_saturation / self.reference_spend),
+                                      np.log(start.shape)]).reshape(-1)
+            theta0 = np.clip(theta0, lower + 1e-6, upper - 1e-6)
+            starts = [theta0]
+        else:
+            theta0 = np.clip(prior_mean, lower + 1e-6, upper - 1e-6)
+            rng = np.random.default_rng(self.seed)
+            starts = [theta0]
+            for _ in range(s.n_starts - 1):
+                draw = prior_mean + prior_sd * rng.standard_normal(prior_mean.size)
+                starts.append(np.clip(draw, lower + 1e-6, upper - 1e-6))
         weights = 1.0 / problem.segment_scale(theta0)
-        rng = np.random.default_rng(self.seed)
-        starts = [theta0]
-        for _ in range(s.n_starts - 1):
-            draw = prior_mean + prior_sd * rng.standard_normal(prior_mean.size)
-            starts.append(np.clip(draw, lower + 1e-6, upper - 1e-6))
 
         def optimise(start: np.ndarray, w: np.ndarray):
             return least_squares(problem.residuals, start, jac=problem.jacobian, args=(w,),

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mmm_evidence.config import ElasticityGate, GateSettings
+from mmm_evidence.config import ElasticityGate, GateSettings, IdentificationGate
 
 PASS = "PASS"
 FAIL = "FAIL"
@@ -20,11 +20,14 @@ NOT_ASSESSABLE = "NOT ASSESSABLE"
 HOLDOUT_R2 = "holdout_r2"
 ELASTICITY_MEDIAN_ERROR = "elasticity_median_error"
 ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
+ELASTICITY_IDENTIFIED = "elasticity_identified"
 
 __all__ = [
     "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
-    "ELASTICITY_NO_MISSED_CHANNEL", "gate", "holdout_r2_gate", "elasticity_table",
-    "elasticity_median_error_gate", "elasticity_no_missed_channel_gate", "evaluate_gates",
+    "ELASTICITY_NO_MISSED_CHANNEL", "ELASTICITY_IDENTIFIED", "gate", "holdout_r2_gate",
+    "elasticity_table",
+    "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
+    "elasticity_identified_gate", "identification", "evaluate_gates",
     "tenant_verdict", "experiment_verdict", "count_gates",
 ]
 
@@ -124,6 +127,39 @@ def elasticity_no_missed_channel_gate(table: Mapping[str, Mapping], has_truth: b
     return gate(name, 0, len(missed), not missed, detail)
 
 
+def identification(scraps: Mapping[str, Any], settings: IdentificationGate) -> dict[str, dict]:
+    """Per judged channel (estimated share ≥ min_share) with an interval: low, high,
+    relative width and whether it is identified (interval above zero and not too wide)."""
+    intervals = (scraps.get("uncertainty") or {}).get("elasticity") or {}
+    estimates = scraps.get("elasticities") or {}
+    shares = scraps.get("contribution_shares") or {}
+    out: dict[str, dict] = {}
+    for channel, iv in intervals.items():
+        est, share = _number(estimates.get(channel)), _number(shares.get(channel))
+        low, high = _number(iv.get("low")), _number(iv.get("high"))
+        if None in (est, share, low, high) or share < settings.min_share:
+            continue
+        width = (high - low) / abs(est) if est else math.inf
+        out[channel] = {"low": low, "high": high, "relative_width": width,
+                        "identified": low > 0 and width <= settings.max_relative_width}
+    return out
+
+
+def elasticity_identified_gate(scraps: Mapping[str, Any], settings: IdentificationGate) -> dict:
+    """Number of channels whose elasticity interval is too wide to tell (0 passes)."""
+    table = identification(scraps, settings)
+    if not table:
+        return gate(ELASTICITY_IDENTIFIED, 0, None, None,
+                    "no elasticity intervals were reported (bootstrap off)")
+    flagged = sorted(c for c, row in table.items() if not row["identified"])
+    detail = (f"{len(table)} channel(s) with estimated share ≥ {settings.min_share:g}; not "
+              f"identified (interval reaches 0 or wider than {settings.max_relative_width:g}× "
+              f"the estimate): "
+              + (", ".join(f"{c} [{table[c]['low']:.4g}, {table[c]['high']:.4g}]"
+                           for c in flagged) or "none"))
+    return gate(ELASTICITY_IDENTIFIED, 0, len(flagged), not flagged, detail)
+
+
 def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings) -> list[dict]:
     """All gates of one tenant, in a fixed order."""
     truth = scraps.get("truth")
@@ -133,6 +169,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings) -> list[di
         holdout_r2_gate(scraps.get("metrics"), settings.holdout_r2.min),
         elasticity_median_error_gate(table, has_truth, settings.elasticity),
         elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
+        elasticity_identified_gate(scraps, settings.identification),
     ]
 
 

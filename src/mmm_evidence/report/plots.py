@@ -116,15 +116,23 @@ def response_curves(v: TenantValidation):
 
 
 def elasticities_vs_truth(v: TenantValidation):
-    """Estimated elasticity per channel next to the true one (when the tenant has truth)."""
+    """Estimated elasticity per channel with its bootstrap interval, next to the truth."""
     plt = _plt()
     channels = list(v.panel.channels)
-    est = [v.elasticities[c] for c in channels]
+    est = np.array([v.elasticities[c] for c in channels])
     truth = v.truth()
     x = np.arange(len(channels))
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(channels)), 3.4))
     width = 0.38 if truth else 0.6
-    ax.bar(x - (width / 2 if truth else 0), est, width, color=PALETTE[0], label="MMM v2")
+    yerr = None
+    if v.uncertainty:
+        iv = v.uncertainty.interval("elasticity")
+        low = np.array([iv[c]["low"] for c in channels])
+        high = np.array([iv[c]["high"] for c in channels])
+        yerr = np.vstack([np.maximum(est - low, 0), np.maximum(high - est, 0)])
+    label = "MMM v2" + (f" ({100 * v.uncertainty.level:.0f} % interval)" if v.uncertainty else "")
+    ax.bar(x - (width / 2 if truth else 0), est, width, color=PALETTE[0], label=label,
+           yerr=yerr, capsize=3, error_kw={"elinewidth": 1, "ecolor": "#333"})
     if truth:
         ax.bar(x + width / 2, [truth["elasticity"][c] for c in channels], width,
                color="#999999", label="truth")

@@ -1,0 +1,589 @@
+"""Recovery benchmark (issue 3, item 1): MMM v2 against the oracle floor and log-log OLS.
+
+A panel of synthetic tenants from random plausible processes (``panel.random_tenant``: 3-8
+channels, decay 0-0.8, Hill shape 0.7-3, half-saturation 0.3-3 x mean adstocked per-capita
+spend, media share of KPI 10-50 %, channel correlation up to 0.7, flighted and always-on
+channels, price and holiday controls), 156 weeks, at noise 5, 10 and 20 % of expected
+segment-week KPI, in two shapes: ``national`` (1 segment) and ``geo`` (10-20 segments, drawn
+per tenant, with segment-specific spend timing). Tenant i of a shape has the same process at
+every noise level (seeds ``SHAPES[shape].seed_base + i``): the noise levels are paired.
+
+Per tenant, three models are fitted on segment x week rows:
+
+- **MMM** — ``MMM(ModelSettings(), seed).fit`` (the product; multi-start, nonlinear fit);
+- **oracle** — ``MMM.fit_fixed`` with the TRUE decay, half-saturation and shape: only the
+  linear part is fitted, so its error is the floor that MMM v2's form (additive baseline,
+  pooled media response, steady-state adstock start) leaves against the true process;
+- **log-log** — ``LogLogOLS``: log KPI on log(1 + per-capita spend / mean), per-segment
+  baseline (intercept, trend, Fourier, controls), no carryover.
+
+Definitions (``true`` from the generator's truth, estimates on the full 156 weeks):
+
+- elasticity of channel c: % change of total predicted KPI over the 156 weeks when c's spend
+  is x1.01 in every week, / 1 % (DESIGN.md; the truth uses the same definition);
+- relative elasticity error: |est - true| / true per (tenant, channel); "median" and "p90"
+  are over all (tenant, channel) pairs of a cell pooled; "large" = channels with a true
+  contribution share >= 5 %;
+- total media elasticity error: per tenant |sum_c est_c - sum_c true_c| / sum_c true_c;
+  the median over tenants;
+- contribution-share error: per (tenant, channel) |est share - true share| x 100, in
+  percentage points; median pooled. MMM and oracle: the additive contribution / total
+  predicted KPI; log-log: the removal contribution (predicted KPI minus predicted KPI with
+  the channel's spend at zero) / total predicted KPI;
+- Spearman: per tenant, the rank correlation over channels of estimated and true
+  elasticities (undefined, and left out, when every estimate ties); the median over tenants;
+- holdout MAPE / noise: fit on weeks 1-130, predict weeks 131-156; the segment-week MAPE over
+  those 26 weeks divided by the noise fraction; median over tenants. The noise is AR(1)
+  Gaussian with sd = noise x expected KPI, so E|N(0, s)| / s = 0.80: a model that knew the
+  expected KPI exactly would score ~0.80;
+- 90 % interval coverage: the share of (tenant, channel) pairs whose true elasticity lies in
+  the 90 % percentile interval of a moving-block residual bootstrap (13-week blocks, the same
+  weeks for every segment, ``REPLICATES`` refits). MMM: the product's ``block_bootstrap``
+  (warm-started refits of all parameters). Oracle: the same resamples refitted with
+  ``fit_fixed`` at the true media parameters. Log-log: the same block scheme on log-scale
+  residuals. Bootstraps are costly, so coverage is measured on the first
+  ``--coverage-tenants`` tenants of every cell only (the table's ``n_cov`` column says how
+  many (tenant, channel) pairs it rests on). With R replicates, numpy's interpolated 5 % and
+  95 % quantiles cover on average (0.9 (R - 1) + 1) / (R + 1) of the bootstrap distribution
+  (86 % for R = 40), so even an exact bootstrap reads somewhat below 90 %;
+- fit seconds: CPU seconds (``time.process_time``; BLAS pinned to one thread, so one core)
+  of the full-history fit, without bootstrap; median and p90 over tenants. Wall seconds are
+  in the JSON;
+- ratio M/O: the MMM figure divided by the oracle's (errors: ≤ 1 is as good as the floor).
+
+Targets (reported, not tuned for): MMM median elasticity error <= 1.2 x oracle and <= 0.75 x
+log-log in every shape x noise; geo at 10 % noise: large-channel median <= 20 %, total media
+elasticity error <= 10 %, Spearman >= 0.8; MMM bootstrap coverage within 80-97 % (pooled over
+all cells, and per cell shown); fit CPU-time p90 <= 2 s national with 5 channels and <= 5 s
+with 20 segments (geo tenants with 18-20 segments, any channel count, stand in).
+
+Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery.py`` (``--quick``
+for a smoke run, ``--tenants N`` per cell). Results go to ``benchmarks/results/recovery.json``
+(``--quick`` writes nothing unless ``--out`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from panel import random_tenant  # noqa: E402  (benchmarks/ is not a package)
+
+from mmm_evidence.config import ModelSettings, TenantConfig  # noqa: E402
+from mmm_evidence.data.panel import Panel  # noqa: E402
+from mmm_evidence.data.synthetic import simulate_tenant  # noqa: E402
+from mmm_evidence.evaluation.loglog import LogLogOLS  # noqa: E402
+from mmm_evidence.evaluation.metrics import mape  # noqa: E402
+from mmm_evidence.model.mmm import MMM  # noqa: E402
+from mmm_evidence.model.uncertainty import block_bootstrap, block_indices  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "recovery.json"
+MODELS = ("mmm", "oracle", "loglog")
+NOISES = (0.05, 0.10, 0.20)
+WEEKS = 156
+TRAIN_WEEKS = 130
+REPLICATES = 40
+BLOCK_WEEKS = 13
+LEVEL = 0.9
+LARGE_SHARE = 0.05
+PRECISION = 6
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A tenant shape: how many segments, and the seed block of its tenants."""
+
+    name: str
+    min_segments: int
+    max_segments: int
+    seed_base: int
+
+
+SHAPES = {"national": Shape("national", 1, 1, 10_000), "geo": Shape("geo", 10, 20, 20_000)}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One tenant of one cell (shape x noise)."""
+
+    shape: str
+    noise: float
+    index: int
+    bootstrap: bool
+
+    @property
+    def seed(self) -> int:
+        return SHAPES[self.shape].seed_base + self.index
+
+    @property
+    def segments(self) -> int:
+        """The tenant's segment count (its own stream, independent of the process draws)."""
+        s = SHAPES[self.shape]
+        rng = np.random.default_rng([self.seed, 1])
+        return int(rng.integers(s.min_segments, s.max_segments + 1))
+
+
+# --------------------------------------------------------------------------- one tenant
+
+
+def tenant_config(task: Task) -> TenantConfig:
+    return random_tenant(task.seed, task.segments, task.noise, weeks=WEEKS)
+
+
+def panel_of(cfg: TenantConfig) -> Panel:
+    """Simulate the tenant in memory as a Panel (size = population / mean), truth attached."""
+    sim = simulate_tenant(cfg)
+    frame = sim.frame
+    segments = tuple(dict.fromkeys(frame["segment"]))
+    dates = pd.DatetimeIndex(pd.unique(frame["date"]))
+    g, t = len(segments), len(dates)
+
+    def grid(column: str) -> np.ndarray:
+        return frame[column].to_numpy(dtype=float).reshape(g, t)
+
+    spend = np.stack([grid(f"spend_{c}") for c in cfg.channels], axis=-1)
+    controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
+                else np.zeros((g, t, 0)))
+    population = sim.attributes["population"].to_numpy(dtype=float)
+    return Panel(tenant=cfg.name, dates=dates, segments=segments,
+                 channels=tuple(cfg.channels), control_names=tuple(cfg.controls),
+                 kpi=grid(cfg.kpi), spend=spend, controls=controls,
+                 size=population / population.mean(), kpi_name=cfg.kpi, truth=sim.truth)
+
+
+def true_media(panel: Panel) -> tuple[list[float], list[float], list[float]]:
+    """The true (decay, per-capita half-saturation, shape) per channel, for the oracle."""
+    ch = panel.truth["channels"]
+    return ([ch[c]["decay"] for c in panel.channels],
+            [ch[c]["half_saturation_per_capita"] for c in panel.channels],
+            [ch[c]["shape"] for c in panel.channels])
+
+
+def oracle_fit(panel: Panel, seed: int) -> MMM:
+    return MMM(ModelSettings(), seed=seed).fit_fixed(panel, *true_media(panel))
+
+
+def fit_model(name: str, panel: Panel, seed: int) -> MMM | LogLogOLS:
+    """Fit one of MODELS on the panel."""
+    if name == "mmm":
+        return MMM(ModelSettings(), seed=seed).fit(panel)
+    if name == "oracle":
+        return oracle_fit(panel, seed)
+    return LogLogOLS(ModelSettings()).fit(panel)
+
+
+def _interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1.0 - LEVEL) / 2.0
+    return np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1.0 - tail, axis=0)
+
+
+def oracle_bootstrap(model: MMM, panel: Panel, seed: int) -> np.ndarray:
+    """Elasticity draws (REPLICATES, C): the same block resamples as ``block_bootstrap``,
+    refitted with the true media parameters."""
+    fitted = model.predict(panel)
+    resid = panel.kpi - fitted
+    rng = np.random.default_rng(seed)
+    media = true_media(panel)
+    draws = np.empty((REPLICATES, len(panel.channels)))
+    for r in range(REPLICATES):
+        boot = replace(panel, kpi=fitted + resid[:, block_indices(panel.n_weeks, BLOCK_WEEKS,
+                                                                  rng)])
+        refit = MMM(model.settings, seed=model.seed).fit_fixed(boot, *media)
+        draws[r] = list(refit.elasticities(boot).values())
+    return draws
+
+
+def loglog_bootstrap(model: LogLogOLS, panel: Panel, seed: int) -> np.ndarray:
+    """Elasticity draws (REPLICATES, C): block resamples of the log-scale residuals."""
+    fitted = model.predict_log(panel)
+    resid = np.log(panel.kpi) - fitted
+    rng = np.random.default_rng(seed)
+    draws = np.empty((REPLICATES, len(panel.channels)))
+    for r in range(REPLICATES):
+        idx = block_indices(panel.n_weeks, BLOCK_WEEKS, rng)
+        boot = replace(panel, kpi=np.exp(fitted + resid[:, idx]))
+        draws[r] = list(LogLogOLS(model.settings).fit(boot).elasticities(boot).values())
+    return draws
+
+
+def run_tenant(task: Task) -> dict:
+    """Fit MMM, oracle and log-log on one tenant; the raw per-channel figures as a record."""
+    started = time.perf_counter()
+    cfg = tenant_config(task)
+    panel = panel_of(cfg)
+    truth = panel.truth["channels"]
+    spec = cfg.data.synthetic
+    record: dict = {
+        "shape": task.shape, "noise": task.noise, "index": task.index, "seed": task.seed,
+        "segments": panel.n_segments, "n_channels": len(panel.channels),
+        "spend_correlation": spec.spend_correlation, "media_share": panel.truth["media_share"],
+        "channels": {c: {"true_elasticity": truth[c]["elasticity"],
+                         "true_share": truth[c]["contribution_share"],
+                         "pattern": spec.channels[c].pattern, "decay": truth[c]["decay"],
+                         "shape": truth[c]["shape"],
+                         "half_saturation": spec.channels[c].half_saturation}
+                     for c in panel.channels},
+        "models": {},
+    }
+    train = panel.weeks(None, TRAIN_WEEKS)
+    for name in MODELS:
+        cpu, wall = time.process_time(), time.perf_counter()
+        model = fit_model(name, panel, task.seed)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        holdout = fit_model(name, train, task.seed).predict(panel)[:, TRAIN_WEEKS:]
+        out = {"elasticity": model.elasticities(panel),
+               "share": model.contribution_shares(panel),
+               "holdout_mape": mape(panel.kpi[:, TRAIN_WEEKS:], holdout),
+               "fit_cpu_seconds": cpu, "fit_wall_seconds": wall}
+        if task.bootstrap:
+            if name == "mmm":
+                unc = block_bootstrap(model, panel, REPLICATES, BLOCK_WEEKS, task.seed, LEVEL)
+                draws = unc.draws["elasticity"]
+            elif name == "oracle":
+                draws = oracle_bootstrap(model, panel, task.seed)
+            else:
+                draws = loglog_bootstrap(model, panel, task.seed)
+            low, high = _interval(draws)
+            out["interval"] = {c: [float(low[i]), float(high[i])]
+                               for i, c in enumerate(panel.channels)}
+        if name == "mmm":
+            out["bounds_hit"] = model.diagnostics.bounds_hit
+        record["models"][name] = out
+    record["seconds"] = time.perf_counter() - started
+    return record
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _q(values: list[float], q: float) -> float | None:
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    return float(np.quantile(v, q)) if v.size else None
+
+
+def cell_summary(records: list[dict], model: str) -> dict:
+    """The table's figures for one model over one cell's tenant records."""
+    err, err_large, share_pp, total, rho, hold, cpu, wall = ([] for _ in range(8))
+    covered = []
+    for rec in records:
+        m = rec["models"][model]
+        est_all, true_all = [], []
+        for c, ch in rec["channels"].items():
+            t, e = ch["true_elasticity"], m["elasticity"][c]
+            est_all.append(e)
+            true_all.append(t)
+            rel = abs(e - t) / t
+            err.append(rel)
+            if ch["true_share"] >= LARGE_SHARE:
+                err_large.append(rel)
+            share_pp.append(100.0 * abs(m["share"][c] - ch["true_share"]))
+            if "interval" in m:
+                low, high = m["interval"][c]
+                covered.append(float(low <= t <= high))
+        total.append(abs(sum(est_all) - sum(true_all)) / sum(true_all))
+        if len(set(est_all)) > 1:
+            rho.append(float(spearmanr(est_all, true_all).statistic))
+        hold.append(m["holdout_mape"] / rec["noise"])
+        cpu.append(m["fit_cpu_seconds"])
+        wall.append(m["fit_wall_seconds"])
+    return {
+        "tenants": len(records), "channels": len(err), "large_channels": len(err_large),
+        "err_median": _q(err, 0.5), "err_p90": _q(err, 0.9),
+        "err_large_median": _q(err_large, 0.5), "err_large_p90": _q(err_large, 0.9),
+        "total_err_median": _q(total, 0.5), "share_err_pp_median": _q(share_pp, 0.5),
+        "spearman_median": _q(rho, 0.5), "spearman_tenants": len(rho),
+        "holdout_mape_over_noise_median": _q(hold, 0.5),
+        "coverage": float(np.mean(covered)) if covered else None, "coverage_n": len(covered),
+        "fit_cpu_median": _q(cpu, 0.5), "fit_cpu_p90": _q(cpu, 0.9),
+        "fit_wall_median": _q(wall, 0.5), "fit_wall_p90": _q(wall, 0.9),
+    }
+
+
+def cells(records: list[dict]) -> dict[str, list[dict]]:
+    """Records grouped by cell key '<shape> <noise %>', in the table's order."""
+    out: dict[str, list[dict]] = {}
+    for shape in SHAPES:
+        for noise in NOISES:
+            group = sorted((r for r in records if r["shape"] == shape and r["noise"] == noise),
+                           key=lambda r: r["index"])
+            if group:
+                out[cell_key(shape, noise)] = group
+    return out
+
+
+def cell_key(shape: str, noise: float) -> str:
+    return f"{shape} {round(noise * 100):d}%"
+
+
+def summarise(records: list[dict]) -> dict[str, dict[str, dict]]:
+    return {key: {m: cell_summary(group, m) for m in MODELS}
+            for key, group in cells(records).items()}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b not in (None, 0.0) else None
+
+
+def _gate(name: str, threshold: str, value: str, passed: bool | None) -> dict:
+    return {"name": name, "threshold": threshold, "value": value, "passed": passed}
+
+
+def targets(summary: dict, records: list[dict]) -> list[dict]:
+    """The issue's targets with the measured figures (None = not assessable in this run)."""
+    out = []
+    for key, cell in summary.items():
+        m, o, ll = (cell[x]["err_median"] for x in MODELS)
+        r_o, r_l = _ratio(m, o), _ratio(m, ll)
+        out.append(_gate(f"{key}: MMM median elasticity error <= 1.2 x oracle", "<= 1.20",
+                         f"MMM {m:.3f} / oracle {o:.3f} = {r_o:.2f}", r_o <= 1.2))
+        out.append(_gate(f"{key}: MMM median elasticity error >= 25 % below log-log", "<= 0.75",
+                         f"MMM {m:.3f} / log-log {ll:.3f} = {r_l:.2f}", r_l <= 0.75))
+    geo = summary.get(cell_key("geo", 0.10), {}).get("mmm")
+    for label, field, thr, below in (
+            ("large-channel median elasticity error", "err_large_median", 0.20, True),
+            ("total media elasticity error (median)", "total_err_median", 0.10, True),
+            ("within-tenant Spearman (median)", "spearman_median", 0.80, False)):
+        value = geo[field] if geo else None
+        passed = None if value is None else (value <= thr if below else value >= thr)
+        out.append(_gate(f"geo 10%: {label}", f"{'<=' if below else '>='} {thr:.2f}",
+                         "n/a" if value is None else f"{value:.3f}", passed))
+    covered = [float(low <= rec["channels"][c]["true_elasticity"] <= high)
+               for rec in records for c, (low, high)
+               in rec["models"]["mmm"].get("interval", {}).items()]
+    cov = float(np.mean(covered)) if covered else None
+    out.append(_gate("MMM bootstrap 90 % coverage, all cells pooled", "0.80 - 0.97",
+                     "n/a" if cov is None else f"{cov:.3f} over {len(covered)} channels",
+                     None if cov is None else 0.80 <= cov <= 0.97))
+    for label, pick, limit in (
+            ("national, 5 channels", lambda r: r["shape"] == "national"
+             and r["n_channels"] == 5, 2.0),
+            ("geo, 18-20 segments", lambda r: r["shape"] == "geo" and r["segments"] >= 18, 5.0)):
+        cpu = [r["models"]["mmm"]["fit_cpu_seconds"] for r in records if pick(r)]
+        wall = [r["models"]["mmm"]["fit_wall_seconds"] for r in records if pick(r)]
+        p90 = _q(cpu, 0.9)
+        value = ("n/a" if p90 is None else
+                 f"CPU p90 {p90:.2f} s (wall p90 {_q(wall, 0.9):.2f} s) over {len(cpu)} fits")
+        out.append(_gate(f"MMM fit time p90, {label}", f"<= {limit:.0f} s", value,
+                         None if p90 is None else p90 <= limit))
+    return out
+
+
+def breakdown(records: list[dict]) -> list[dict]:
+    """Median relative elasticity error of MMM and oracle by channel kind (all cells pooled):
+    where MMM falls furthest above the floor."""
+    groups = {
+        "flighted": lambda ch: ch["pattern"] == "flighted",
+        "always-on": lambda ch: ch["pattern"] == "always_on",
+        "decay < 0.3": lambda ch: ch["decay"] < 0.3,
+        "decay >= 0.55": lambda ch: ch["decay"] >= 0.55,
+        "shape < 1.2": lambda ch: ch["shape"] < 1.2,
+        "shape >= 2": lambda ch: ch["shape"] >= 2.0,
+        "half-sat < 0.6": lambda ch: ch["half_saturation"] < 0.6,
+        "half-sat >= 1.5": lambda ch: ch["half_saturation"] >= 1.5,
+        "share < 2 %": lambda ch: ch["true_share"] < 0.02,
+        "share >= 5 %": lambda ch: ch["true_share"] >= LARGE_SHARE,
+    }
+    rows = []
+    for shape in SHAPES:
+        for label, pick in groups.items():
+            errs: dict[str, list[float]] = {m: [] for m in MODELS}
+            for rec in records:
+                if rec["shape"] != shape:
+                    continue
+                for c, ch in rec["channels"].items():
+                    if pick(ch):
+                        for m in MODELS:
+                            est = rec["models"][m]["elasticity"][c]
+                            errs[m].append(abs(est - ch["true_elasticity"])
+                                           / ch["true_elasticity"])
+            if errs["mmm"]:
+                row = {"shape": shape, "group": label, "channels": len(errs["mmm"])}
+                row.update({m: _q(errs[m], 0.5) for m in MODELS})
+                rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- printing
+
+
+TABLE_BLOCKS = (
+    ("elasticity error", (("err_median", "median, all", "{:.3f}"),
+                          ("err_p90", "p90, all", "{:.3f}"),
+                          ("err_large_median", "median, share>=5%", "{:.3f}"),
+                          ("err_large_p90", "p90, share>=5%", "{:.3f}"))),
+    ("aggregates", (("total_err_median", "total media el. err", "{:.3f}"),
+                    ("share_err_pp_median", "contrib. share err pp", "{:.2f}"),
+                    ("spearman_median", "Spearman", "{:.2f}"),
+                    ("holdout_mape_over_noise_median", "holdout MAPE / noise", "{:.2f}"))),
+    ("intervals and time", (("coverage", "90% coverage", "{:.2f}"),
+                            ("fit_cpu_median", "fit CPU s, median", "{:.2f}"),
+                            ("fit_cpu_p90", "fit CPU s, p90", "{:.2f}"))),
+)
+SUB = ("MMM", "orcl", "l-log", "M/O")
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or not math.isfinite(value) else spec.format(value)
+
+
+def format_table(summary: dict) -> str:
+    """One row per shape x noise; per metric MMM, oracle, log-log and MMM / oracle."""
+    lines = []
+    width = 6
+    for title, metrics in TABLE_BLOCKS:
+        head1 = f"{'':12s}{'n':>4s}{'ch':>5s}{'n_cov':>6s} |"
+        head2 = f"{'cell':12s}{'':15s} |"
+        for _, label, _ in metrics:
+            span = len(SUB) * (width + 1) - 1
+            head1 += " " + label.center(span) + " |"
+            head2 += " " + " ".join(s.rjust(width) for s in SUB) + " |"
+        lines += [f"-- {title} --", head1, head2, "-" * len(head2)]
+        for key, cell in summary.items():
+            mm = cell["mmm"]
+            row = (f"{key:12s}{mm['tenants']:4d}{mm['channels']:5d}{mm['coverage_n']:6d} |")
+            for field, _, spec in metrics:
+                vals = [cell[m][field] for m in MODELS]
+                cols = [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[1]),
+                                                             "{:.2f}")]
+                row += " " + " ".join(c.rjust(width) for c in cols) + " |"
+            lines.append(row)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def format_targets(gates: list[dict]) -> str:
+    word = {True: "PASS", False: "FAIL", None: "N/A "}
+    return "\n".join(f"  {word[g['passed']]}  {g['name']} ({g['threshold']}): {g['value']}"
+                     for g in gates)
+
+
+def format_breakdown(rows: list[dict]) -> str:
+    lines = [f"  {'shape':9s}{'channel group':17s}{'n':>5s}{'MMM':>8s}{'oracle':>8s}"
+             f"{'l-log':>8s}{'M/O':>7s}"]
+    for r in rows:
+        lines.append(f"  {r['shape']:9s}{r['group']:17s}{r['channels']:5d}"
+                     f"{_fmt(r['mmm'], '{:.3f}'):>8s}{_fmt(r['oracle'], '{:.3f}'):>8s}"
+                     f"{_fmt(r['loglog'], '{:.3f}'):>8s}"
+                     f"{_fmt(_ratio(r['mmm'], r['oracle']), '{:.2f}'):>7s}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def tasks(tenants: int, coverage_tenants: int, shapes: tuple[str, ...] = tuple(SHAPES),
+          noises: tuple[float, ...] = NOISES) -> list[Task]:
+    """Every (shape, noise, tenant) task; the costliest (geo, bootstrap) first."""
+    out = [Task(shape, noise, i, i < coverage_tenants)
+           for shape in shapes for noise in noises for i in range(tenants)]
+    return sorted(out, key=lambda t: (t.shape != "geo", not t.bootstrap, t.shape, t.noise,
+                                      t.index))
+
+
+def run(task_list: list[Task], workers: int) -> tuple[list[dict], list[dict]]:
+    """Run every task in a process pool with a progress line; (records, failures)."""
+    records, failures = [], []
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(run_tenant, t): t for t in task_list}
+        for done, future in enumerate(as_completed(futures), start=1):
+            t = futures[future]
+            try:
+                rec = future.result()
+                records.append(rec)
+                status = f"{rec['seconds']:5.1f} s"
+            except Exception as exc:  # a failed tenant is reported, never dropped silently
+                failures.append({**asdict(t), "error": f"{type(exc).__name__}: {exc}"})
+                status = f"FAILED ({type(exc).__name__})"
+            print(f"[{done:3d}/{len(task_list)}] {cell_key(t.shape, t.noise):12s} tenant "
+                  f"{t.index:3d}{' +boot' if t.bootstrap else '      '} {status}  "
+                  f"elapsed {time.perf_counter() - started:6.0f} s", file=sys.stderr,
+                  flush=True)
+    return records, failures
+
+
+def _rounded(obj):
+    if isinstance(obj, dict):
+        return {str(k): _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_rounded(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        value = float(obj)
+        return round(value, PRECISION) if math.isfinite(value) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=40, help="tenants per shape x noise")
+    parser.add_argument("--coverage-tenants", type=int, default=8,
+                        help="tenants per cell that also get the bootstrap (coverage)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 tenants per cell, 1 with bootstrap, nothing written")
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS})")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tenants, args.coverage_tenants = 2, 1
+    out_path = args.out or (None if args.quick else RESULTS)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if os.environ.get(var) != "1":
+            print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",
+                  file=sys.stderr)
+
+    started = time.perf_counter()
+    task_list = tasks(args.tenants, min(args.coverage_tenants, args.tenants))
+    records, failures = run(task_list, args.workers)
+    runtime = time.perf_counter() - started
+    summary = summarise(records)
+    gates = targets(summary, records)
+    rows = breakdown(records)
+
+    print(f"\nRecovery benchmark: {args.tenants} tenants per shape x noise, {WEEKS} weeks, "
+          f"coverage on the first {min(args.coverage_tenants, args.tenants)} per cell "
+          f"({REPLICATES} bootstrap replicates), {args.workers} workers, "
+          f"{runtime:.0f} s wall, {len(failures)} failed tenants\n")
+    print(format_table(summary))
+    print("Targets")
+    print(format_targets(gates))
+    print("\nMedian relative elasticity error by kind of channel (all noise levels pooled)")
+    print(format_breakdown(rows))
+    for f in failures:
+        print(f"FAILED: {f}")
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "benchmark": "recovery", "definitions": __doc__,
+            "settings": {"tenants_per_cell": args.tenants,
+                         "coverage_tenants_per_cell": min(args.coverage_tenants, args.tenants),
+                         "weeks": WEEKS, "train_weeks": TRAIN_WEEKS, "noises": list(NOISES),
+                         "shapes": {k: asdict(v) for k, v in SHAPES.items()},
+                         "replicates": REPLICATES, "block_weeks": BLOCK_WEEKS, "level": LEVEL,
+                         "large_share": LARGE_SHARE, "workers": args.workers},
+            "runtime_seconds": runtime, "summary": summary, "targets": gates,
+            "by_channel_kind": rows, "failures": failures,
+            "tenants": sorted(records, key=lambda r: (r["shape"], r["noise"], r["index"])),
+        }
+        out_path.write_text(json.dumps(_rounded(payload), indent=1, sort_keys=True) + "\n",
+                            encoding="utf-8")
+        print(f"\nwrote {out_path}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Smoke test of the recovery benchmark's per-tenant function (benchmarks/recovery.py)."""
+
+import importlib.util
+import math
+
+import pytest
+
+from tests.paths import ROOT
+
+
+@pytest.fixture(scope="module")
+def recovery():
+    spec = importlib.util.spec_from_file_location("recovery_benchmark",
+                                                  ROOT / "benchmarks" / "recovery.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_geo_tenants_have_10_to_20_segments_and_fixed_seeds(recovery):
+    counts = [recovery.Task("geo", 0.1, i, False).segments for i in range(40)]
+    assert min(counts) >= 10 and max(counts) <= 20 and len(set(counts)) > 5
+    assert counts == [recovery.Task("geo", 0.2, i, False).segments for i in range(40)]
+    assert recovery.Task("national", 0.05, 3, False).segments == 1
+
+
+def test_one_small_tenant_end_to_end(recovery, monkeypatch):
+    monkeypatch.setattr(recovery, "REPLICATES", 4)
+    rec = recovery.run_tenant(recovery.Task("national", 0.1, 0, bootstrap=True))
+    channels = list(rec["channels"])
+    assert 3 <= len(channels) <= 8
+    for name in recovery.MODELS:
+        m = rec["models"][name]
+        assert set(m["elasticity"]) == set(channels) == set(m["interval"])
+        assert all(math.isfinite(v) for v in m["elasticity"].values())
+        assert 0 < m["holdout_mape"] < 1
+        assert all(low <= high for low, high in m["interval"].values())
+    summary = recovery.summarise([rec])
+    cell = summary["national 10%"]["mmm"]
+    assert cell["tenants"] == 1 and cell["channels"] == len(channels)
+    assert cell["coverage_n"] == len(channels)
+    table = recovery.format_table(summary)
+    assert "national 10%" in table and "Spearman" in table
+    gates = recovery.targets(summary, [rec])
+    assert {g["passed"] for g in gates} <= {True, False, None}
+    assert any(g["name"].startswith("national 10%: MMM median") for g in gates)
