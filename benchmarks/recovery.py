@@ -261,6 +261,7 @@ def run_tenant(task: Task) -> dict:
                                for i, c in enumerate(panel.channels)}
         if name == "mmm":
             out["bounds_hit"] = model.diagnostics.bounds_hit
+            out["media"] = model.media_parameters()
         record["models"][name] = out
     record["seconds"] = time.perf_counter() - started
     return record
@@ -546,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",
                   file=sys.stderr)
 
+    load_before = os.getloadavg()
     started = time.perf_counter()
     task_list = tasks(args.tenants, min(args.coverage_tenants, args.tenants))
     records, failures = run(task_list, args.workers)
@@ -557,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nRecovery benchmark: {args.tenants} tenants per shape x noise, {WEEKS} weeks, "
           f"coverage on the first {min(args.coverage_tenants, args.tenants)} per cell "
           f"({REPLICATES} bootstrap replicates), {args.workers} workers, "
-          f"{runtime:.0f} s wall, {len(failures)} failed tenants\n")
+          f"{runtime:.0f} s wall, {len(failures)} failed tenants; load average "
+          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     print(format_table(summary))
     print("Targets")
     print(format_targets(gates))
@@ -575,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
                          "shapes": {k: asdict(v) for k, v in SHAPES.items()},
                          "replicates": REPLICATES, "block_weeks": BLOCK_WEEKS, "level": LEVEL,
                          "large_share": LARGE_SHARE, "workers": args.workers},
-            "runtime_seconds": runtime, "summary": summary, "targets": gates,
+            "runtime_seconds": runtime, "load_average_before": load_before[0],
+            "summary": summary, "targets": gates,
             "by_channel_kind": rows, "failures": failures,
             "tenants": sorted(records, key=lambda r: (r["shape"], r["noise"], r["index"])),
         }

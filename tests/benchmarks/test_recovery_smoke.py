@@ -2,6 +2,7 @@
 
 import importlib.util
 import math
+import sys
 
 import pytest
 
@@ -13,6 +14,7 @@ def recovery():
     spec = importlib.util.spec_from_file_location("recovery_benchmark",
                                                   ROOT / "benchmarks" / "recovery.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
     return module
 

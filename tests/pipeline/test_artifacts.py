@@ -115,6 +115,8 @@ SCRAPS_ALPHA = {
     "elasticities": {"tv": 0.11, "search": 0.052, "social": 0.0},
     "contribution_shares": {"tv": 0.21, "search": 0.07, "social": 0.0},
     "roi": {"tv": 1.4, "search": 2.7, "social": 0.0},
+    "uncertainty": {"elasticity": {"tv": {"low": 0.09, "high": 0.13},
+                                   "search": {"low": 0.04, "high": 0.06}}},
     "truth": {"elasticity": {"tv": 0.1, "search": 0.05, "social": 0.004},
               "contribution_share": {"tv": 0.2, "search": 0.08, "social": 0.01},
               "roi": {"tv": 1.5, "search": 2.5, "social": 0.4}},
@@ -163,8 +165,9 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     verdicts = {name: t["verdict"] for name, t in report["tenants"].items()}
     assert verdicts == {"alpha": "PASS", "beta": "NOT ASSESSABLE", "gamma": "FAIL",
                         "baddata": "FAIL"}
-    assert report["gate_counts"] == {"total": 12, "passed": 4, "failed": 0,
-                                     "not_assessable": 8}
+    # 4 tenants x 4 gates: alpha passes all 4; beta (no truth) passes R2 and identification
+    assert report["gate_counts"] == {"total": 16, "passed": 6, "failed": 0,
+                                     "not_assessable": 10}
     alpha = report["tenants"]["alpha"]
     assert alpha["display_name"] == builder.DISPLAY_NAMES["alpha"]
     assert alpha["status"] == "ok" and alpha["data_error"] is None
@@ -172,7 +175,9 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     assert alpha["model"] == {"beta": [0.123456789]}
     assert alpha["elasticities"]["tv"]["counted"] is True
     assert [g["name"] for g in alpha["gates"]] == [
-        "holdout_r2", "elasticity_median_error", "elasticity_no_missed_channel"]
+        "holdout_r2", "elasticity_median_error", "elasticity_no_missed_channel",
+        "elasticity_identified"]
+    assert alpha["identification"]["tv"]["identified"] is True
     assert alpha["notebooks"]["validation"] == {
         "status": "ok", "ipynb": "tenants/alpha/validation.ipynb",
         "html": "tenants/alpha/validation.html", "error": None}

@@ -119,8 +119,10 @@ def test_gate_tables_show_value_threshold_and_result() -> None:
 def test_metrics_elasticities_errors_and_relative_links() -> None:
     html = render_model_card(report())
     assert "<td>holdout</td><td class=\"num\">0.870</td><td class=\"num\">4.1 %</td>" in html
-    assert re.search(r"<td>tv</td><td class=\"num\">0.110</td><td class=\"num\">0.100</td>"
-                     r"<td class=\"num\">0.100</td><td class=\"num\">yes</td>", html)
+    # estimate, interval (none in this report), truth, relative error, counted
+    assert re.search(r"<td>tv</td><td class=\"num\">0.110</td><td class=\"num\">—</td>"
+                     r"<td class=\"num\">0.100</td><td class=\"num\">0.100</td>"
+                     r"<td class=\"num\">yes</td>", html)
     assert '<a href="tenants/acme/validation.html">HTML</a>' in html
     assert '<a href="tenants/noisy/validation.html">HTML</a>' in html
     assert "<h2>Errors</h2>" in html and "ValueError: bad" in html
@@ -130,3 +132,18 @@ def test_minimal_report_renders(tmp_path: Path) -> None:
     path = write_model_card({"verdict": "NOT ASSESSABLE"}, tmp_path / "card" / "m.html")
     html = path.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "banner na" in html
+
+
+def test_intervals_cv_and_not_identified_channels_are_shown() -> None:
+    data = report()
+    section = data["tenants"]["acme"]
+    section["uncertainty"] = {"elasticity": {"tv": {"low": 0.09, "high": 0.13}}}
+    section["identification"] = {"tv": {"identified": False}}
+    section["metrics"]["cv"] = {"folds": [{"name": "fold1", "test_start": 130, "test_end": 143,
+                                           "r2": 0.8, "mape": 0.05, "nrmse": 0.1}],
+                                "mean": {"r2": 0.8, "mape": 0.05, "nrmse": 0.1}}
+    section["metrics"]["holdout"]["rmse_to_noise"] = 1.07
+    html = render_model_card(data)
+    assert "[0.090, 0.130] <span class=\"badge na\">not identified</span>" in html
+    assert "<td>CV fold1 (weeks 131–143)</td>" in html and "<td>CV mean</td>" in html
+    assert "1.07× the noise floor" in html

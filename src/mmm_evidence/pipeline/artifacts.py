@@ -29,6 +29,7 @@ from mmm_evidence.pipeline.gates import (
     elasticity_table,
     evaluate_gates,
     experiment_verdict,
+    identification,
     tenant_verdict,
 )
 
@@ -247,6 +248,8 @@ def build_validation_report(result: RunResult) -> dict:
             "elasticities": elasticity_table(scraps, exp.gates.elasticity),
             "contribution_shares": scraps.get("contribution_shares"),
             "roi": scraps.get("roi"),
+            "uncertainty": scraps.get("uncertainty") or None,
+            "identification": identification(scraps, exp.gates.identification) or None,
             "truth": truth if truth else None,
             "model": scraps.get("model"),
             "fit": scraps.get("fit"),

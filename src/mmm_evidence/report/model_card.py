@@ -36,6 +36,7 @@ h3 { font-size: 1.02rem; margin: 1.2rem 0 0.4rem; }
          font-size: 0.8rem; font-weight: 600; white-space: nowrap; }
 .badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
 .badge.na { background: var(--na); }
+.note { color: #555; font-size: 0.88rem; margin: 0.2rem 0 0.8rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 0.3rem 0 0.8rem; }
 table { border-collapse: collapse; min-width: 100%; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid var(--line); padding: 0.3rem 0.55rem; text-align: left;
@@ -120,11 +121,21 @@ def _get(mapping: Any, *keys: str) -> Any:
 
 def _metrics_table(metrics: Any) -> str:
     rows = []
-    for split, label in (("holdout", "holdout"), ("in_sample", "in-sample")):
-        m = _get(metrics, split)
+    splits = [("holdout", _get(metrics, "holdout")), ("in-sample", _get(metrics, "in_sample"))]
+    for fold in _get(metrics, "cv", "folds") or []:
+        if isinstance(fold, Mapping):
+            splits.append((f"CV {fold.get('name')} (weeks {fold.get('test_start', 0) + 1}–"
+                           f"{fold.get('test_end')})", fold))
+    splits.append(("CV mean", _get(metrics, "cv", "mean")))
+    for label, m in splits:
         if isinstance(m, Mapping):
             rows.append([_e(label), _num(m.get("r2")), _pct(m.get("mape")), _num(m.get("nrmse"))])
-    return _table(["split", "R²", "MAPE", "NRMSE"], rows, numeric=(1, 2, 3))
+    table = _table(["split", "R²", "MAPE", "NRMSE"], rows, numeric=(1, 2, 3))
+    ratio = _get(metrics, "holdout", "rmse_to_noise")
+    if ratio is not None:
+        table += (f"<p class=\"note\">Holdout RMSE is {_num(ratio, 2)}× the noise floor implied "
+                  f"by the fit's residuals (1 = forecast as well as the noise allows).</p>")
+    return table
 
 
 def _gates_table(gates: Any) -> str:
@@ -140,18 +151,24 @@ def _elasticity_table(section: Mapping) -> str:
     shares = section.get("contribution_shares") or {}
     roi = section.get("roi") or {}
     truth = section.get("truth") or {}
+    intervals = _get(section, "uncertainty", "elasticity") or {}
+    ident = section.get("identification") or {}
     rows = []
     for channel in sorted(set(table) | set(shares) | set(roi)):
         row = table.get(channel) or {}
+        iv = intervals.get(channel) or {}
+        interval = (f"[{_num(iv.get('low'))}, {_num(iv.get('high'))}]" if iv else "—")
+        if channel in ident and not ident[channel].get("identified"):
+            interval += " <span class=\"badge na\">not identified</span>"
         rows.append([
-            _e(channel), _num(row.get("estimate")), _num(row.get("truth")),
+            _e(channel), _num(row.get("estimate")), interval, _num(row.get("truth")),
             _num(row.get("relative_error")), "yes" if row.get("counted") else "no",
             _pct(shares.get(channel)), _pct(_get(truth, "contribution_share", channel)),
             _num(roi.get(channel), 2), _num(_get(truth, "roi", channel), 2),
         ])
-    return _table(["channel", "elasticity", "true elasticity", "relative error",
+    return _table(["channel", "elasticity", "interval", "true elasticity", "relative error",
                    "in median", "contribution share", "true share", "ROI", "true ROI"],
-                  rows, numeric=range(1, 9))
+                  rows, numeric=range(1, 10))
 
 
 def _data_summary(data: Any) -> str:
