@@ -53,6 +53,18 @@ class SyntheticControl(_Strict):
     volatility: Annotated[float, Field(ge=0.0)] = 0.03
 
 
+class SyntheticLiftTest(_Strict):
+    """A simulated lift test: the true lift of a spend change plus measurement noise."""
+
+    channel: str
+    start_week: Annotated[int, Field(ge=0)]
+    weeks: Annotated[int, Field(ge=1)] = 4
+    spend_change: Annotated[float, Field(ge=-1.0)] = 1.0
+    segments_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    se_fraction: Annotated[float, Field(gt=0.0)] = 0.15
+    cooldown_weeks: Annotated[int, Field(ge=0)] = 4
+
+
 class SyntheticSpec(_Strict):
     """How to simulate a tenant with known ground truth."""
 
@@ -70,9 +82,16 @@ class SyntheticSpec(_Strict):
     burn_in_weeks: Annotated[int, Field(ge=0, le=260)] = 52
     channels: dict[str, SyntheticChannel]
     controls: dict[str, SyntheticControl] = Field(default_factory=dict)
+    lift_tests: list[SyntheticLiftTest] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _shares_leave_a_baseline(self) -> SyntheticSpec:
+        for i, test in enumerate(self.lift_tests):
+            if test.channel not in self.channels:
+                raise ValueError(f"lift_tests.{i}.channel: {test.channel!r} is not a channel")
+            if test.start_week + test.weeks > self.weeks:
+                raise ValueError(f"lift_tests.{i}: weeks {test.start_week}..."
+                                 f"{test.start_week + test.weeks} run past the {self.weeks} weeks")
         total = sum(c.share for c in self.channels.values())
         if total >= 0.9:
             raise ValueError(f"channel shares add up to {total:.2f}; they must stay below 0.9")
@@ -92,6 +111,7 @@ class CsvSource(_Strict):
     )
     segments_csv: Path | None = None
     truth: Path | None = None
+    lift_tests: Path | None = Field(None, description="CSV of lift-test results (data/lift.py)")
     date_format: str | None = None
 
 
@@ -117,6 +137,8 @@ class TenantConfig(_Strict):
         None, description="segment attribute column used as segment size (else mean KPI)"
     )
     data: TenantData
+    calibrate_with_lift_tests: bool = Field(
+        False, description="use the tenant's lift tests (with lift_se) as a calibration prior")
     path: Path | None = None
 
     @field_validator("channels")
@@ -208,10 +230,32 @@ class IdentificationGate(_Strict):
                                 "contribution share at least this large are judged")
 
 
+BaselineName = Literal["naive", "seasonal_naive", "linear", "lightgbm"]
+
+
+class BaselinesGate(_Strict):
+    """MMM v2 must beat each of ``baselines`` on the holdout: its skill
+    1 − MMM ``metric`` / baseline ``metric`` must be above ``min_skill`` for every one."""
+
+    baselines: list[BaselineName] = Field(default_factory=lambda: ["seasonal_naive", "linear"])
+    metric: Literal["mape", "nrmse", "rmse"] = "mape"
+    min_skill: Annotated[float, Field(ge=-1.0, lt=1.0)] = 0.0
+
+    @field_validator("baselines")
+    @classmethod
+    def _baselines_non_empty_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one baseline")
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate baselines in {value}")
+        return value
+
+
 class GateSettings(_Strict):
     holdout_r2: HoldoutR2Gate = HoldoutR2Gate()
     elasticity: ElasticityGate = ElasticityGate()
     identification: IdentificationGate = IdentificationGate()
+    beats_baselines: BaselinesGate = BaselinesGate()
 
 
 class RunnerSettings(_Strict):
@@ -321,7 +365,7 @@ def load_tenant(path: str | Path) -> TenantConfig:
     raw = _read_yaml(path)
     source = (raw.get("data") or {}).get("source") if isinstance(raw.get("data"), dict) else None
     if isinstance(source, dict):
-        for key in ("csv", "segments_csv", "truth"):
+        for key in ("csv", "segments_csv", "truth", "lift_tests"):
             if isinstance(source.get(key), str):
                 source[key] = str(_resolve(path.parent, source[key]))
     try:

@@ -79,3 +79,24 @@ def test_cross_validation_folds_never_see_their_test_weeks():
     _, p2 = forecast_split(Panel(**{**panel.__dict__, "kpi": kpi}), split, SETTINGS, 0)
     np.testing.assert_array_equal(p1, p2)
     assert 0.5 < v.metrics["holdout"]["rmse_to_noise"] < 2.0
+
+
+def test_lift_tests_are_compared_and_can_calibrate():
+    from dataclasses import replace
+
+    from mmm_evidence.data.lift import LiftTest
+
+    panel = model_form_panel(noise=0.05, seed=8)
+    test = LiftTest(channel="tv", start=panel.dates[40], end=panel.dates[45], spend_change=1.0,
+                    lift=1500.0, lift_se=100.0, label="geo")
+    panel = replace(panel, meta={"lift_tests": [test]})
+    plain = validate_tenant(panel, SETTINGS, EVAL, 0)
+    [row] = plain.scraps()["lift_tests"]["tests"]
+    assert plain.scraps()["lift_tests"]["calibrated"] is False
+    assert row["implied_lift"] == pytest.approx(plain.full_model.lift(panel, test))
+    calibrated = validate_tenant(panel, SETTINGS, EVAL, 0, calibrate=True)
+    assert calibrated.full_model.diagnostics.calibration == ["geo"]
+    assert calibrated.holdout_model.diagnostics.calibration == ["geo"]  # inside its weeks
+    assert abs(calibrated.lift_tests[0]["z"]) < abs(row["z"])
+    assert validate_tenant(model_form_panel(seed=8), SETTINGS, EVAL, 0).scraps()[
+        "lift_tests"] == {}

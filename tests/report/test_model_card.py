@@ -147,3 +147,14 @@ def test_intervals_cv_and_not_identified_channels_are_shown() -> None:
     assert "[0.090, 0.130] <span class=\"badge na\">not identified</span>" in html
     assert "<td>CV fold1 (weeks 131–143)</td>" in html and "<td>CV mean</td>" in html
     assert "1.07× the noise floor" in html
+
+
+def test_lift_tests_are_shown_with_their_consistency() -> None:
+    data = report()
+    data["tenants"]["acme"]["lift_tests"] = {"calibrated": False, "tests": [
+        {"channel": "tv", "start": "2024-03-04", "end": "2024-04-08", "spend_change": 1.0,
+         "lift": 1200.0, "lift_se": 150.0, "implied_lift": 900.0, "z": -2.0,
+         "consistent": True}]}
+    html = render_model_card(data)
+    assert "<h3>Lift tests</h3>" in html and "independent comparison" in html
+    assert "2024-03-04 – 2024-04-08" in html and "consistent" in html

@@ -42,11 +42,14 @@ def prepare_tenant_data(
 
         files = write_synthetic_tenant(cfg, tenant_data_dir(output_dir, tenant))
     else:
+        from mmm_evidence.data.lift import attach_lift_tests
         from mmm_evidence.data.loader import read_tenant_csv
 
-        read_tenant_csv(cfg)  # validates; raises DataError naming file, column and rows
+        # validates; raises DataError naming file, column and rows
+        attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests)
         src = cfg.data.source
-        files = [p for p in (src.csv, src.segments_csv, src.truth) if p is not None]
+        files = [p for p in (src.csv, src.segments_csv, src.truth, src.lift_tests)
+                 if p is not None]
     return {str(p): file_sha256(p) for p in files}
 
 
@@ -57,6 +60,7 @@ def load_tenant_panel(exp: ExperimentConfig, tenant: str, output_dir: str | Path
         from mmm_evidence.data.synthetic import read_synthetic_tenant
 
         return read_synthetic_tenant(cfg, tenant_data_dir(output_dir, tenant))
+    from mmm_evidence.data.lift import attach_lift_tests
     from mmm_evidence.data.loader import read_tenant_csv
 
-    return read_tenant_csv(cfg)
+    return attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_evidence.config import SyntheticSpec, TenantConfig
+from mmm_evidence.data.lift import attach_lift_tests
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.transforms import geometric_adstock, hill
 
@@ -51,6 +52,7 @@ class SyntheticTenant:
     frame: pd.DataFrame
     attributes: pd.DataFrame
     truth: dict
+    lift_tests: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -238,6 +240,36 @@ class _Process:
         out[:, self.b_n:, sel] *= factor
         return out
 
+    def lift_tests(self) -> list[dict]:
+        """The spec's lift tests: true lift through the process, and a noisy measurement."""
+        rng = np.random.default_rng([self.spec.seed, 7])
+        out = []
+        for test in self.spec.lift_tests:
+            c = self.channels.index(test.channel)
+            g_n = len(self.segment_names)
+            k = max(1, int(np.ceil(test.segments_fraction * g_n)))
+            segs = np.sort(rng.choice(g_n, size=k, replace=False))
+            spend = self.spend.copy()
+            t0 = self.b_n + test.start_week
+            t1 = t0 + test.weeks
+            spend[np.ix_(segs, np.arange(t0, t1), [c])] *= 1.0 + test.spend_change
+            measured_to = min(test.start_week + test.weeks + test.cooldown_weeks, self.t_n)
+            diff = self.expected_kpi(spend) - self.expected_kpi(self.spend)
+            true_lift = float(diff[:, test.start_week:measured_to].sum())
+            se = test.se_fraction * abs(true_lift)
+            out.append({
+                "channel": test.channel,
+                "start": self.weeks[test.start_week].isoformat(),
+                "end": self.weeks[test.start_week + test.weeks - 1].isoformat(),
+                "spend_change": test.spend_change,
+                "lift": round(true_lift + se * rng.standard_normal(), 2),
+                "lift_se": round(se, 2),
+                "segments": ";".join(self.segment_names[g] for g in segs),
+                "cooldown_weeks": test.cooldown_weeks,
+                "true_lift": true_lift,
+            })
+        return out
+
     def truth(self) -> dict:
         expected = self.expected_kpi(self.spend)
         total = expected.sum()
@@ -314,7 +346,13 @@ def simulate_tenant(cfg: TenantConfig) -> SyntheticTenant:
         "urbanicity": proc.urban,
     })
     truth = {"tenant": cfg.name, "spec_sha256": spec_hash(cfg), **proc.truth()}
-    return SyntheticTenant(frame=frame, attributes=attributes, truth=_plain(truth))
+    lift = proc.lift_tests()
+    lift_frame = None
+    if lift:
+        truth["lift_tests"] = lift
+        lift_frame = pd.DataFrame(lift).drop(columns="true_lift")
+    return SyntheticTenant(frame=frame, attributes=attributes, truth=_plain(truth),
+                           lift_tests=lift_frame)
 
 
 def _plain(obj):
@@ -332,8 +370,11 @@ def _plain(obj):
 
 def synthetic_paths(cfg: TenantConfig, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
-    return {"csv": out / f"{cfg.name}.csv", "segments_csv": out / "segments.csv",
-            "truth": out / "truth.json"}
+    paths = {"csv": out / f"{cfg.name}.csv", "segments_csv": out / "segments.csv",
+             "truth": out / "truth.json"}
+    if cfg.data.synthetic is not None and cfg.data.synthetic.lift_tests:
+        paths["lift_tests"] = out / "lift_tests.csv"
+    return paths
 
 
 def write_synthetic_tenant(cfg: TenantConfig, out_dir: str | Path) -> list[Path]:
@@ -347,6 +388,8 @@ def write_synthetic_tenant(cfg: TenantConfig, out_dir: str | Path) -> list[Path]
     sim.attributes.to_csv(paths["segments_csv"], index=False, lineterminator="\n")
     paths["truth"].write_text(json.dumps(sim.truth, indent=2, sort_keys=True) + "\n",
                               encoding="utf-8")
+    if sim.lift_tests is not None:
+        sim.lift_tests.to_csv(paths["lift_tests"], index=False, lineterminator="\n")
     return list(paths.values())
 
 
@@ -366,5 +409,6 @@ def read_synthetic_tenant(cfg: TenantConfig, out_dir: str | Path) -> Panel:
 
     write_synthetic_tenant(cfg, out_dir)
     paths = synthetic_paths(cfg, out_dir)
-    return read_tenant_files(cfg, paths["csv"], segments_csv=paths["segments_csv"],
-                             truth=paths["truth"])
+    panel = read_tenant_files(cfg, paths["csv"], segments_csv=paths["segments_csv"],
+                              truth=paths["truth"])
+    return attach_lift_tests(panel, paths.get("lift_tests"))

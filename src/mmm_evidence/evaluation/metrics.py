@@ -50,3 +50,16 @@ def scores(actual, predicted) -> dict[str, float]:
     """{"r2", "mape", "nrmse", "rmse"} of a prediction."""
     return {"r2": r2(actual, predicted), "mape": mape(actual, predicted),
             "nrmse": nrmse(actual, predicted), "rmse": rmse(actual, predicted)}
+
+
+def skill_score(model_error, baseline_error) -> float:
+    """1 − model error / baseline error: above 0 when the model's error is the smaller one,
+    1 for a perfect model; NaN when either error is missing or not finite, or the baseline's
+    error is 0 (nothing left to improve on)."""
+    try:
+        m, b = float(model_error), float(baseline_error)
+    except (TypeError, ValueError):
+        return float("nan")
+    if not (np.isfinite(m) and np.isfinite(b)) or b == 0.0:
+        return float("nan")
+    return 1.0 - m / b

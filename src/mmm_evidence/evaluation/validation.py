@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from mmm_evidence.config import EvaluationSettings, ModelSettings
+from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
+from mmm_evidence.evaluation.lift import compare_lift_tests
 from mmm_evidence.evaluation.metrics import rmse, scores
 from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
 from mmm_evidence.model.mmm import MMM
@@ -28,6 +31,8 @@ class TenantValidation:
     contribution_shares: dict[str, float]
     roi: dict[str, float | None]
     uncertainty: Uncertainty | None = None
+    lift_tests: list[dict] | None = None
+    calibrated: bool = False
 
     @property
     def train_weeks(self) -> int:
@@ -104,6 +109,8 @@ class TenantValidation:
             "roi": self.roi,
             "truth": self.truth() or {},  # scrapbook cannot glue None: {} = no truth
             "uncertainty": self.uncertainty.summary() if self.uncertainty else {},
+            "lift_tests": ({"calibrated": self.calibrated, "tests": self.lift_tests}
+                           if self.lift_tests else {}),
             "model": {"version": self.full_model.to_dict()["model_version"],
                       "media": self.full_model.media_parameters()},
             "fit": {"objective": d.objective, "n_starts": d.n_starts,
@@ -114,22 +121,23 @@ class TenantValidation:
         }
 
 
-def forecast_split(panel: Panel, split: Split, settings: ModelSettings,
-                   seed: int) -> tuple[MMM, np.ndarray]:
+def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: int,
+                   lift_tests: Sequence[LiftTest] = ()) -> tuple[MMM, np.ndarray]:
     """Fit on the split's training weeks only; predict (G, weeks up to the test end)."""
-    model = MMM(settings, seed=seed).fit(panel.weeks(None, split.train_end))
+    model = MMM(settings, seed=seed).fit(panel.weeks(None, split.train_end),
+                                         lift_tests=lift_tests)
     return model, model.predict(panel.weeks(None, split.test_end))
 
 
 def cross_validation(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
-                     seed: int) -> dict:
+                     seed: int, lift_tests: Sequence[LiftTest] = ()) -> dict:
     """Rolling-origin folds: scores of the weekly total KPI per fold and their mean."""
     folds = []
     actual = panel.total_kpi()
     for split in rolling_origin_splits(panel.n_weeks, evaluation.cv_folds,
                                        evaluation.cv_horizon_weeks,
                                        evaluation.cv_min_train_weeks):
-        _, pred = forecast_split(panel, split, settings, seed)
+        _, pred = forecast_split(panel, split, settings, seed, lift_tests)
         test = slice(split.train_end, split.test_end)
         folds.append({**split.as_dict(),
                       **scores(actual[test], pred.sum(axis=0)[split.train_end:])})
@@ -139,15 +147,21 @@ def cross_validation(panel: Panel, settings: ModelSettings, evaluation: Evaluati
 
 
 def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
-                    seed: int) -> TenantValidation:
+                    seed: int, calibrate: bool = False) -> TenantValidation:
     """Fit on all but the last holdout weeks and score them on the weekly total KPI; score
-    rolling-origin folds; refit on the full history for elasticities, shares and ROI."""
+    rolling-origin folds; refit on the full history for elasticities, shares and ROI; compare
+    the tenant's lift tests (``panel.meta["lift_tests"]``) with the model's implied lift.
+
+    With ``calibrate``, the lift tests also enter every fit as a calibration prior (each fit
+    uses the tests inside its own training weeks); their comparison is then in-sample."""
+    tests = list(panel.meta.get("lift_tests", ()))
+    calibration = tests if calibrate else ()
     holdout_weeks = evaluation.holdout_weeks
     try:
         split = holdout_split(panel.n_weeks, holdout_weeks)
     except ValueError as exc:
         raise ValueError(f"tenant {panel.tenant!r}: {exc}") from None
-    holdout_model, prediction = forecast_split(panel, split, settings, seed)
+    holdout_model, prediction = forecast_split(panel, split, settings, seed, calibration)
     actual = panel.total_kpi()
     predicted = prediction.sum(axis=0)
     cut = split.train_end
@@ -159,16 +173,18 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
     metrics["holdout"]["rmse_to_noise"] = metrics["holdout"]["rmse"] / noise_rmse
     metrics["noise_floor"] = {"rmse": noise_rmse,
                               "mape": float(noise_rmse / np.mean(np.abs(actual[:cut])))}
-    metrics["cv"] = cross_validation(panel, settings, evaluation, seed)
-    full_model = MMM(settings, seed=seed).fit(panel)
+    metrics["cv"] = cross_validation(panel, settings, evaluation, seed, calibration)
+    full_model = MMM(settings, seed=seed).fit(panel, lift_tests=calibration)
     uncertainty = None
     if evaluation.bootstrap_replicates:
         uncertainty = block_bootstrap(full_model, panel, evaluation.bootstrap_replicates,
                                       evaluation.bootstrap_block_weeks, seed,
-                                      evaluation.interval_level)
+                                      evaluation.interval_level, calibration)
     return TenantValidation(
         panel=panel, holdout_weeks=holdout_weeks, holdout_model=holdout_model,
         full_model=full_model, prediction=prediction, metrics=metrics,
         elasticities=full_model.elasticities(panel),
         contribution_shares=full_model.contribution_shares(panel), roi=full_model.roi(panel),
-        uncertainty=uncertainty)
+        uncertainty=uncertainty,
+        lift_tests=compare_lift_tests(full_model, panel, tests) if tests else None,
+        calibrated=bool(calibration))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +34,7 @@ from scipy.optimize import least_squares, nnls
 from scipy.signal import lfilter
 
 from mmm_evidence.config import ModelSettings
+from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.transforms import (
     geometric_adstock,
@@ -68,6 +70,7 @@ class FitDiagnostics:
     n_observations: int
     n_linear_parameters: int
     residual_scale: list[float] = field(default_factory=list)
+    calibration: list[str] = field(default_factory=list)
 
 
 def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Timestamp,
@@ -98,6 +101,29 @@ def _orthonormal_basis(x: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
 
 
 
+def channel_response(x: np.ndarray, decay: float, log_k: float, log_s: float,
+                     size: np.ndarray, reference: float, derivatives: bool = False):
+    """One channel's regressor size_g * Hill(adstock(x)) (G, T) for per-capita spend x (G, T);
+    with ``derivatives`` also its derivative by (decay, log K/reference, log shape), (G, T, 3)."""
+    start = steady_state_start(x)
+    a = geometric_adstock(x, decay, start)
+    k, sh = math.exp(log_k) * reference, math.exp(log_s)
+    ratio = np.maximum(a, 0.0) / k
+    r = np.power(ratio, sh)
+    out = size[:, None] * (r / (1.0 + r))
+    if not derivatives:
+        return out
+    # a_t = decay*a_{t-1} + (1-decay)*x_t, so da_t = a_{t-1} - x_t + decay*da_{t-1}
+    a_prev = np.concatenate([start[:, None], a[:, :-1]], axis=1)
+    da = lfilter([1.0], [1.0, -decay], a_prev - x, axis=-1) if decay > 0 else a_prev - x
+    dh_dr = 1.0 / (1.0 + r) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dh_da = np.where(a > 0, sh * r / np.where(a > 0, a, 1.0), 0.0) * dh_dr
+        log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
+    grad = np.stack([dh_da * da, -sh * r * dh_dr, sh * r * log_ratio * dh_dr], axis=-1)
+    return out, size[:, None, None] * grad
+
+
 def media_design(per_capita: np.ndarray, theta: np.ndarray, size: np.ndarray,
                  reference: np.ndarray, derivatives: bool = False):
     """Media regressors size_g * Hill(adstock(per-capita spend)) (G, T, C) for the stacked
@@ -108,26 +134,27 @@ def media_design(per_capita: np.ndarray, theta: np.ndarray, size: np.ndarray,
     grad = np.empty((g_n, t_n, c_n, 3)) if derivatives else None
     for c in range(c_n):
         decay, log_k, log_s = (float(v) for v in theta[3 * c : 3 * c + 3])
-        x = per_capita[:, :, c]
-        start = steady_state_start(x)
-        a = geometric_adstock(x, decay, start)
-        k, sh = math.exp(log_k) * reference[c], math.exp(log_s)
-        ratio = np.maximum(a, 0.0) / k
-        r = np.power(ratio, sh)
-        h = r / (1.0 + r)
-        out[:, :, c] = size[:, None] * h
+        res = channel_response(per_capita[:, :, c], decay, log_k, log_s, size, reference[c],
+                               derivatives)
         if derivatives:
-            # a_t = decay*a_{t-1} + (1-decay)*x_t, so da_t = a_{t-1} - x_t + decay*da_{t-1}
-            a_prev = np.concatenate([start[:, None], a[:, :-1]], axis=1)
-            da = lfilter([1.0], [1.0, -decay], a_prev - x, axis=-1) if decay > 0 else a_prev - x
-            dh_dr = 1.0 / (1.0 + r) ** 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dh_da = np.where(a > 0, sh * r / np.where(a > 0, a, 1.0), 0.0) * dh_dr
-                log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
-            grad[:, :, c, 0] = size[:, None] * dh_da * da
-            grad[:, :, c, 1] = size[:, None] * (-sh * r * dh_dr)
-            grad[:, :, c, 2] = size[:, None] * (sh * r * log_ratio * dh_dr)
+            out[:, :, c], grad[:, :, c, :] = res
+        else:
+            out[:, :, c] = res
     return (out, grad) if derivatives else out
+
+
+@dataclass(frozen=True)
+class LiftRow:
+    """A lift test in model coordinates: channel index, the channel's per-capita spend with
+    the test's change applied (G, T), the measured weeks [t0, t1), measured lift and its SE."""
+
+    channel: int
+    changed: np.ndarray
+    t0: int
+    t1: int
+    lift: float
+    se: float
+    label: str = ""
 
 
 class _Problem:
@@ -138,10 +165,12 @@ class _Problem:
     z-scores. The Jacobian is the Kaufman variable-projection approximation, analytic.
     """
 
-    def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd):
+    def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd,
+                 lift_rows: tuple[LiftRow, ...] = ()):
         self.x, self.y, self.per_capita = x, y, per_capita
         self.size, self.reference = size, reference
         self.prior_mean, self.prior_sd = prior_mean, prior_sd
+        self.lift_rows = tuple(lift_rows)
         self.g_n, self.t_n, self.c_n = per_capita.shape
         self.q = _orthonormal_basis(x)
         self.y_res = self._project_out(y[..., None])[..., 0]
@@ -159,10 +188,34 @@ class _Problem:
     def _media_res(self, z: np.ndarray) -> np.ndarray:
         return self._project_out(z)
 
+    def _lift(self, theta: np.ndarray, derivatives: bool = False):
+        """Calibration rows: model lift per unit beta of each test's channel, divided by the
+        test's SE (K, C); targets lift / SE (K,); with ``derivatives`` d rows / d theta."""
+        k_n = len(self.lift_rows)
+        rows, target = np.zeros((k_n, self.c_n)), np.zeros(k_n)
+        drows = np.zeros((k_n, self.c_n, 3)) if derivatives else None
+        for k, row in enumerate(self.lift_rows):
+            c = row.channel
+            params = [float(v) for v in theta[3 * c : 3 * c + 3]]
+            pieces = [channel_response(x, *params, self.size, self.reference[c], derivatives)
+                      for x in (row.changed, self.per_capita[:, :, c])]
+            window = slice(row.t0, row.t1)
+            if derivatives:
+                (new, dnew), (old, dold) = pieces
+                drows[k, c] = (dnew[:, window] - dold[:, window]).sum(axis=(0, 1)) / row.se
+            else:
+                new, old = pieces
+            rows[k, c] = (new[:, window] - old[:, window]).sum() / row.se
+            target[k] = row.lift / row.se
+        return (rows, target, drows) if derivatives else (rows, target)
+
     def _weighted(self, theta: np.ndarray, weights: np.ndarray):
         z = self.media(theta)
         a = (self._media_res(z) * weights[:, None, None]).reshape(-1, self.c_n)
         b = (self.y_res * weights[:, None]).reshape(-1)
+        if self.lift_rows:
+            rows, target = self._lift(theta)
+            a, b = np.vstack([a, rows]), np.concatenate([b, target])
         return a, b
 
     @staticmethod
@@ -188,9 +241,14 @@ class _Problem:
         z, dz = media_design(self.per_capita, theta, self.size, self.reference, derivatives=True)
         a = (self._media_res(z) * weights[:, None, None]).reshape(-1, self.c_n)
         b = (self.y_res * weights[:, None]).reshape(-1)
+        if self.lift_rows:
+            rows, target, drows = self._lift(theta, derivatives=True)
+            a, b = np.vstack([a, rows]), np.concatenate([b, target])
         beta = self._nnls(a, b)
         dz_res = self._media_res(dz) * weights[:, None, None, None]  # (G, T, C, 3)
         cols = (dz_res * beta[None, None, :, None]).reshape(-1, 3 * self.c_n)
+        if self.lift_rows:
+            cols = np.vstack([cols, (drows * beta[None, :, None]).reshape(len(rows), -1)])
         active = beta > 0
         if active.any():
             qa, _ = np.linalg.qr(a[:, active])
@@ -203,7 +261,7 @@ class _Problem:
     def segment_scale(self, theta: np.ndarray) -> np.ndarray:
         """Each segment's residual standard deviation at theta (unweighted fit)."""
         _, r = self.solve(theta, np.ones(self.g_n))
-        r = r.reshape(self.g_n, self.t_n)
+        r = r[: self.g_n * self.t_n].reshape(self.g_n, self.t_n)
         dof = max(self.t_n - self.q.shape[2] - 1, 1)
         sd = np.sqrt((r**2).sum(axis=1) / dof)
         floor = max(float(np.median(sd)) * 1e-3, 1e-12)
@@ -221,14 +279,20 @@ class MMM:
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, panel: Panel, start: MMM | None = None) -> MMM:
+    def fit(self, panel: Panel, start: MMM | None = None,
+            lift_tests: Sequence[LiftTest] = ()) -> MMM:
         """Fit to the panel; with ``start`` (a fitted model of the same channels), run one
-        optimisation warm-started from its media parameters instead of the multi-start."""
+        optimisation warm-started from its media parameters instead of the multi-start.
+
+        ``lift_tests`` (with ``lift_se``) calibrate the fit: each adds the squared z-score of
+        (model-implied lift − measured lift) / SE to the objective. Tests whose weeks are not
+        all inside the panel are left out (``diagnostics.calibration`` lists the ones used).
+        """
         s = self.settings
         if panel.n_weeks < 2 * s.fourier_order + 4:
             raise ValueError(f"tenant {panel.tenant!r}: {panel.n_weeks} weeks are too few to fit "
                              f"(need at least {2 * s.fourier_order + 4})")
-        problem = self._prepare(panel)
+        problem = self._prepare(panel, lift_tests)
         lower, upper = self._bounds()
         prior_mean, prior_sd = self._prior_vectors()
         if start is not None:
@@ -266,6 +330,7 @@ class MMM:
             n_observations=int(panel.kpi.size),
             n_linear_parameters=int(self.baseline_coef.size + len(self.channels)),
             residual_scale=[float(v) for v in sigma],
+            calibration=[row.label for row in problem.lift_rows],
         )
         self._fitted = True
         return self
@@ -290,7 +355,7 @@ class MMM:
         self._fitted = True
         return self
 
-    def _prepare(self, panel: Panel) -> _Problem:
+    def _prepare(self, panel: Panel, lift_tests: Sequence[LiftTest] = ()) -> _Problem:
         """Record the data-derived constants of a fit and build its least-squares problem."""
         self.channels = tuple(panel.channels)
         self.segments = tuple(panel.segments)
@@ -309,10 +374,25 @@ class MMM:
         x = baseline_design(panel.dates, panel.controls, self.origin, self.scale_weeks,
                             self.settings.fourier_order, self.settings.trend)
         prior_mean, prior_sd = self._prior_vectors()
+        rows = []
+        for test in lift_tests:
+            if test.lift_se is None:
+                raise ValueError(f"lift test {test.label or test.channel}: calibration needs "
+                                 f"its standard error (lift_se)")
+            if test.start < panel.dates[0] or test.end > panel.dates[-1]:
+                continue
+            _, _, t1 = test.window(panel.dates)
+            t0 = test.window(panel.dates)[0]
+            changed = test.changed_spend(panel.spend, panel.dates, panel.segments,
+                                         panel.channels)
+            c = panel.channels.index(test.channel)
+            rows.append(LiftRow(channel=c, changed=changed[:, :, c] / self.size[:, None],
+                                t0=t0, t1=t1, lift=test.lift, se=test.lift_se,
+                                label=test.label or test.channel))
         return _Problem(x=x, y=panel.kpi.astype(float), per_capita=per_capita, size=self.size,
                         reference=self.reference_spend, prior_mean=prior_mean,
                         prior_sd=prior_sd / math.sqrt(max(self.settings.prior_strength, 1e-12))
-                        if self.settings.prior_strength > 0 else None)
+                        if self.settings.prior_strength > 0 else None, lift_rows=tuple(rows))
 
     def _finish(self, problem: _Problem, theta: np.ndarray, weights: np.ndarray) -> None:
         beta, _ = problem.solve(theta, weights)
@@ -425,6 +505,13 @@ class MMM:
             spend[:, :, c] *= 1.0 + step
             out[ch] = float((self.predict(panel, spend).sum() - base_total) / base_total / step)
         return out
+
+    def lift(self, panel: Panel, test: LiftTest) -> float:
+        """The model's incremental KPI for a lift test's spend change, over its measured weeks."""
+        changed = test.changed_spend(panel.spend, panel.dates, panel.segments, panel.channels)
+        t0, _, t1 = test.window(panel.dates)
+        diff = self.predict(panel, changed) - self.predict(panel)
+        return float(diff[:, t0:t1].sum())
 
     def segment_uplift(self, panel: Panel, factor: float = 1.10) -> dict[str, dict[str, float]]:
         """Per segment: change of predicted KPI when every channel's spend is x factor."""

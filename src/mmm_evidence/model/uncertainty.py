@@ -8,10 +8,12 @@ fit) and recomputes elasticities, contribution shares and ROI. Percentile interv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.mmm import MMM
 
@@ -62,8 +64,10 @@ def _quantities(model: MMM, panel: Panel) -> dict[str, np.ndarray]:
 
 
 def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks: int = 13,
-                    seed: int = 0, level: float = 0.9) -> Uncertainty:
-    """Refit `model` (already fitted on `panel`) on `replicates` block-bootstrap panels."""
+                    seed: int = 0, level: float = 0.9,
+                    lift_tests: Sequence[LiftTest] = ()) -> Uncertainty:
+    """Refit `model` (already fitted on `panel`, with `lift_tests` if it was calibrated) on
+    `replicates` block-bootstrap panels."""
     if replicates < 2:
         raise ValueError(f"replicates={replicates}: need at least 2")
     fitted = model.predict(panel)
@@ -73,7 +77,8 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
     for r in range(replicates):
         idx = block_indices(panel.n_weeks, block_weeks, rng)
         boot = replace(panel, kpi=fitted + resid[:, idx])
-        refit = MMM(model.settings, seed=model.seed).fit(boot, start=model)
+        refit = MMM(model.settings, seed=model.seed).fit(boot, start=model,
+                                                         lift_tests=lift_tests)
         for q, values in _quantities(refit, boot).items():
             draws[q][r] = values
     return Uncertainty(channels=tuple(model.channels), draws=draws, level=level,

@@ -249,6 +249,7 @@ def build_validation_report(result: RunResult) -> dict:
             "contribution_shares": scraps.get("contribution_shares"),
             "roi": scraps.get("roi"),
             "uncertainty": scraps.get("uncertainty") or None,
+            "lift_tests": scraps.get("lift_tests") or None,
             "identification": identification(scraps, exp.gates.identification) or None,
             "truth": truth if truth else None,
             "model": scraps.get("model"),

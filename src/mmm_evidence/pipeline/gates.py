@@ -11,7 +11,8 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mmm_evidence.config import ElasticityGate, GateSettings, IdentificationGate
+from mmm_evidence.config import BaselinesGate, ElasticityGate, GateSettings, IdentificationGate
+from mmm_evidence.evaluation.metrics import skill_score
 
 PASS = "PASS"
 FAIL = "FAIL"
@@ -21,13 +22,14 @@ HOLDOUT_R2 = "holdout_r2"
 ELASTICITY_MEDIAN_ERROR = "elasticity_median_error"
 ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
 ELASTICITY_IDENTIFIED = "elasticity_identified"
+BEATS_BASELINES = "beats_baselines"
 
 __all__ = [
     "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
-    "ELASTICITY_NO_MISSED_CHANNEL", "ELASTICITY_IDENTIFIED", "gate", "holdout_r2_gate",
-    "elasticity_table",
+    "ELASTICITY_NO_MISSED_CHANNEL", "ELASTICITY_IDENTIFIED", "BEATS_BASELINES", "gate",
+    "holdout_r2_gate", "elasticity_table",
     "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
-    "elasticity_identified_gate", "identification", "evaluate_gates",
+    "elasticity_identified_gate", "identification", "beats_baselines_gate", "evaluate_gates",
     "tenant_verdict", "experiment_verdict", "count_gates",
 ]
 
@@ -160,8 +162,46 @@ def elasticity_identified_gate(scraps: Mapping[str, Any], settings: Identificati
     return gate(ELASTICITY_IDENTIFIED, 0, len(flagged), not flagged, detail)
 
 
-def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings) -> list[dict]:
-    """All gates of one tenant, in a fixed order."""
+def _format_error(metric: str, value: float) -> str:
+    return f"{100 * value:.2f} %" if metric == "mape" else f"{value:.4g}"
+
+
+def beats_baselines_gate(baselines: Mapping[str, Any] | None, settings: BaselinesGate,
+                         unavailable: str = "the baselines notebook did not run") -> dict:
+    """The MMM's holdout error must be below each listed baseline's: skill
+    1 − MMM error / baseline error above ``min_skill`` for every one. The value is the smallest
+    skill; null when ``baselines`` (the baselines notebook's scraps) is None or lacks a number.
+    """
+    name, metric, threshold = BEATS_BASELINES, settings.metric, settings.min_skill
+    if baselines is None:
+        return gate(name, threshold, None, None, unavailable)
+    metrics = baselines.get("metrics")
+    mmm = _number(_get(metrics, "mmm", "holdout", metric))
+    if mmm is None:
+        return gate(name, threshold, None, None, f"no MMM holdout {metric} was reported")
+    errors = {b: _number(_get(metrics, b, "holdout", metric)) for b in settings.baselines}
+    missing = [b for b, v in errors.items() if v is None]
+    if missing:
+        return gate(name, threshold, None, None,
+                    f"no holdout {metric} was reported for {', '.join(missing)}")
+    skills = {b: skill_score(mmm, v) for b, v in errors.items()}
+    # skill > min_skill, written without the division: a perfect baseline cannot be beaten
+    beaten = {b: mmm < (1.0 - threshold) * v for b, v in errors.items()}
+    finite = [s for s in skills.values() if math.isfinite(s)]
+    value = min(finite) if len(finite) == len(skills) else None
+    detail = f"holdout {metric.upper()}: MMM {_format_error(metric, mmm)}; " + "; ".join(
+        f"{b} {_format_error(metric, errors[b])} (skill "
+        f"{skills[b]:.3f}{'' if beaten[b] else ', not beaten'})" if math.isfinite(skills[b])
+        else f"{b} {_format_error(metric, errors[b])} (not beaten)" for b in errors)
+    return gate(name, threshold, value, all(beaten.values()), detail)
+
+
+def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
+                   baselines: Mapping[str, Any] | None = None,
+                   baselines_unavailable: str = "the baselines notebook did not run") -> list[dict]:
+    """All gates of one tenant, in a fixed order. ``scraps`` are the validation notebook's,
+    ``baselines`` the baselines notebook's (None when it did not run or errored:
+    ``baselines_unavailable`` says why)."""
     truth = scraps.get("truth")
     has_truth = isinstance(truth, Mapping) and bool(truth.get("elasticity"))
     table = elasticity_table(scraps, settings.elasticity)
@@ -170,6 +210,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings) -> list[di
         elasticity_median_error_gate(table, has_truth, settings.elasticity),
         elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
         elasticity_identified_gate(scraps, settings.identification),
+        beats_baselines_gate(baselines, settings.beats_baselines, baselines_unavailable),
     ]
 
 

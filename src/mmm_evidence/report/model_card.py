@@ -171,6 +171,27 @@ def _elasticity_table(section: Mapping) -> str:
                   rows, numeric=range(1, 10))
 
 
+def _lift_table(section: Mapping) -> str:
+    lift = section.get("lift_tests") or {}
+    tests = lift.get("tests") or []
+    if not tests:
+        return ""
+    rows = []
+    for t in tests:
+        verdict = t.get("consistent")
+        rows.append([_e(t.get("channel")), _e(f"{t.get('start')} – {t.get('end')}"),
+                     _num(t.get("spend_change"), 2), _num(t.get("lift"), 0),
+                     _num(t.get("lift_se"), 0), _num(t.get("implied_lift"), 0),
+                     _num(t.get("z"), 2), _gate_badge(verdict).replace(
+                         "PASS", "consistent").replace("FAIL", "inconsistent")])
+    how = ("the fit was calibrated with these tests (in-sample comparison)"
+           if lift.get("calibrated") else "not used in the fit (independent comparison)")
+    return (f"<h3>Lift tests</h3><p class=\"note\">Measured lift vs the model's implied lift "
+            f"for the same spend change; {_e(how)}.</p>"
+            + _table(["channel", "weeks", "spend change", "measured", "SE", "model", "z",
+                      "|z| ≤ 2"], rows, numeric=range(2, 7)))
+
+
 def _data_summary(data: Any) -> str:
     if not isinstance(data, Mapping):
         return ""
@@ -213,7 +234,7 @@ def _tenant_section(name: str, section: Mapping) -> str:
         parts.append('<p class="muted">No ground truth for this tenant: truth-based gates are '
                      "not assessable.</p>")
     parts.append("<h3>Elasticities, contributions and ROI vs truth</h3>"
-                 + _elasticity_table(section))
+                 + _elasticity_table(section) + _lift_table(section))
     parts.append("<h3>Notebooks</h3>" + _notebook_links(section.get("notebooks")))
     parts.append("</section>")
     return "\n".join(parts)
