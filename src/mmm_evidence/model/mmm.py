@@ -36,6 +36,7 @@ from scipy.signal import lfilter
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
+from mmm_evidence.model.elasticity import spend_elasticities
 from mmm_evidence.model.transforms import (
     geometric_adstock,
     hill,
@@ -498,13 +499,8 @@ class MMM:
     def elasticities(self, panel: Panel, step: float = 0.01) -> dict[str, float]:
         """% change of total predicted KPI when a channel's spend is x(1+step) in every week,
         divided by step in % (DESIGN.md's definition, the same as the generator's truth)."""
-        base_total = self.predict(panel).sum()
-        out = {}
-        for c, ch in enumerate(self.channels):
-            spend = panel.spend.copy()
-            spend[:, :, c] *= 1.0 + step
-            out[ch] = float((self.predict(panel, spend).sum() - base_total) / base_total / step)
-        return out
+        self._check(panel)
+        return spend_elasticities(self, panel, step)
 
     def lift(self, panel: Panel, test: LiftTest) -> float:
         """The model's incremental KPI for a lift test's spend change, over its measured weeks."""
