@@ -24,6 +24,7 @@ import pandas as pd
 
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.panel import Panel
+from mmm_evidence.model.elasticity import spend_elasticities
 from mmm_evidence.model.mmm import NotFittedError, baseline_design
 
 
@@ -99,13 +100,7 @@ class LogLogOLS:
     def elasticities(self, panel: Panel, step: float = 0.01) -> dict[str, float]:
         """% change of total predicted KPI when a channel's spend is x(1+step) in every week,
         divided by step in % (DESIGN.md's definition)."""
-        total = self.predict(panel).sum()
-        out = {}
-        for c, ch in enumerate(self.channels):
-            spend = panel.spend.copy()
-            spend[:, :, c] *= 1.0 + step
-            out[ch] = float((self.predict(panel, spend).sum() - total) / total / step)
-        return out
+        return spend_elasticities(self, panel, step)
 
     def contribution_shares(self, panel: Panel) -> dict[str, float]:
         """Each channel's removal contribution (total predicted KPI minus total predicted KPI
