@@ -264,6 +264,87 @@ class RunnerSettings(_Strict):
     timeout_seconds: Annotated[int, Field(ge=10)] = 1800
 
 
+class RobustnessPerturbations(_Strict):
+    """How hard each robustness check pushes (evaluation/robustness.py). Every random draw is
+    seeded from the run seed and the check's name."""
+
+    noise_fraction: PositiveFloat = Field(
+        0.10, description="extra_noise: sd of the added Gaussian noise, as a fraction of each "
+        "segment's KPI sd over the weeks")
+    outliers: Annotated[int, Field(ge=1)] = Field(
+        3, description="outliers: number of spikes (distinct weeks, one segment each)")
+    outlier_size: PositiveFloat = Field(
+        5.0, description="outliers: each spike adds this many of its segment's KPI sd")
+    missing_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+        0.05, description="missing_weeks: share of (interior) weeks removed and re-imputed by "
+        "linear interpolation of KPI, spend and controls")
+    scale_factor: Annotated[float, Field(gt=1.0)] = Field(
+        1000.0, description="spend_scale / kpi_scale: the currency factor")
+    shift_weeks: Annotated[int, Field(ge=1)] = Field(
+        4, description="time_shift: the window starts this many weeks later")
+    seeds: Annotated[int, Field(ge=2, le=20)] = Field(
+        5, description="seeds: fits with seeds run seed + 0 .. seeds - 1")
+    bootstrap_replicates: Annotated[int, Field(ge=2, le=500)] = Field(
+        20, description="bootstrap_spread: moving-block residual bootstrap refits")
+    bootstrap_block_weeks: Annotated[int, Field(ge=1)] = 13
+    refresh_weeks: Annotated[int, Field(ge=1)] = Field(
+        13, description="refresh: the earlier fit lacks the history's last weeks")
+    history_fraction: Annotated[float, Field(gt=0.2, lt=1.0)] = Field(
+        2 / 3, description="two_thirds_history: share of the first weeks fitted")
+
+
+class RobustnessThresholds(_Strict):
+    """One threshold per robustness check (the field name is the check's name); the comparison
+    of each is fixed in evaluation/robustness.py (``<=`` unless noted). Relative changes are the
+    symmetric relative difference |a - b| / max(|a|, |b|) of a channel's elasticity (and ROI
+    where said) over the channels with an estimated contribution share ≥
+    ``RobustnessSettings.min_share`` in either fit.
+
+    Calibration (benchmarks/calibrate_robustness.py, results in
+    benchmarks/results/robustness_calibration.json): the suite on 20 varied synthetic tenants
+    (never the default ones). Data-driven checks: the 95th percentile there, rounded up to the
+    next 0.05. Exact properties: a numerical tolerance. Seeds and channel order: the
+    optimiser's tolerance. Saturation, bounds, collinearity, duplicate detection: their
+    definitions. params/mmm_v2.yaml gives the numbers behind each default."""
+
+    # perturbation
+    extra_noise: PositiveFloat = 0.10  # calibration p95 0.058, max 0.082
+    outliers: PositiveFloat = 0.25  # p95 0.21
+    missing_weeks: PositiveFloat = 0.15  # p95 0.14
+    spend_scale: PositiveFloat = 1e-6  # exact invariance; calibration max 2e-12
+    kpi_scale: PositiveFloat = 1e-6  # exact invariance; calibration max 6e-12
+    channel_order: PositiveFloat = 0.05  # same optimum: 18/20 tenants <= 2e-4
+    time_shift: PositiveFloat = 0.25  # p95 0.245
+    # stability
+    seeds: PositiveFloat = 0.05  # same optimum: 17/20 tenants <= 0.0015
+    bootstrap_spread: PositiveFloat = 0.45  # p95 0.445
+    refresh: PositiveFloat = 0.40  # p95 0.36
+    parameter_bounds: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.01  # value > threshold
+    two_thirds_history: PositiveFloat = 0.50  # p95 0.495
+    # sanity (counts and floating-point tolerances)
+    response_curves: Annotated[int, Field(ge=0)] = 0
+    contributions_non_negative: Annotated[int, Field(ge=0)] = 0
+    prediction_positive: Annotated[int, Field(ge=0)] = 0
+    additivity: PositiveFloat = 1e-9
+    zero_spend: PositiveFloat = 1e-9
+    saturation: Annotated[float, Field(gt=1.0)] = 2.0  # value < threshold: less than double
+    # identification
+    collinearity: Annotated[float, Field(gt=1.0)] = 10.0  # the textbook VIF rule
+    duplicate_channel: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9  # value >= threshold
+    placebo_channel: PositiveFloat = 0.60  # p95 0.57
+    # leakage & determinism (exact: 0)
+    holdout_leakage: Annotated[float, Field(ge=0.0)] = 0.0
+    determinism: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class RobustnessSettings(_Strict):
+    """The robustness suite: which channels count, how hard it pushes, its thresholds."""
+
+    min_share: Fraction = Field(
+        0.02, description="relative changes are judged on channels with an estimated "
+        "contribution share at least this large (in either fit)")
+    perturbations: RobustnessPerturbations = RobustnessPerturbations()
+    thresholds: RobustnessThresholds = RobustnessThresholds()
 
 
 class ExperimentConfig(_Strict):
@@ -279,6 +360,7 @@ class ExperimentConfig(_Strict):
     model: ModelSettings = ModelSettings()
     gates: GateSettings = GateSettings()
     runner: RunnerSettings = RunnerSettings()
+    robustness: RobustnessSettings = RobustnessSettings()
     path: Path | None = None
     tenant_configs: dict[str, TenantConfig] = Field(default_factory=dict)
 

@@ -125,7 +125,50 @@ SCRAPS_ALPHA = {
 }
 
 
-def fake_result(tmp_path: Path, output_dir: Path) -> RunResult:
+def baseline_scraps(tenant: str, mmm_mape: float = 0.05) -> dict:
+    """What the baselines notebook glues, with the MMM's holdout MAPE ``mmm_mape``."""
+    mape = {"mmm": mmm_mape, "naive": 0.2, "seasonal_naive": 0.1, "linear": 0.08,
+            "lightgbm": 0.04}
+    metrics = {m: {s: {"r2": 0.5, "mape": v, "nrmse": 2 * v, "rmse": 100 * v}
+                   for s in ("holdout", "fold1", "cv_mean")} for m, v in mape.items()}
+    baselines = ["naive", "seasonal_naive", "linear", "lightgbm"]
+    return {
+        "tenant": tenant, "baselines": baselines,
+        "splits": [{"name": "holdout", "train_weeks": 4, "test_start": 4, "test_end": 8},
+                   {"name": "fold1", "train_weeks": 6, "test_start": 6, "test_end": 8}],
+        "metrics": metrics,
+        "skill": {b: {s: {"mape": 1 - mmm_mape / mape[b], "nrmse": 1 - mmm_mape / mape[b]}
+                      for s in ("holdout", "fold1", "cv_mean")} for b in baselines},
+        "elasticities": {"channels": {"tv": {"truth": 0.1, "true_share": 0.2, "counted": True,
+                                             "estimates": {"mmm": 0.11, "linear": 0.05,
+                                                           "lightgbm": 0.0},
+                                             "relative_errors": {"mmm": 0.1, "linear": 0.5,
+                                                                 "lightgbm": 1.0}}},
+                         "median_relative_error": {"mmm": 0.1, "linear": 0.5, "lightgbm": 1.0},
+                         "min_true_share": 0.02, "has_truth": True},
+        "baseline_settings": {"season_weeks": 52, "notes": []},
+    }
+
+
+def robustness_scraps(tenant: str, failed: tuple[str, ...] = ()) -> dict:
+    """What the robustness notebook glues: three checks, those in ``failed`` failing."""
+    checks = [{"name": name, "category": category, "description": f"{name} check",
+               "comparison": "<=", "threshold": 0.1, "value": 0.5 if name in failed else 0.01,
+               "passed": name not in failed, "detail": f"{name} measured", "data": {}}
+              for name, category in (("extra_noise", "perturbation"), ("seeds", "stability"),
+                                     ("determinism", "leakage_determinism"))]
+    return {"tenant": tenant, "checks": checks,
+            "summary": {"total": 3, "passed": 3 - len(failed), "failed": len(failed),
+                        "not_assessable": 0},
+            "robustness_settings": {"seed": 7, "min_share": 0.02},
+            "reference": {"elasticities": {"tv": 0.1}, "contribution_shares": {"tv": 0.2}}}
+
+
+def fake_result(tmp_path: Path, output_dir: Path, baselines: dict | None = None,
+                robustness: dict | None = None) -> RunResult:
+    """alpha, beta (no truth) and gamma (validation errored) ran every notebook; baddata's data
+    errored. ``baselines`` replaces the baselines tasks: {tenant: (status, scraps)};
+    ``robustness`` the robustness tasks likewise."""
     params = builder.build_experiment(tmp_path, ["alpha", "beta", "gamma", "baddata"])
     exp = load_experiment(params)
     folder = output_dir / "tenants"
@@ -139,6 +182,22 @@ def fake_result(tmp_path: Path, output_dir: Path) -> RunResult:
                    folder / "gamma/validation.html", "error",
                    f"ValueError: cannot read {output_dir}/data/gamma/x.csv", 1.0, 1.0, {}),
     ]
+    if baselines is None:
+        baselines = {t: ("ok", baseline_scraps(t)) for t in ("alpha", "beta", "gamma")}
+    for tenant, (status, scraps) in baselines.items():
+        tasks.append(TaskResult(
+            tenant, "baselines", folder / f"{tenant}/baselines.ipynb",
+            folder / f"{tenant}/baselines.html", status,
+            None if status == "ok" else f"RuntimeError: baselines failed in {output_dir}/x",
+            2.0, 1.5, scraps))
+    if robustness is None:
+        robustness = {t: ("ok", robustness_scraps(t)) for t in ("alpha", "beta", "gamma")}
+    for tenant, (status, scraps) in robustness.items():
+        tasks.append(TaskResult(
+            tenant, "robustness", folder / f"{tenant}/robustness.ipynb",
+            folder / f"{tenant}/robustness.html", status,
+            None if status == "ok" else f"RuntimeError: robustness failed in {output_dir}/x",
+            4.0, 3.5, scraps))
     for t in tasks:
         t.ipynb.parent.mkdir(parents=True, exist_ok=True)
         t.ipynb.write_text("{}")
@@ -150,7 +209,9 @@ def fake_result(tmp_path: Path, output_dir: Path) -> RunResult:
         data_hashes={t: {f"{tmp_path}/params/tenants/{t}.csv": "00"} for t in
                      ("alpha", "beta", "gamma")},
         data_errors={"baddata": "baddata.csv: column 'spend_tv': expected spend >= 0"},
-        data_seconds={"alpha": 0.1}, notebook_bytes={"validation": b"{}"}, tasks=tasks)
+        data_seconds={"alpha": 0.1},
+        notebook_bytes={"validation": b"{}", "baselines": b"{}", "robustness": b"{}"},
+        tasks=tasks)
 
 
 def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
@@ -165,9 +226,10 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     verdicts = {name: t["verdict"] for name, t in report["tenants"].items()}
     assert verdicts == {"alpha": "PASS", "beta": "NOT ASSESSABLE", "gamma": "FAIL",
                         "baddata": "FAIL"}
-    # 4 tenants x 4 gates: alpha passes all 4; beta (no truth) passes R2 and identification
-    assert report["gate_counts"] == {"total": 16, "passed": 6, "failed": 0,
-                                     "not_assessable": 10}
+    # 4 tenants x 6 gates: alpha passes all 6; beta (no truth) passes R², identification,
+    # beats_baselines and robustness; gamma (validation errored) only the last two
+    assert report["gate_counts"] == {"total": 24, "passed": 12, "failed": 0,
+                                     "not_assessable": 12}
     alpha = report["tenants"]["alpha"]
     assert alpha["display_name"] == builder.DISPLAY_NAMES["alpha"]
     assert alpha["status"] == "ok" and alpha["data_error"] is None
@@ -176,7 +238,7 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     assert alpha["elasticities"]["tv"]["counted"] is True
     assert [g["name"] for g in alpha["gates"]] == [
         "holdout_r2", "elasticity_median_error", "elasticity_no_missed_channel",
-        "elasticity_identified"]
+        "elasticity_identified", "beats_baselines", "robustness"]
     assert alpha["identification"]["tv"]["identified"] is True
     assert alpha["notebooks"]["validation"] == {
         "status": "ok", "ipynb": "tenants/alpha/validation.ipynb",
@@ -205,7 +267,8 @@ def test_report_has_no_wall_clock_and_manifest_has_it(tmp_path: Path) -> None:
     manifest = build_run_manifest(result)
     assert manifest["run_id"] == "abcdef012345"
     assert manifest["started"].startswith("2024-01-01T00:00:00")
-    assert [t["seconds"] for t in manifest["tasks"]] == [3.2, 3.1, 1.0]
+    assert [t["seconds"] for t in manifest["tasks"]] == [3.2, 3.1, 1.0, 2.0, 2.0, 2.0, 4.0,
+                                                         4.0, 4.0]
     assert manifest["tasks"][2] == {
         "tenant": "gamma", "notebook": "validation", "status": "error", "seconds": 1.0,
         "execute_seconds": 1.0, "error": result.tasks[2].error,
@@ -219,12 +282,14 @@ def test_report_has_no_wall_clock_and_manifest_has_it(tmp_path: Path) -> None:
     assert manifest["environment"]["OMP_NUM_THREADS"] == "1"
 
 
-def test_write_run_artifacts_writes_three_files(tmp_path: Path) -> None:
+def test_write_run_artifacts_writes_every_artifact(tmp_path: Path) -> None:
     out = tmp_path / "out"
     paths = write_run_artifacts(fake_result(tmp_path, out))
     assert {k: p.name for k, p in paths.items()} == {
         "validation_report": "validation_report.json", "run_manifest": "run_manifest.json",
-        "model_card": "model_card.html"}
+        "model_card": "model_card.html", "baseline_metrics": "baseline_metrics.json",
+        "robustness_report": "robustness_report.json",
+        "robustness_log": "robustness_suite.log"}
     assert all(p.parent == out and p.is_file() for p in paths.values())
     first = paths["validation_report"].read_bytes()
     write_run_artifacts(fake_result(tmp_path, out))

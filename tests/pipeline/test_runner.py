@@ -108,6 +108,8 @@ def test_verdicts_and_gates(first: Run) -> None:
     assert tenants["alpha"]["display_name"] == builder.DISPLAY_NAMES["alpha"]
     assert tenants["alpha"]["data"]["channels"] == ["tv", "search", "social"]
     assert tenants["alpha"]["model"]["beta"] == [0.123456789, 2.0]
+    assert gates["beats_baselines"]["passed"] is True
+    assert gates["beats_baselines"]["value"] == pytest.approx(1 - 0.05 / 0.08)
     assert tenants["alpha"]["fit"]["objective"] == 12.3456789
 
 
@@ -132,11 +134,11 @@ def test_failing_notebook_is_recorded_and_others_continue(first: Run) -> None:
 
 def test_progress_lines(first: Run) -> None:
     done = [line for line in first.progress if line.startswith("[")]
-    assert len(done) == 3
-    pattern = re.compile(r"^\[[1-3]/3\] (alpha|beta|gamma) · validation · "
+    assert len(done) == 9  # 3 tenants x (validation, baselines, robustness)
+    pattern = re.compile(r"^\[[1-9]/9\] (alpha|beta|gamma) · (validation|baselines|robustness) · "
                          r"(ok|ERROR: .+) · \d+\.\d s$")
     assert all(pattern.match(line) for line in done), done
-    gamma = next(line for line in done if " gamma " in line)
+    gamma = next(line for line in done if " gamma · validation " in line)
     assert "ERROR: ValueError: fixture failure for tenant gamma ·" in gamma  # first line only
     assert any(line.startswith("data · baddata · ERROR: ") for line in first.progress)
 
@@ -158,8 +160,12 @@ def test_manifest_has_timings_versions_kernel_and_hashes(first: Run) -> None:
     assert manifest["workers"] == 2
     assert manifest["kernel"]["name"] == "mmm-evidence"
     assert manifest["kernel"]["argv"][0] == sys.executable
-    assert [(t["tenant"], t["status"]) for t in manifest["tasks"]] == [
-        ("alpha", "ok"), ("beta", "ok"), ("gamma", "error")]
+    assert [(t["tenant"], t["notebook"], t["status"]) for t in manifest["tasks"]] == [
+        ("alpha", "validation", "ok"), ("alpha", "baselines", "ok"),
+        ("alpha", "robustness", "ok"),
+        ("beta", "validation", "ok"), ("beta", "baselines", "ok"), ("beta", "robustness", "ok"),
+        ("gamma", "validation", "error"), ("gamma", "baselines", "ok"),
+        ("gamma", "robustness", "ok")]
     assert all(t["seconds"] > 0 for t in manifest["tasks"])
     assert set(manifest["data_hashes"]) == {"alpha", "beta", "gamma"}
     assert manifest["started"] <= manifest["finished"]
@@ -171,6 +177,10 @@ def test_identical_rerun_gives_identical_report_bytes(first: Run, second: Run) -
     assert first.paths["validation_report"].read_bytes() == \
         second.paths["validation_report"].read_bytes()
     assert first.paths["model_card"].read_bytes() == second.paths["model_card"].read_bytes()
+    assert first.paths["baseline_metrics"].read_bytes() == \
+        second.paths["baseline_metrics"].read_bytes()
+    for key in ("robustness_report", "robustness_log"):
+        assert first.paths[key].read_bytes() == second.paths[key].read_bytes(), key
     text = first.paths["validation_report"].read_text(encoding="utf-8")
     assert str(first.out) not in text and "started" not in text
     assert len(first.report()["run_id"]) == 12
@@ -192,3 +202,57 @@ def test_a_validation_notebook_that_glues_nothing_is_an_error(tmp_path: Path) ->
     assert result.error.startswith("notebook did not glue: tenant, data_summary, metrics")
     assert result.scraps == {"extra": {"tenant": "alpha", "seed": 1}}
     assert result.ipynb_exists and result.html_exists
+
+
+def test_a_baselines_notebook_that_glues_nothing_is_an_error(tmp_path: Path) -> None:
+    task = NotebookTask(
+        tenant="alpha", notebook="baselines", source=builder.NOTEBOOKS_DIR / "extra.ipynb",
+        ipynb=tmp_path / "baselines.ipynb", html=tmp_path / "baselines.html",
+        parameters={"experiment_config": "", "tenant": "alpha", "output_dir": str(tmp_path),
+                    "seed": 1},
+        kernel_name="mmm-evidence", timeout_seconds=60, cwd=tmp_path)
+    result = execute_notebook_task(task)
+    assert result.status == "error"
+    assert result.error == ("notebook did not glue: tenant, baselines, splits, metrics, skill, "
+                            "elasticities")
+
+
+def test_baseline_metrics_are_written_from_the_baselines_notebooks(first: Run) -> None:
+    data = json.loads(first.paths["baseline_metrics"].read_text(encoding="utf-8"))
+    assert data["artifact"] == "baseline_metrics" and data["run_id"] == first.report()["run_id"]
+    alpha = data["tenants"]["alpha"]
+    assert alpha["status"] == "ok" and alpha["gate"]["passed"] is True
+    assert alpha["baselines"]["seasonal_naive"]["holdout"]["metrics"]["mape"] == 0.1
+    assert data["tenants"]["baddata"]["status"] == "not run"
+    card = first.paths["model_card"].read_text(encoding="utf-8")
+    assert card.count("<h3>Baselines on the same splits</h3>") == 4
+
+
+def test_a_robustness_notebook_that_glues_nothing_is_an_error(tmp_path: Path) -> None:
+    task = NotebookTask(
+        tenant="alpha", notebook="robustness", source=builder.NOTEBOOKS_DIR / "extra.ipynb",
+        ipynb=tmp_path / "robustness.ipynb", html=tmp_path / "robustness.html",
+        parameters={"experiment_config": "", "tenant": "alpha", "output_dir": str(tmp_path),
+                    "seed": 1},
+        kernel_name="mmm-evidence", timeout_seconds=60, cwd=tmp_path)
+    result = execute_notebook_task(task)
+    assert result.status == "error"
+    assert result.error == ("notebook did not glue: tenant, checks, summary, "
+                            "robustness_settings")
+
+
+def test_robustness_report_and_log_are_written_from_the_robustness_notebooks(first: Run
+                                                                            ) -> None:
+    data = json.loads(first.paths["robustness_report"].read_text(encoding="utf-8"))
+    assert data["artifact"] == "robustness_report" and data["run_id"] == first.report()["run_id"]
+    alpha = data["tenants"]["alpha"]
+    assert alpha["status"] == "ok" and alpha["summary"]["passed"] == 3
+    assert alpha["gate"]["passed"] is True and alpha["checks"][1]["name"] == "placebo_channel"
+    assert data["tenants"]["baddata"]["status"] == "not run"
+    gates = {g["name"]: g for g in first.report()["tenants"]["alpha"]["gates"]}
+    assert gates["robustness"]["passed"] is True and gates["robustness"]["value"] == 0
+    log = first.paths["robustness_log"].read_text(encoding="utf-8")
+    assert "alpha (" in log and ": 3/3 passed" in log and log.endswith("total: 9/9 passed over "
+                                                                      "4 tenant(s)\n")
+    card = first.paths["model_card"].read_text(encoding="utf-8")
+    assert card.count("<h3>Robustness suite</h3>") == 4

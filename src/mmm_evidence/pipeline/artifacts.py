@@ -21,15 +21,18 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import mmm_evidence
+from mmm_evidence.pipeline.collect import BASELINES_NOTEBOOK, ROBUSTNESS_NOTEBOOK
 from mmm_evidence.pipeline.gates import (
     ELASTICITY_MEDIAN_ERROR,
     ELASTICITY_NO_MISSED_CHANNEL,
     HOLDOUT_R2,
+    beats_baselines_gate,
     count_gates,
     elasticity_table,
     evaluate_gates,
     experiment_verdict,
     identification,
+    robustness_gate,
     tenant_verdict,
 )
 
@@ -40,17 +43,20 @@ SCHEMA_VERSION = 1
 FLOAT_SIGNIFICANT_DIGITS = 10
 REPORT_FILE = "validation_report.json"
 MANIFEST_FILE = "run_manifest.json"
+BASELINES_FILE = "baseline_metrics.json"
+ROBUSTNESS_FILE = "robustness_report.json"
 
 #: Distributions whose versions go into the run manifest.
 MANIFEST_PACKAGES = (
     "numpy", "pandas", "scipy", "papermill", "scrapbook", "nbconvert", "nbclient", "nbformat",
-    "ipykernel", "jupyter_client", "matplotlib", "pydantic", "pyyaml",
+    "ipykernel", "jupyter_client", "matplotlib", "pydantic", "pyyaml", "lightgbm",
 )
 
 __all__ = [
     "SCHEMA_VERSION", "REPORT_FILE", "MANIFEST_FILE", "canonical", "canonical_json",
     "write_canonical_json", "compute_run_id", "git_commit", "git_dirty", "build_validation_report",
     "build_run_manifest", "package_versions", "write_run_artifacts", "GATE_NAMES",
+    "BASELINES_FILE", "build_baseline_metrics", "ROBUSTNESS_FILE", "build_robustness_report",
 ]
 
 GATE_NAMES = (HOLDOUT_R2, ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL)
@@ -223,7 +229,9 @@ def build_validation_report(result: RunResult) -> dict:
     for tenant in exp.tenants:
         cfg = exp.tenant_configs[tenant]
         scraps = result.scraps(tenant)
-        gates = evaluate_gates(scraps, exp.gates)
+        robustness, robustness_why = _robustness_scraps(result, tenant)
+        gates = evaluate_gates(scraps, exp.gates, *_baseline_scraps(result, tenant),
+                               robustness=robustness, robustness_unavailable=robustness_why)
         notebooks: dict[str, dict] = {}
         for nb in exp.notebooks:
             task = result.task(tenant, nb)
@@ -276,6 +284,133 @@ def build_validation_report(result: RunResult) -> dict:
     return canonical(report)
 
 
+# --------------------------------------------------------------------------- baseline metrics
+
+
+def _baseline_scraps(result: RunResult, tenant: str) -> tuple[dict | None, str]:
+    """The baselines notebook's scraps for ``tenant`` — or None and why they are missing."""
+    if BASELINES_NOTEBOOK not in result.exp.notebooks:
+        return None, f"the {BASELINES_NOTEBOOK} notebook is not in this experiment's notebooks"
+    if tenant in result.data_errors:
+        return None, f"the tenant's data errored: the {BASELINES_NOTEBOOK} notebook did not run"
+    task = result.task(tenant, BASELINES_NOTEBOOK)
+    if task is None:
+        return None, f"the {BASELINES_NOTEBOOK} notebook did not run"
+    if task.status != "ok":
+        return None, f"the {BASELINES_NOTEBOOK} notebook errored (see errors)"
+    return dict(task.scraps), ""
+
+
+def build_baseline_metrics(result: RunResult) -> dict:
+    """The ``baseline_metrics.json`` content: per tenant, the MMM's and every baseline's metrics
+    on the same splits (holdout, rolling-origin folds, their mean), the MMM's skill against each
+    baseline per split, the elasticities the spend baselines imply beside the MMM's and the
+    truth's, and the beats_baselines gate. No wall-clock time, no absolute path."""
+    exp = result.exp
+    output_dir = Path(result.output_dir)
+    tenants: dict[str, dict] = {}
+    for tenant in exp.tenants:
+        scraps, why = _baseline_scraps(result, tenant)
+        task = result.task(tenant, BASELINES_NOTEBOOK)
+        error = task.error if task is not None and task.status != "ok" else None
+        if error:
+            error = error.replace(f"{output_dir}{os.sep}", "").replace(str(output_dir), ".")
+        section: dict[str, Any] = {
+            "display_name": exp.tenant_configs[tenant].label,
+            "status": "ok" if scraps is not None else ("error" if error else "not run"),
+            "error": error if scraps is None else None,
+            "note": why or None,
+            "gate": beats_baselines_gate(scraps, exp.gates.beats_baselines, why),
+        }
+        if scraps is not None:
+            metrics = scraps.get("metrics") or {}
+            skill = scraps.get("skill") or {}
+            names = list(scraps.get("baselines") or [m for m in metrics if m != "mmm"])
+            section.update({
+                "splits": scraps.get("splits"),
+                "mmm": metrics.get("mmm"),
+                "baselines": {b: {split: {"metrics": values,
+                                          "skill": (skill.get(b) or {}).get(split)}
+                                  for split, values in (metrics.get(b) or {}).items()}
+                              for b in names},
+                "elasticities": scraps.get("elasticities"),
+                "settings": scraps.get("baseline_settings"),
+            })
+        tenants[tenant] = section
+    return canonical({
+        "schema_version": SCHEMA_VERSION,
+        "artifact": "baseline_metrics",
+        "experiment": exp.experiment,
+        "run_id": result.run_id,
+        "package_version": mmm_evidence.__version__,
+        "git_commit": result.git_commit,
+        "gate_settings": exp.gates.beats_baselines.model_dump(mode="json"),
+        "tenant_order": list(exp.tenants),
+        "tenants": tenants,
+    })
+
+
+# --------------------------------------------------------------------------- robustness report
+
+
+def _robustness_scraps(result: RunResult, tenant: str) -> tuple[dict | None, str]:
+    """The robustness notebook's scraps for ``tenant`` — or None and why they are missing."""
+    if ROBUSTNESS_NOTEBOOK not in result.exp.notebooks:
+        return None, f"the {ROBUSTNESS_NOTEBOOK} notebook is not in this experiment's notebooks"
+    if tenant in result.data_errors:
+        return None, f"the tenant's data errored: the {ROBUSTNESS_NOTEBOOK} notebook did not run"
+    task = result.task(tenant, ROBUSTNESS_NOTEBOOK)
+    if task is None:
+        return None, f"the {ROBUSTNESS_NOTEBOOK} notebook did not run"
+    if task.status != "ok":
+        return None, f"the {ROBUSTNESS_NOTEBOOK} notebook errored (see errors)"
+    return dict(task.scraps), ""
+
+
+def build_robustness_report(result: RunResult) -> dict:
+    """The ``robustness_report.json`` content: per tenant every robustness check (name,
+    category, description, comparison, threshold, measured value, passed, detail, data), the
+    tenant's totals and its robustness gate; the run's totals. No wall-clock time, no path."""
+    from mmm_evidence.evaluation.robustness import summarise
+
+    exp = result.exp
+    output_dir = Path(result.output_dir)
+    tenants: dict[str, dict] = {}
+    every: list[dict] = []
+    for tenant in exp.tenants:
+        scraps, why = _robustness_scraps(result, tenant)
+        task = result.task(tenant, ROBUSTNESS_NOTEBOOK)
+        error = task.error if task is not None and task.status != "ok" else None
+        if error:
+            error = error.replace(f"{output_dir}{os.sep}", "").replace(str(output_dir), ".")
+        checks = list((scraps or {}).get("checks") or [])
+        every.extend(checks)
+        tenants[tenant] = {
+            "display_name": exp.tenant_configs[tenant].label,
+            "status": "ok" if scraps is not None else ("error" if error else "not run"),
+            "error": error if scraps is None else None,
+            "note": why or None,
+            "summary": summarise(checks),
+            "gate": robustness_gate(scraps, why),
+            "checks": checks,
+            "reference": (scraps or {}).get("reference"),
+            "settings": (scraps or {}).get("robustness_settings"),
+        }
+    return canonical({
+        "schema_version": SCHEMA_VERSION,
+        "artifact": "robustness_report",
+        "experiment": exp.experiment,
+        "run_id": result.run_id,
+        "package_version": mmm_evidence.__version__,
+        "git_commit": result.git_commit,
+        "settings": exp.robustness.model_dump(mode="json"),
+        "seed": exp.seed,
+        "totals": summarise(every),
+        "tenant_order": list(exp.tenants),
+        "tenants": tenants,
+    })
+
+
 # --------------------------------------------------------------------------- run manifest
 
 
@@ -319,14 +454,35 @@ def build_run_manifest(result: RunResult) -> dict:
 
 def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None
                         ) -> dict[str, Path]:
-    """Write validation_report.json, run_manifest.json and model_card.html; return their paths."""
+    """Write validation_report.json, run_manifest.json, model_card.html and — when the
+    experiment runs the baselines notebook — baseline_metrics.json, and — when it runs the
+    robustness notebook — robustness_report.json and robustness_suite.log; return their
+    paths."""
     from mmm_evidence.report.model_card import MODEL_CARD_FILE, write_model_card
 
     folder = Path(output_dir or result.output_dir)
     report = build_validation_report(result)
+    baselines = (build_baseline_metrics(result) if BASELINES_NOTEBOOK in result.exp.notebooks
+                 else None)
     paths = {
         "validation_report": write_canonical_json(report, folder / REPORT_FILE),
         "run_manifest": write_canonical_json(build_run_manifest(result), folder / MANIFEST_FILE),
-        "model_card": write_model_card(report, folder / MODEL_CARD_FILE),
     }
+    if baselines is not None:
+        paths["baseline_metrics"] = write_canonical_json(baselines, folder / BASELINES_FILE)
+    else:  # a previous run's file must not pass for this run's
+        (folder / BASELINES_FILE).unlink(missing_ok=True)
+    robustness = None
+    from mmm_evidence.report.robustness_log import ROBUSTNESS_LOG_FILE, write_robustness_log
+
+    if ROBUSTNESS_NOTEBOOK in result.exp.notebooks:
+        robustness = build_robustness_report(result)
+        paths["robustness_report"] = write_canonical_json(robustness, folder / ROBUSTNESS_FILE)
+        paths["robustness_log"] = write_robustness_log(robustness, folder / ROBUSTNESS_LOG_FILE)
+    else:  # likewise
+        (folder / ROBUSTNESS_FILE).unlink(missing_ok=True)
+        (folder / ROBUSTNESS_LOG_FILE).unlink(missing_ok=True)
+    paths["model_card"] = write_model_card(report, folder / MODEL_CARD_FILE,
+                                           baseline_metrics=baselines,
+                                           robustness_report=robustness)
     return paths

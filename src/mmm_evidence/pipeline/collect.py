@@ -20,10 +20,25 @@ VALIDATION_SCRAPS = ("tenant", "data_summary", "metrics", "elasticities", "contr
                      "roi", "model", "fit")
 OPTIONAL_VALIDATION_SCRAPS = ("truth",)
 
+#: The notebook whose scraps make up ``baseline_metrics.json`` and the beats_baselines gate.
+BASELINES_NOTEBOOK = "baselines"
+#: Scraps the baselines notebook must glue.
+BASELINES_SCRAPS = ("tenant", "baselines", "splits", "metrics", "skill", "elasticities")
+
+#: The notebook whose scraps make up ``robustness_report.json`` and the robustness gate.
+ROBUSTNESS_NOTEBOOK = "robustness"
+#: Scraps the robustness notebook must glue.
+ROBUSTNESS_SCRAPS = ("tenant", "checks", "summary", "robustness_settings")
+
+#: Per notebook, the scraps it must glue (a notebook not listed has no contract).
+REQUIRED_SCRAPS = {VALIDATION_NOTEBOOK: VALIDATION_SCRAPS, BASELINES_NOTEBOOK: BASELINES_SCRAPS,
+                   ROBUSTNESS_NOTEBOOK: ROBUSTNESS_SCRAPS}
+
 _NON_FINITE_STRINGS = frozenset({"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"})
 
-__all__ = ["VALIDATION_NOTEBOOK", "VALIDATION_SCRAPS", "CollectError", "read_scraps",
-           "missing_scraps", "clean_scrap_data"]
+__all__ = ["VALIDATION_NOTEBOOK", "VALIDATION_SCRAPS", "BASELINES_NOTEBOOK", "BASELINES_SCRAPS",
+           "REQUIRED_SCRAPS", "CollectError", "read_scraps", "missing_scraps",
+           "clean_scrap_data", "ROBUSTNESS_NOTEBOOK", "ROBUSTNESS_SCRAPS"]
 
 
 class CollectError(RuntimeError):

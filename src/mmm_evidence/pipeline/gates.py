@@ -23,6 +23,7 @@ ELASTICITY_MEDIAN_ERROR = "elasticity_median_error"
 ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
 ELASTICITY_IDENTIFIED = "elasticity_identified"
 BEATS_BASELINES = "beats_baselines"
+ROBUSTNESS = "robustness"
 
 __all__ = [
     "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
@@ -30,7 +31,7 @@ __all__ = [
     "holdout_r2_gate", "elasticity_table",
     "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
     "elasticity_identified_gate", "identification", "beats_baselines_gate", "evaluate_gates",
-    "tenant_verdict", "experiment_verdict", "count_gates",
+    "tenant_verdict", "experiment_verdict", "count_gates", "ROBUSTNESS", "robustness_gate",
 ]
 
 
@@ -196,12 +197,37 @@ def beats_baselines_gate(baselines: Mapping[str, Any] | None, settings: Baseline
     return gate(name, threshold, value, all(beaten.values()), detail)
 
 
+def robustness_gate(robustness: Mapping[str, Any] | None,
+                    unavailable: str = "the robustness notebook did not run") -> dict:
+    """Every robustness check must pass: the value is the number of failed checks (threshold
+    0). Null when ``robustness`` (the robustness notebook's scraps) is None or lists no
+    checks, and when no check failed but some were not assessable."""
+    if robustness is None:
+        return gate(ROBUSTNESS, 0, None, None, unavailable)
+    checks = [c for c in robustness.get("checks") or [] if isinstance(c, Mapping)]
+    if not checks:
+        return gate(ROBUSTNESS, 0, None, None, "the robustness notebook reported no checks")
+    failed = [str(c.get("name")) for c in checks if c.get("passed") is False]
+    unknown = [str(c.get("name")) for c in checks if c.get("passed") is None]
+    passed = len(checks) - len(failed) - len(unknown)
+    detail = f"{passed}/{len(checks)} checks passed"
+    if failed:
+        detail += f"; failed: {', '.join(failed)}"
+    if unknown:
+        detail += f"; not assessable: {', '.join(unknown)}"
+    verdict = False if failed else (None if unknown else True)
+    return gate(ROBUSTNESS, 0, len(failed), verdict, detail)
+
+
 def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
                    baselines: Mapping[str, Any] | None = None,
-                   baselines_unavailable: str = "the baselines notebook did not run") -> list[dict]:
+                   baselines_unavailable: str = "the baselines notebook did not run", *,
+                   robustness: Mapping[str, Any] | None = None,
+                   robustness_unavailable: str = "the robustness notebook did not run"
+                   ) -> list[dict]:
     """All gates of one tenant, in a fixed order. ``scraps`` are the validation notebook's,
     ``baselines`` the baselines notebook's (None when it did not run or errored:
-    ``baselines_unavailable`` says why)."""
+    ``baselines_unavailable`` says why), ``robustness`` the robustness notebook's (likewise)."""
     truth = scraps.get("truth")
     has_truth = isinstance(truth, Mapping) and bool(truth.get("elasticity"))
     table = elasticity_table(scraps, settings.elasticity)
@@ -211,6 +237,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
         elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
         elasticity_identified_gate(scraps, settings.identification),
         beats_baselines_gate(baselines, settings.beats_baselines, baselines_unavailable),
+        robustness_gate(robustness, robustness_unavailable),
     ]
 
 

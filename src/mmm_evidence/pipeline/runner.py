@@ -30,6 +30,7 @@ import mmm_evidence
 from mmm_evidence.config import ExperimentConfig
 from mmm_evidence.pipeline.artifacts import compute_run_id, git_commit
 from mmm_evidence.pipeline.collect import (
+    REQUIRED_SCRAPS,
     VALIDATION_NOTEBOOK,
     CollectError,
     missing_scraps,
@@ -175,8 +176,8 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
             scraps = read_scraps(task.ipynb)
         except CollectError as exc:
             status, error = ERROR, error or str(exc)
-        if status == OK and task.notebook == VALIDATION_NOTEBOOK:
-            missing = missing_scraps(scraps)
+        if status == OK and task.notebook in REQUIRED_SCRAPS:
+            missing = missing_scraps(scraps, REQUIRED_SCRAPS[task.notebook])
             if missing:
                 status, error = ERROR, f"notebook did not glue: {', '.join(missing)}"
     return TaskResult(tenant=task.tenant, notebook=task.notebook, ipynb=task.ipynb,

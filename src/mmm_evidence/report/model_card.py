@@ -1,4 +1,5 @@
-"""``model_card.html``: the reviewer's one-page summary, rendered from the validation report alone.
+"""``model_card.html``: the reviewer's one-page summary, rendered from the validation report
+(and, when the run has one, ``baseline_metrics.json`` for the baseline comparison).
 
 Self-contained (inline CSS, no scripts, no external resources), every text html-escaped,
 readable on a phone (viewport meta, tables scroll sideways inside their own box).
@@ -219,7 +220,113 @@ def _notebook_links(notebooks: Any) -> str:
     return _table(["notebook", "status", "evidence", "error"], rows)
 
 
-def _tenant_section(name: str, section: Mapping) -> str:
+_BASELINE_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
+                    "linear": "linear (OLS)", "lightgbm": "LightGBM"}
+
+
+def _model_order(models: Iterable[str]) -> list[str]:
+    """The MMM first, then the baselines in their usual order, then any others by name."""
+    known = list(_BASELINE_LABELS)
+    return sorted(models, key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def _baselines_html(section: Mapping | None) -> str:
+    """The baseline comparison of one tenant (its ``baseline_metrics.json`` section)."""
+    if not isinstance(section, Mapping):
+        return ""
+    parts = ["<h3>Baselines on the same splits</h3>"]
+    if section.get("status") != "ok":
+        parts.append(f'<p class="muted">No baseline comparison: {_e(section.get("note"))}.</p>')
+        return "".join(parts)
+    baselines = section.get("baselines") or {}
+    rows = []
+    for model in _model_order(["mmm", *baselines]):
+        splits = section.get("mmm") if model == "mmm" else {
+            split: (entry or {}).get("metrics") for split, entry in baselines[model].items()}
+        h, cv = _get(splits, "holdout") or {}, _get(splits, "cv_mean") or {}
+        skill_h = _get(baselines, model, "holdout", "skill", "mape")
+        skill_cv = _get(baselines, model, "cv_mean", "skill", "mape")
+        rows.append([_e(_BASELINE_LABELS.get(model, model)), _num(h.get("r2")),
+                     _pct(h.get("mape")), _num(h.get("nrmse")), _pct(cv.get("mape")),
+                     _num(cv.get("nrmse")), "–" if model == "mmm" else _num(skill_h),
+                     "–" if model == "mmm" else _num(skill_cv)])
+    parts.append('<p class="note">Weekly total KPI. Skill of the MMM against a baseline: '
+                 "1 − MMM MAPE / baseline MAPE (above 0: the MMM forecasts better).</p>")
+    parts.append(_table(["model", "holdout R²", "holdout MAPE", "holdout NRMSE", "CV MAPE",
+                         "CV NRMSE", "MMM skill (holdout)", "MMM skill (CV)"], rows,
+                        numeric=range(1, 8)))
+    comparison = section.get("elasticities") or {}
+    channels = comparison.get("channels") or {}
+    if channels:
+        models = _model_order({m for row in channels.values()
+                               for m in (row.get("estimates") or {})})
+        has_truth = bool(comparison.get("has_truth"))
+        rows = [[_e(channel)] + ([_num(row.get("truth"), 4)] if has_truth else [])
+                + [_num(_get(row, "estimates", m), 4)
+                   + (f' <span class="muted">({_num(_get(row, "relative_errors", m), 2)})</span>'
+                      if has_truth else "") for m in models]
+                for channel, row in channels.items()]
+        if has_truth:
+            medians = comparison.get("median_relative_error") or {}
+            rows.append(["<em>median rel. error</em>", ""]
+                        + [_num(medians.get(m), 3) for m in models])
+        how = ("relative error to the truth in brackets; the median is over channels with a "
+               f"true share ≥ {_pct(comparison.get('min_true_share'))}" if has_truth
+               else "no ground truth for this tenant")
+        parts.append(f'<p class="note">Elasticities (spend × 1.01, full-history fits); '
+                     f"{_e(how)}.</p>")
+        parts.append(_table(["channel"] + (["truth"] if has_truth else [])
+                            + [_BASELINE_LABELS.get(m, m) for m in models], rows,
+                            numeric=range(1, len(models) + 2)))
+    return "".join(parts)
+
+
+_CATEGORY_LABELS = {"perturbation": "perturbation", "stability": "stability",
+                    "sanity": "sanity", "identification": "identification",
+                    "leakage_determinism": "leakage & determinism"}
+
+
+def _robustness_html(section: Mapping | None) -> str:
+    """The robustness summary of one tenant (its ``robustness_report.json`` section): totals,
+    per category, and every check that did not pass."""
+    if not isinstance(section, Mapping):
+        return ""
+    parts = ["<h3>Robustness suite</h3>"]
+    if section.get("status") != "ok":
+        why = section.get("error") or section.get("note")
+        parts.append(f'<p class="muted">No robustness checks: {_e(why)}.</p>')
+        return "".join(parts)
+    summary = section.get("summary") or {}
+    checks = [c for c in section.get("checks") or [] if isinstance(c, Mapping)]
+    parts.append(f'<p class="note">{_e(summary.get("passed", 0))}/{_e(summary.get("total", 0))}'
+                 f" checks passed, {_e(summary.get('failed', 0))} failed, "
+                 f"{_e(summary.get('not_assessable', 0))} not assessable — each a measured value "
+                 "against its threshold; every check is in robustness_report.json and "
+                 "robustness_suite.log.</p>")
+    categories = list(dict.fromkeys(c.get("category") for c in checks))
+    rows = []
+    for cat in categories:
+        mine = [c for c in checks if c.get("category") == cat]
+        failed = [c.get("name") for c in mine if c.get("passed") is False]
+        unknown = [c.get("name") for c in mine if c.get("passed") is None]
+        verdict = False if failed else (None if unknown else True)
+        rows.append([_e(_CATEGORY_LABELS.get(cat, cat)),
+                     f"{sum(c.get('passed') is True for c in mine)}/{len(mine)}",
+                     _gate_badge(verdict), _e(", ".join(map(str, failed + unknown)) or "–")])
+    parts.append(_table(["category", "passed", "result", "not passed"], rows, numeric=(1,)))
+    bad = [c for c in checks if c.get("passed") is not True]
+    if bad:
+        parts.append(_table(
+            ["check", "value", "passes if", "result", "detail"],
+            [[f"<code>{_e(c.get('name'))}</code>", _num(c.get("value"), 4),
+              _e(f"{c.get('comparison', '')} {c.get('threshold')}"),
+              _gate_badge(c.get("passed")), _e(c.get("detail"))] for c in bad],
+            numeric=(1,)))
+    return "".join(parts)
+
+
+def _tenant_section(name: str, section: Mapping, baselines: Mapping | None = None,
+                    robustness: Mapping | None = None) -> str:
     title = section.get("display_name") or name
     parts = [f'<section id="tenant-{_e(name)}">',
              f"<h2>{_e(title)} {_badge(section.get('verdict'))}</h2>",
@@ -235,13 +342,21 @@ def _tenant_section(name: str, section: Mapping) -> str:
                      "not assessable.</p>")
     parts.append("<h3>Elasticities, contributions and ROI vs truth</h3>"
                  + _elasticity_table(section) + _lift_table(section))
+    parts.append(_baselines_html(baselines))
+    parts.append(_robustness_html(robustness))
     parts.append("<h3>Notebooks</h3>" + _notebook_links(section.get("notebooks")))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def render_model_card(report: Mapping[str, Any]) -> str:
-    """The model card HTML for a ``validation_report.json`` dict."""
+def render_model_card(report: Mapping[str, Any],
+                      baseline_metrics: Mapping[str, Any] | None = None,
+                      robustness_report: Mapping[str, Any] | None = None) -> str:
+    """The model card HTML for a ``validation_report.json`` dict (and, optionally, the run's
+    ``baseline_metrics.json`` dict: a baseline comparison per tenant, and its
+    ``robustness_report.json`` dict: a robustness summary per tenant)."""
+    baseline_tenants = (baseline_metrics or {}).get("tenants") or {}
+    robustness_tenants = (robustness_report or {}).get("tenants") or {}
     verdict = report.get("verdict") or "NOT ASSESSABLE"
     tenants: Mapping[str, Mapping] = report.get("tenants") or {}
     order = [t for t in report.get("tenant_order") or [] if t in tenants]
@@ -284,7 +399,8 @@ def render_model_card(report: Mapping[str, Any]) -> str:
     ]
     if errors:
         body.append(f'<h2>Errors</h2><ul class="errors">{error_items}</ul>')
-    body.extend(_tenant_section(t, tenants[t]) for t in order)
+    body.extend(_tenant_section(t, tenants[t], baseline_tenants.get(t),
+                                robustness_tenants.get(t)) for t in order)
     body.append('<p class="muted">Generated by mmm-evidence from validation_report.json. '
                 "PASS only when every gate of every tenant passes and nothing errored; "
                 "NOT ASSESSABLE when a gate lacks the data it needs (e.g. ground truth).</p>")
@@ -292,10 +408,13 @@ def render_model_card(report: Mapping[str, Any]) -> str:
     return "\n".join(body)
 
 
-def write_model_card(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``render_model_card(report)`` to ``path``; return the path."""
+def write_model_card(report: Mapping[str, Any], path: str | Path,
+                     baseline_metrics: Mapping[str, Any] | None = None,
+                     robustness_report: Mapping[str, Any] | None = None) -> Path:
+    """Write ``render_model_card(report, baseline_metrics, robustness_report)`` to ``path``;
+    return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(render_model_card(report))
+        handle.write(render_model_card(report, baseline_metrics, robustness_report))
     return path

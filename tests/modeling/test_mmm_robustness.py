@@ -1,0 +1,218 @@
+"""The robustness suite on MMM v2 end to end: the whole suite passes on a synthetic tenant, and
+deliberately broken models make the checks that should catch them fail.
+
+The tenant comes from the synthetic generator (not the model's own form), small enough for a
+test run (4 segments, 104 weeks, 3 channels). Every broken model is injected through the
+suite's model factory; each runs only the checks relevant to it, with the reference fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmm_evidence.config import ModelSettings, RobustnessSettings
+from mmm_evidence.data.panel import Panel
+from mmm_evidence.evaluation.robustness import CATEGORIES, CHECKS, run_robustness_suite
+from mmm_evidence.model.mmm import MMM
+from tests.modeling.conftest import synthetic_panel
+
+SETTINGS = ModelSettings(n_starts=2)
+ROBUSTNESS = RobustnessSettings()
+SEED = 3
+HOLDOUT = 26
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    return synthetic_panel()
+
+
+@pytest.fixture(scope="module")
+def suite(panel: Panel):
+    return run_robustness_suite(panel, SETTINGS, ROBUSTNESS, SEED, HOLDOUT)
+
+
+def run(panel: Panel, factory, only):
+    return run_robustness_suite(panel, SETTINGS, ROBUSTNESS, SEED, HOLDOUT, factory=factory,
+                                only=only)
+
+
+def by_name(result) -> dict:
+    return {c.name: c for c in result.checks}
+
+
+# --------------------------------------------------------------------------- the whole suite
+
+
+def test_the_whole_suite_runs_and_every_check_passes_on_a_sound_model(suite) -> None:
+    assert len(suite.checks) == len(CHECKS) >= 23
+    assert {c.category for c in suite.checks} == set(CATEGORIES)
+    not_passed = {c.name: (c.value, c.detail) for c in suite.checks if c.passed is not True}
+    assert not not_passed, not_passed
+    assert suite.summary() == {"total": len(CHECKS), "passed": len(CHECKS), "failed": 0,
+                               "not_assessable": 0}
+    assert suite.summary_line() == f"small_shop: {len(CHECKS)}/{len(CHECKS)} passed"
+    # the tenant has ground truth: the true response's saturation is reported beside the model's
+    saturation = suite.check("saturation").data
+    assert set(saturation["oracle_ratios"]) == set(saturation["ratios"])
+    assert all(1.0 < v < 2.0 for v in saturation["oracle_ratios"].values())
+
+
+def test_every_check_is_a_measured_value_against_its_threshold(suite) -> None:
+    for c in suite.checks:
+        assert c.value is not None and np.isfinite(c.value), c.name
+        assert c.threshold == getattr(ROBUSTNESS.thresholds, c.name)
+        assert c.comparison in ("<=", "<", ">=", ">")
+        assert c.description and c.detail
+    table = suite.table()
+    assert list(table.index) == list(CHECKS)
+    assert set(table["result"]) == {"pass"}
+
+
+def test_scraps_are_plain_json(suite) -> None:
+    import json
+
+    scraps = suite.scraps()
+    text = json.dumps(scraps, allow_nan=False)
+    assert set(scraps) == {"tenant", "checks", "summary", "robustness_settings", "reference"}
+    assert scraps["robustness_settings"]["seed"] == SEED
+    assert len(json.loads(text)["checks"]) == len(CHECKS)
+
+
+def test_the_suite_is_deterministic(panel: Panel, suite) -> None:
+    again = run_robustness_suite(panel, SETTINGS, ROBUSTNESS, SEED, HOLDOUT,
+                                 only=["extra_noise", "missing_weeks", "placebo_channel"])
+    first = by_name(suite)
+    for c in again.checks:
+        assert c.value == first[c.name].value and c.detail == first[c.name].detail
+
+
+# --------------------------------------------------------------------------- broken models
+
+
+class DropsFirstChannelMMM(MMM):
+    """Broken: fits with the first spend column zeroed (an off-by-one in the column
+    handling), so it ignores whichever channel comes first."""
+
+    def fit(self, panel: Panel, start=None, lift_tests=()):
+        spend = panel.spend.copy()
+        spend[:, :, 0] = 0.0
+        return super().fit(panel.with_spend(spend), start=start, lift_tests=lift_tests)
+
+
+def test_a_model_that_ignores_a_channel_fails_the_channel_order_check(panel: Panel) -> None:
+    result = run(panel, lambda seed, data: DropsFirstChannelMMM(SETTINGS, seed),
+                 ["channel_order", "zero_spend", "determinism"])
+    checks = by_name(result)
+    assert result.reference_elasticities[panel.channels[0]] == 0.0  # the channel is ignored
+    assert checks["channel_order"].passed is False
+    assert checks["channel_order"].value == pytest.approx(1.0)  # a channel dropped entirely
+    # what it does not break stays green: the suite points at the right defect
+    assert checks["zero_spend"].passed is True and checks["determinism"].passed is True
+
+
+class PeekingMMM(MMM):
+    """Broken: built for the whole panel, it fits on all of its weeks — holdout included —
+    whatever it is asked to fit on (the set-up leaks the holdout)."""
+
+    def __init__(self, settings: ModelSettings, seed: int, data: Panel):
+        super().__init__(settings, seed=seed)
+        self.data = data
+
+    def fit(self, panel: Panel, start=None, lift_tests=()):
+        return super().fit(self.data, start=start, lift_tests=lift_tests)
+
+
+def test_a_model_fitted_with_leakage_fails_the_holdout_check(panel: Panel) -> None:
+    result = run(panel, lambda seed, data: PeekingMMM(SETTINGS, seed, data),
+                 ["holdout_leakage", "determinism"])
+    checks = by_name(result)
+    leak = checks["holdout_leakage"]
+    assert leak.passed is False and leak.value > 0
+    assert leak.data["identical_json"] is False
+    assert leak.data["observations_fitted"]["a"] == panel.n_segments * panel.n_weeks
+    assert leak.data["observations_expected"] == panel.n_segments * (panel.n_weeks - HOLDOUT)
+    assert checks["determinism"].passed is True
+
+
+class UnseededMMM(MMM):
+    """Broken: ignores the seed it is given (starts drawn from fresh OS entropy)."""
+
+    def __init__(self, settings: ModelSettings, seed: int):
+        super().__init__(settings, seed=int(np.random.SeedSequence().entropy % 2**32))
+
+
+def test_a_model_that_ignores_its_seed_fails_the_determinism_check(panel: Panel) -> None:
+    result = run(panel, lambda seed, data: UnseededMMM(ModelSettings(n_starts=3), seed),
+                 ["determinism"])
+    check = result.check("determinism")
+    assert check.passed is False and check.value > 0
+    assert check.data["identical_json"] is False
+
+
+class NegativeEffectMMM(MMM):
+    """Broken: a sign error — the second channel's coefficient comes out negative."""
+
+    def fit(self, panel: Panel, start=None, lift_tests=()):
+        super().fit(panel, start=start, lift_tests=lift_tests)
+        self.beta = self.beta.copy()
+        self.beta[1] = -abs(self.beta[1])
+        return self
+
+
+def test_a_model_with_a_negative_effect_fails_the_sanity_checks(panel: Panel) -> None:
+    result = run(panel, lambda seed, data: NegativeEffectMMM(SETTINGS, seed),
+                 ["contributions_non_negative", "response_curves", "additivity",
+                  "prediction_positive"])
+    checks = by_name(result)
+    assert checks["contributions_non_negative"].passed is False
+    assert checks["contributions_non_negative"].data["negative_cells"]["search"] > 0
+    assert checks["response_curves"].passed is False
+    assert checks["response_curves"].data["channels"]["search"]["monotone"] is False
+    # the decomposition still adds up and the KPI stays positive: those checks stay green
+    assert checks["additivity"].passed is True
+    assert checks["prediction_positive"].passed is True
+
+
+class CappedSpendMMM(MMM):
+    """Broken: winsorises spend at an absolute amount before fitting (a currency-dependent
+    preprocessing step), and predicts with the same cap."""
+
+    CAP = 1e6
+
+    def fit(self, panel: Panel, start=None, lift_tests=()):
+        return super().fit(panel.with_spend(np.minimum(panel.spend, self.CAP)), start=start,
+                           lift_tests=lift_tests)
+
+    def predict(self, panel: Panel, spend=None):
+        spend = panel.spend if spend is None else spend
+        return super().predict(panel, np.minimum(spend, self.CAP))
+
+
+def test_a_currency_dependent_model_fails_the_spend_scale_check(panel: Panel) -> None:
+    assert panel.spend.max() < CappedSpendMMM.CAP  # the cap does not bite on the data as is
+    result = run(panel, lambda seed, data: CappedSpendMMM(SETTINGS, seed),
+                 ["spend_scale", "kpi_scale"])
+    checks = by_name(result)
+    assert checks["spend_scale"].passed is False and checks["spend_scale"].value > 0.5
+    assert checks["kpi_scale"].passed is True
+
+
+class ExplodingMMM(MMM):
+    """Broken: cannot fit a panel with more channels than it was designed for."""
+
+    def fit(self, panel: Panel, start=None, lift_tests=()):
+        if len(panel.channels) > 3:
+            raise RuntimeError("too many channels")
+        return super().fit(panel, start=start, lift_tests=lift_tests)
+
+
+def test_a_check_the_model_cannot_get_through_fails_with_the_error(panel: Panel) -> None:
+    result = run(panel, lambda seed, data: ExplodingMMM(SETTINGS, seed),
+                 ["placebo_channel", "duplicate_channel"])
+    checks = by_name(result)
+    assert checks["placebo_channel"].passed is False
+    assert checks["placebo_channel"].value is None
+    assert checks["placebo_channel"].detail == "raised RuntimeError: too many channels"
+    assert checks["duplicate_channel"].passed is True
