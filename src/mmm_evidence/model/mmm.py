@@ -318,9 +318,13 @@ class MMM:
 
         results = [optimise(st, weights) for st in starts]
         best = min(results, key=lambda r: (r.cost, tuple(r.x)))
-        # one feasible-WLS refinement: re-estimate segment scales at the best fit, polish
+        # feasible weighted least squares: re-estimate each segment's residual scale at the
+        # best fit, then polish every start's optimum under those same weights and keep the
+        # lowest — so the result does not hinge on which start found a near-tied basin first
         sigma = problem.segment_scale(best.x)
-        final = optimise(best.x, 1.0 / sigma)
+        distinct = {tuple(np.round(r.x, 6)): r.x for r in results}
+        polished = [optimise(x, 1.0 / sigma) for x in distinct.values()]
+        final = min(polished, key=lambda r: (r.cost, tuple(r.x)))
         self._finish(problem, final.x, 1.0 / sigma)
         self.diagnostics = FitDiagnostics(
             objective=float(final.cost),
