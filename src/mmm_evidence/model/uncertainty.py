@@ -4,6 +4,11 @@ Each replicate keeps the fitted KPI and adds back the fit's residuals resampled 
 consecutive weeks — the same weeks for every segment, so autocorrelation within a segment and
 correlation across segments survive — then refits the model (warm-started from the original
 fit) and recomputes elasticities, contribution shares and ROI. Percentile intervals follow.
+
+With several segments the segments are resampled too (with replacement, a cluster
+bootstrap): the media response is pooled across segments, and how much the pooled estimate
+depends on which segments the data happen to hold is part of its uncertainty that residuals
+alone cannot show.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Uncertainty:
     level: float
     replicates: int
     block_weeks: int
+    method: str = "moving-block residual bootstrap"
 
     def interval(self, quantity: str) -> dict[str, dict[str, float]]:
         """{channel: {"low", "high", "sd"}} — the central `level` percentile interval."""
@@ -49,7 +55,7 @@ class Uncertainty:
 
     def summary(self) -> dict:
         """JSON-able: the settings and every quantity's intervals."""
-        return {"method": "moving-block residual bootstrap", "level": self.level,
+        return {"method": self.method, "level": self.level,
                 "replicates": self.replicates, "block_weeks": self.block_weeks,
                 **{q: self.interval(q) for q in QUANTITIES}}
 
@@ -65,9 +71,12 @@ def _quantities(model: MMM, panel: Panel) -> dict[str, np.ndarray]:
 
 def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks: int = 13,
                     seed: int = 0, level: float = 0.9,
-                    lift_tests: Sequence[LiftTest] = ()) -> Uncertainty:
+                    lift_tests: Sequence[LiftTest] = (),
+                    resample_segments: bool = True) -> Uncertainty:
     """Refit `model` (already fitted on `panel`, with `lift_tests` if it was calibrated) on
     `replicates` block-bootstrap panels."""
+    # lift tests name their segments, so a calibrated fit keeps the segments as they are
+    resample_segments = resample_segments and panel.n_segments > 1 and not lift_tests
     if replicates < 2:
         raise ValueError(f"replicates={replicates}: need at least 2")
     fitted = model.predict(panel)
@@ -77,9 +86,17 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
     for r in range(replicates):
         idx = block_indices(panel.n_weeks, block_weeks, rng)
         boot = replace(panel, kpi=fitted + resid[:, idx])
+        if resample_segments:
+            rows = rng.integers(0, panel.n_segments, panel.n_segments)
+            boot = replace(boot, kpi=boot.kpi[rows], spend=panel.spend[rows],
+                           controls=panel.controls[rows], size=panel.size[rows],
+                           segments=tuple(f"{panel.segments[g]}#{i}"
+                                          for i, g in enumerate(rows)))
         refit = MMM(model.settings, seed=model.seed).fit(boot, start=model,
                                                          lift_tests=lift_tests)
         for q, values in _quantities(refit, boot).items():
             draws[q][r] = values
+    method = "moving-block residual bootstrap" + (
+        " with resampled segments" if resample_segments else "")
     return Uncertainty(channels=tuple(model.channels), draws=draws, level=level,
-                       replicates=replicates, block_weeks=block_weeks)
+                       replicates=replicates, block_weeks=block_weeks, method=method)
