@@ -287,18 +287,22 @@ def build_validation_report(result: RunResult) -> dict:
 # --------------------------------------------------------------------------- baseline metrics
 
 
-def _baseline_scraps(result: RunResult, tenant: str) -> tuple[dict | None, str]:
-    """The baselines notebook's scraps for ``tenant`` — or None and why they are missing."""
-    if BASELINES_NOTEBOOK not in result.exp.notebooks:
-        return None, f"the {BASELINES_NOTEBOOK} notebook is not in this experiment's notebooks"
+def notebook_scraps(result: RunResult, tenant: str, notebook: str) -> tuple[dict | None, str]:
+    """A notebook's scraps for ``tenant`` — or None and why they are missing."""
+    if notebook not in result.exp.notebooks:
+        return None, f"the {notebook} notebook is not in this experiment's notebooks"
     if tenant in result.data_errors:
-        return None, f"the tenant's data errored: the {BASELINES_NOTEBOOK} notebook did not run"
-    task = result.task(tenant, BASELINES_NOTEBOOK)
+        return None, f"the tenant's data errored: the {notebook} notebook did not run"
+    task = result.task(tenant, notebook)
     if task is None:
-        return None, f"the {BASELINES_NOTEBOOK} notebook did not run"
+        return None, f"the {notebook} notebook did not run"
     if task.status != "ok":
-        return None, f"the {BASELINES_NOTEBOOK} notebook errored (see errors)"
+        return None, f"the {notebook} notebook errored (see errors)"
     return dict(task.scraps), ""
+
+
+def _baseline_scraps(result: RunResult, tenant: str) -> tuple[dict | None, str]:
+    return notebook_scraps(result, tenant, BASELINES_NOTEBOOK)
 
 
 def build_baseline_metrics(result: RunResult) -> dict:
@@ -354,17 +358,7 @@ def build_baseline_metrics(result: RunResult) -> dict:
 
 
 def _robustness_scraps(result: RunResult, tenant: str) -> tuple[dict | None, str]:
-    """The robustness notebook's scraps for ``tenant`` — or None and why they are missing."""
-    if ROBUSTNESS_NOTEBOOK not in result.exp.notebooks:
-        return None, f"the {ROBUSTNESS_NOTEBOOK} notebook is not in this experiment's notebooks"
-    if tenant in result.data_errors:
-        return None, f"the tenant's data errored: the {ROBUSTNESS_NOTEBOOK} notebook did not run"
-    task = result.task(tenant, ROBUSTNESS_NOTEBOOK)
-    if task is None:
-        return None, f"the {ROBUSTNESS_NOTEBOOK} notebook did not run"
-    if task.status != "ok":
-        return None, f"the {ROBUSTNESS_NOTEBOOK} notebook errored (see errors)"
-    return dict(task.scraps), ""
+    return notebook_scraps(result, tenant, ROBUSTNESS_NOTEBOOK)
 
 
 def build_robustness_report(result: RunResult) -> dict:
