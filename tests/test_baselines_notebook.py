@@ -7,7 +7,7 @@ import pytest
 from mmm_evidence.config import BaselinesGate
 from mmm_evidence.pipeline.collect import BASELINES_SCRAPS, missing_scraps, read_scraps
 from mmm_evidence.pipeline.gates import beats_baselines_gate
-from tests.paths import NOTEBOOKS
+from tests.notebook_runs import execute_notebook
 from tests.test_validation_notebook import write_tiny_experiment
 
 pytestmark = pytest.mark.slow
@@ -16,18 +16,8 @@ MODELS = {"mmm", "naive", "seasonal_naive", "linear", "lightgbm"}
 
 
 def test_baselines_notebook_runs_and_glues_its_scraps(tmp_path):
-    import papermill
-
-    from mmm_evidence.pipeline.kernel import ensure_kernel
-
-    ensure_kernel("mmm-evidence")
     params = write_tiny_experiment(tmp_path)
-    out = tmp_path / "baselines.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "baselines.ipynb"), str(out), kernel_name="mmm-evidence",
-        parameters={"experiment_config": str(params), "tenant": "tiny_shop",
-                    "output_dir": str(tmp_path / "out"), "seed": 11},
-        progress_bar=False, cwd=str(NOTEBOOKS))
+    out = execute_notebook("baselines", params, "tiny_shop", tmp_path)
     scraps = read_scraps(out)  # as the pipeline reads them
     assert missing_scraps(scraps, BASELINES_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"

@@ -7,27 +7,17 @@ import pytest
 from mmm_evidence.evaluation.robustness import CATEGORIES, CHECKS
 from mmm_evidence.pipeline.collect import ROBUSTNESS_SCRAPS, missing_scraps, read_scraps
 from mmm_evidence.pipeline.gates import robustness_gate
-from tests.paths import NOTEBOOKS
+from tests.notebook_runs import execute_notebook
 from tests.test_validation_notebook import write_tiny_experiment
 
 pytestmark = pytest.mark.slow
 
 
 def test_robustness_notebook_runs_and_glues_its_scraps(tmp_path):
-    import papermill
-
-    from mmm_evidence.pipeline.kernel import ensure_kernel
-
-    ensure_kernel("mmm-evidence")
     params = write_tiny_experiment(tmp_path)
     with open(params, "a", encoding="utf-8") as handle:  # a quick suite: fewer refits
         handle.write("robustness: {perturbations: {seeds: 2, bootstrap_replicates: 3}}\n")
-    out = tmp_path / "robustness.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "robustness.ipynb"), str(out), kernel_name="mmm-evidence",
-        parameters={"experiment_config": str(params), "tenant": "tiny_shop",
-                    "output_dir": str(tmp_path / "out"), "seed": 11},
-        progress_bar=False, cwd=str(NOTEBOOKS))
+    out = execute_notebook("robustness", params, "tiny_shop", tmp_path)
     scraps = read_scraps(out)  # as the pipeline reads them
     assert missing_scraps(scraps, ROBUSTNESS_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"

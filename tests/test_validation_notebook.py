@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 
+from tests.notebook_runs import execute_notebook
 from tests.paths import NOTEBOOKS
 
 pytestmark = pytest.mark.slow
@@ -45,19 +46,13 @@ def write_tiny_experiment(root):
 
 
 def test_validation_notebook_runs_and_glues_its_scraps(tmp_path):
-    import papermill
     import scrapbook
 
     from mmm_evidence.pipeline.kernel import ensure_kernel
 
     ensure_kernel("mmm-evidence")
     params = write_tiny_experiment(tmp_path)
-    out = tmp_path / "validation.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "validation.ipynb"), str(out), kernel_name="mmm-evidence",
-        parameters={"experiment_config": str(params), "tenant": "tiny_shop",
-                    "output_dir": str(tmp_path / "out"), "seed": 11},
-        progress_bar=False, cwd=str(NOTEBOOKS))
+    out = execute_notebook("validation", params, "tiny_shop", tmp_path)
     scraps = {name: s.data for name, s in scrapbook.read_notebook(str(out)).scraps.items()}
     assert scraps["tenant"] == "tiny_shop"
     assert scraps["data_summary"]["weeks"] == 78
