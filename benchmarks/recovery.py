@@ -78,7 +78,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,7 +86,7 @@ from panel import random_tenant  # noqa: E402  (benchmarks/ is not a package)
 
 from mmm_evidence.config import ModelSettings, TenantConfig  # noqa: E402
 from mmm_evidence.data.panel import Panel  # noqa: E402
-from mmm_evidence.data.synthetic import simulate_tenant  # noqa: E402
+from mmm_evidence.data.synthetic import simulate_panel  # noqa: E402
 from mmm_evidence.evaluation.loglog import LogLogOLS  # noqa: E402
 from mmm_evidence.evaluation.metrics import mape  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
@@ -149,23 +148,7 @@ def tenant_config(task: Task) -> TenantConfig:
 
 def panel_of(cfg: TenantConfig) -> Panel:
     """Simulate the tenant in memory as a Panel (size = population / mean), truth attached."""
-    sim = simulate_tenant(cfg)
-    frame = sim.frame
-    segments = tuple(dict.fromkeys(frame["segment"]))
-    dates = pd.DatetimeIndex(pd.unique(frame["date"]))
-    g, t = len(segments), len(dates)
-
-    def grid(column: str) -> np.ndarray:
-        return frame[column].to_numpy(dtype=float).reshape(g, t)
-
-    spend = np.stack([grid(f"spend_{c}") for c in cfg.channels], axis=-1)
-    controls = (np.stack([grid(c) for c in cfg.controls], axis=-1) if cfg.controls
-                else np.zeros((g, t, 0)))
-    population = sim.attributes["population"].to_numpy(dtype=float)
-    return Panel(tenant=cfg.name, dates=dates, segments=segments,
-                 channels=tuple(cfg.channels), control_names=tuple(cfg.controls),
-                 kpi=grid(cfg.kpi), spend=spend, controls=controls,
-                 size=population / population.mean(), kpi_name=cfg.kpi, truth=sim.truth)
+    return simulate_panel(cfg)
 
 
 def true_media(panel: Panel) -> tuple[list[float], list[float], list[float]]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from mmm_evidence.config import TenantConfig
 from mmm_evidence.data.panel import Panel
-from mmm_evidence.data.synthetic import simulate_tenant
+from mmm_evidence.data.synthetic import simulate_panel
 
 SMALL_TENANT = {
     "name": "small_shop",
@@ -32,20 +29,4 @@ SMALL_TENANT = {
 
 def synthetic_panel(spec: dict = SMALL_TENANT) -> Panel:
     """Simulate ``spec`` (a tenant YAML as a dict) in memory; size = population / mean."""
-    cfg = TenantConfig.model_validate(spec)
-    sim = simulate_tenant(cfg)
-    frame = sim.frame
-    segments = tuple(dict.fromkeys(frame["segment"]))
-    dates = pd.DatetimeIndex(pd.unique(frame["date"]))
-    g, t = len(segments), len(dates)
-
-    def grid(column: str) -> np.ndarray:
-        return frame[column].to_numpy(dtype=float).reshape(g, t)
-
-    population = sim.attributes["population"].to_numpy(dtype=float)
-    return Panel(tenant=cfg.name, dates=dates, segments=segments,
-                 channels=tuple(cfg.channels), control_names=tuple(cfg.controls),
-                 kpi=grid(cfg.kpi),
-                 spend=np.stack([grid(f"spend_{c}") for c in cfg.channels], axis=-1),
-                 controls=np.stack([grid(c) for c in cfg.controls], axis=-1),
-                 size=population / population.mean(), kpi_name=cfg.kpi, truth=sim.truth)
+    return simulate_panel(TenantConfig.model_validate(spec))
