@@ -1,0 +1,36 @@
+"""The reviewer export: the same offline page without code cells (no kernel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmm_evidence.pipeline.export import (
+    export_notebook_html,
+    export_reviewer_html,
+    reviewer_html_path,
+)
+from tests.pipeline.test_html_export import executed_notebook, png_base64, remote_fetches
+
+
+def test_reviewer_path_sits_beside_the_full_export() -> None:
+    assert reviewer_html_path(Path("t/a/validation.html")) == Path(
+        "t/a/validation.reviewer.html")
+
+
+def test_reviewer_export_drops_code_but_keeps_narrative_outputs_and_errors(
+        tmp_path: Path) -> None:
+    png = png_base64()
+    notebook = executed_notebook(tmp_path / "nb.ipynb", png)
+    full = export_notebook_html(notebook).read_text(encoding="utf-8")
+    path = export_reviewer_html(notebook)
+    assert path == tmp_path / "nb.reviewer.html"
+    html = path.read_text(encoding="utf-8")
+    body, full_body = html[html.index("<body"):], full[full.index("<body"):]
+    # the code (highlighted source in input editors) and the prompts: full export only
+    for code in ("jp-InputArea-editor", ">plt<", ">raise<", "jp-InputPrompt"):
+        assert code in full_body and code not in body, code
+    # narrative, plot, table and the error stay
+    assert "<h1" in body and "Evidence" in body
+    assert f"data:image/png;base64,{png}" in body
+    assert "<td>1</td>" in body and "ValueError" in body
+    assert remote_fetches(html) == [] and "<title>nb (reviewer)</title>" in html
