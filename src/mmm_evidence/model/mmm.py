@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares, nnls
-from scipy.signal import lfilter
 
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.lift import LiftTest
@@ -41,8 +39,14 @@ from mmm_evidence.model.transforms import (
     geometric_adstock,
     hill,
     hill_derivative,
+    imported_on_first_call,
     steady_state_start,
 )
+
+# scipy's optimiser and filter, imported on their first call (see imported_on_first_call)
+least_squares = imported_on_first_call("scipy.optimize", "least_squares", globals())
+nnls = imported_on_first_call("scipy.optimize", "nnls", globals())
+lfilter = imported_on_first_call("scipy.signal", "lfilter", globals())
 
 MODEL_VERSION = "mmm_v2.0"
 

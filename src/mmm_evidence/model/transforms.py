@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-from scipy.signal import lfilter
 
 STEADY_STATE_WEEKS = 13
+
+
+def imported_on_first_call(module: str, name: str, namespace: dict[str, Any]) -> Callable:
+    """A stand-in for ``module.name`` that imports it on its first call and binds the real
+    function under ``name`` in ``namespace`` (a module's ``globals()``), so later calls go
+    straight to it. Importing scipy.signal or scipy.optimize takes seconds, which code that
+    only reads data, a fitted model's JSON or the artifacts never needs."""
+    def first_call(*args: Any, **kwargs: Any) -> Any:
+        function = getattr(importlib.import_module(module), name)
+        namespace[name] = function
+        return function(*args, **kwargs)
+
+    first_call.__name__ = first_call.__qualname__ = name
+    return first_call
+
+
+lfilter = imported_on_first_call("scipy.signal", "lfilter", globals())
 
 
 def steady_state_start(x: np.ndarray, weeks: int = STEADY_STATE_WEEKS) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""Scheduling tasks on an executor, and the Dask executor on a LocalCluster giving the evidence
+the local process pool gives."""
+
+from __future__ import annotations
+
+import importlib.util
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mmm_evidence.pipeline.executors import (
+    ExecutorError,
+    make_executor,
+    run_tasks,
+    schedule_order,
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    tenant: str
+    notebook: str
+
+
+class FakeExecutor:
+    """Runs nothing until asked: records the order tasks start and what runs together."""
+
+    name = "fake"
+
+    def __init__(self, capacity: int, finish_order=None):
+        self.capacity = capacity
+        self.started: list[Task] = []
+        self.max_running = 0
+        self.running: list[tuple[Future, Task]] = []
+        self.finish_order = finish_order
+
+    def submit(self, fn, task):
+        future: Future = Future()
+        self.started.append(task)
+        self.running.append((future, task))
+        self.max_running = max(self.max_running, len(self.running))
+        return future
+
+    def wait_any(self, futures):
+        pick = 0
+        if self.finish_order:
+            names = [t for _, t in self.running]
+            for wanted in self.finish_order:
+                if wanted in names:
+                    pick = names.index(wanted)
+                    break
+        future, task = self.running.pop(pick)
+        if task.notebook == "boom":
+            future.set_exception(RuntimeError("worker died"))
+        else:
+            future.set_result(f"{task.tenant}/{task.notebook}")
+        return [future]
+
+    def result(self, future):
+        return future.result()
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+TASKS = [Task(t, nb) for t in ("a", "b") for nb in ("validation", "baselines", "robustness")]
+
+
+def test_first_notebooks_start_first_then_the_longest() -> None:
+    expected = {("a", "baselines"): 5.0, ("b", "robustness"): 9.0, ("a", "robustness"): 7.0}
+    order = schedule_order(TASKS, "validation", expected)
+    assert [(t.tenant, t.notebook) for t in order] == [
+        ("a", "validation"), ("b", "validation"), ("b", "robustness"), ("a", "robustness"),
+        ("a", "baselines"), ("b", "baselines")]
+    assert schedule_order(TASKS, None) == TASKS  # no first notebook, no timings: as listed
+
+
+def test_run_tasks_respects_capacity_and_collects_every_result() -> None:
+    executor = FakeExecutor(capacity=2)
+    seen = {}
+    run_tasks(TASKS, str, executor, lambda task, result: seen.update({task: result}),
+              lambda task, exc: "failed", first="validation")
+    assert executor.max_running == 2
+    assert seen == {t: f"{t.tenant}/{t.notebook}" for t in TASKS}
+    assert executor.started[:2] == [Task("a", "validation"), Task("b", "validation")]
+
+
+def test_a_tenants_notebooks_wait_for_its_first_unless_a_worker_would_idle() -> None:
+    executor = FakeExecutor(capacity=2, finish_order=[Task("b", "validation")])
+    run_tasks(TASKS, str, executor, lambda task, result: None, lambda task, exc: None,
+              first="validation")
+    # b's validation finishes first: b's notebooks go before a's, whose validation still runs
+    assert executor.started[2] == Task("b", "baselines")
+    single = FakeExecutor(capacity=2)
+    one_tenant = [t for t in TASKS if t.tenant == "a"]
+    run_tasks(one_tenant, str, single, lambda task, result: None, lambda task, exc: None,
+              first="validation")
+    # one tenant: the second worker starts its baselines rather than idle
+    assert single.started[:2] == [Task("a", "validation"), Task("a", "baselines")]
+
+
+def test_a_dead_worker_becomes_a_result() -> None:
+    executor = FakeExecutor(capacity=1)
+    seen = {}
+    run_tasks([Task("a", "boom")], str, executor, lambda task, result: seen.update({task: result}),
+              lambda task, exc: f"error: {exc}")
+    assert seen == {Task("a", "boom"): "error: worker died"}
+
+
+def test_unknown_executor_and_misplaced_scheduler_are_refused() -> None:
+    with pytest.raises(ExecutorError, match="unknown executor 'spark'"):
+        make_executor("spark", 2)
+    with pytest.raises(ExecutorError, match="--scheduler is for the Dask executor"):
+        make_executor("local", 2, "tcp://127.0.0.1:8786")
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def _builder():
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
+    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ARTIFACTS = ("validation_report.json", "baseline_metrics.json", "robustness_report.json",
+             "robustness_suite.log")
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_executors_evidence(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from mmm_evidence.config import load_experiment
+    from mmm_evidence.pipeline import run_experiment, write_run_artifacts
+
+    params = _builder().build_experiment(tmp_path, ["alpha", "beta", "gamma"],
+                                         notebooks=("validation", "baselines", "robustness"))
+    runs = {}
+    for name in ("local", "dask"):
+        out = tmp_path / name
+        result = run_experiment(load_experiment(params), output_dir=out, workers=2,
+                                progress=lambda line: None, executor=name)
+        write_run_artifacts(result)
+        runs[name] = (result, out)
+    (local, local_out), (dask, dask_out) = runs["local"], runs["dask"]
+    assert dask.executor == {"name": "dask", "workers": 2, "scheduler": "LocalCluster"}
+    assert local.executor == {"name": "local", "workers": 2}
+    assert not any(t.cached for t in dask.tasks)
+    for name in ARTIFACTS:
+        assert (local_out / name).read_bytes() == (dask_out / name).read_bytes(), name
+    assert [(t.tenant, t.notebook, t.status, t.error) for t in dask.tasks] == \
+        [(t.tenant, t.notebook, t.status, t.error) for t in local.tasks]
+    assert (dask_out / "tenants" / "gamma" / "validation.html").is_file()  # failed, kept
