@@ -1,9 +1,13 @@
-"""Sessions: `nox -s evidence` runs the evidence; `nox -s tests` runs the tests; `nox -s lint`.
+"""Sessions: `nox -s evidence` runs the evidence; `nox -s tests` runs the tests; `nox -s lint`;
+`nox -s bench` runs the evidence benchmark.
 
     nox -s evidence                         # the default experiment, params/mmm_v2.yaml
     nox -s evidence -- --tenants alpine_telecom
     nox -s evidence -- my_experiment --workers 4 --strict
+    nox -s evidence -- --no-cache           # execute every notebook even if unchanged
+    nox -s evidence -- --executor dask --scheduler tcp://10.0.0.5:8786
     nox -s tests -- -k gates -x             # arguments after -- go to pytest
+    nox -s bench -- --quick                 # benchmarks/bench_evidence.py
 """
 
 from __future__ import annotations
@@ -30,11 +34,20 @@ def _install(session: nox.Session, target: str) -> None:
 @nox.session(python=PYTHON)
 def evidence(session: nox.Session) -> None:
     """Run every notebook for every tenant of an experiment (default mmm_v2) and its artifacts."""
-    _install(session, ".")
     args = list(session.posargs)
+    dask = "dask" in args or "--executor=dask" in args
+    _install(session, ".[dask]" if dask else ".")
     experiment = args.pop(0) if args and not args[0].startswith("-") else "mmm_v2"
     params = experiment if experiment.endswith((".yaml", ".yml")) else f"params/{experiment}.yaml"
-    session.run("mmm-evidence", "run", params, *args, env=THREADS)
+    out = [a for i, a in enumerate(args)  # package the folder the run wrote to
+           if a.startswith("--output-dir") or (i and args[i - 1] == "--output-dir")]
+    package = ("mmm-evidence", "package", params, *out)
+    try:
+        session.run("mmm-evidence", "run", params, *args, env=THREADS)
+    except nox.command.CommandFailed:  # a FAIL verdict under --strict or an errored notebook:
+        session.run(*package, env=THREADS)  # that evidence is bundled too; the session fails
+        raise
+    session.run(*package, env=THREADS)
 
 
 @nox.session(python=PYTHON)
@@ -50,3 +63,10 @@ def lint(session: nox.Session) -> None:
     _install(session, ".[test]")
     session.run("ruff", "check", ".")
     session.run("pytest", "-q", "tests/test_notebooks.py", env=THREADS)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Evidence run times: cold, floor, warm, edited, scaling (benchmarks/bench_evidence.py)."""
+    _install(session, ".[bench]")
+    session.run("python", "benchmarks/bench_evidence.py", *session.posargs, env=THREADS)

@@ -153,3 +153,31 @@ def test_strict_run_exits_1_when_the_verdict_is_fail(tmp_path: Path,
             assert (out / "tenants" / tenant / f"{notebook}.html").is_file()
         assert report["tenants"][tenant]["notebooks"]["extra"]["status"] == "ok"
     assert not (out / "tenants" / "beta").exists()
+
+
+def test_scheduler_without_the_dask_executor_exits_2(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"], notebooks=("validation",))
+    code = main(["run", str(params), "--scheduler", "tcp://127.0.0.1:8786"])
+    assert code == 2
+    assert "--scheduler needs --executor dask" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(params), "--executor", "spark"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_the_cache_and_no_cache_executes_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"], notebooks=("validation",))
+    out = tmp_path / "evidence"
+    assert main(["run", str(params), "--output-dir", str(out)]) == 0
+    first = (out / "validation_report.json").read_bytes()
+    capsys.readouterr()
+    assert main(["run", str(params), "--output-dir", str(out)]) == 0
+    assert "[1/1] alpha · validation · ok · cached" in capsys.readouterr().out
+    assert (out / "validation_report.json").read_bytes() == first
+    assert main(["run", str(params), "--output-dir", str(out), "--no-cache"]) == 0
+    stdout = capsys.readouterr().out
+    assert "(0 cached)" in stdout and " · ok · cached" not in stdout
+    assert (out / "validation_report.json").read_bytes() == first

@@ -1,4 +1,5 @@
-"""Command line: ``mmm-evidence run PARAMS_YAML`` and ``mmm-evidence generate TENANT_YAML``."""
+"""Command line: ``mmm-evidence run PARAMS_YAML``, ``package EXPERIMENT``, ``verify BUNDLE`` and
+``generate TENANT_YAML``."""
 
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run every notebook for every tenant and write the evidence",
         description="Run every notebook of the experiment for every tenant (papermill, in "
                     "parallel), export them to HTML, collect their scraps, apply the gates and "
-                    "write validation_report.json, run_manifest.json and model_card.html into "
-                    "the output folder.",
+                    "write validation_report.json, run_manifest.json, model_card.html/.md, "
+                    "index.html, defects.md and SUMMARY.md into the output folder.",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("params", metavar="PARAMS_YAML", type=Path,
                      help="experiment parameter file, e.g. params/mmm_v2.yaml")
@@ -57,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write here instead of the experiment's output_dir")
     run.add_argument("--strict", action="store_true",
                      help="exit 1 unless the verdict is PASS")
+    run.add_argument("--no-cache", action="store_true",
+                     help="execute every notebook and refit every model, even when an earlier "
+                          "run into the same folder had the same inputs (<output-dir>/.cache)")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="where notebooks run: local worker processes (default) or a Dask "
+                          "cluster")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (with --executor "
+                          "dask; default: a LocalCluster of --workers processes)")
 
     gen = sub.add_parser(
         "generate", help="write a synthetic tenant's CSV, segment table and truth",
@@ -66,6 +76,31 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("tenant", metavar="TENANT_YAML", type=Path, help="tenant parameter file")
     gen.add_argument("--out", type=Path, metavar="DIR",
                      help="output folder (default: ./synthetic/<tenant>)")
+
+    pkg = sub.add_parser(
+        "package", help="bundle a run's evidence as a verifiable BagIt .tar.gz",
+        description="Rewrite the reviewer outputs (model card, index, defects.md, SUMMARY.md) "
+                    "from a run's artifacts and package them with the executed notebooks and "
+                    "their HTML exports as validation_bundle_<run-id>.tar.gz, a BagIt bag "
+                    "(RFC 8493). The same run always gives the same bytes. Exit 0 when "
+                    "written, 2 when the run's artifacts are missing or stale.")
+    pkg.add_argument("experiment", metavar="EXPERIMENT",
+                     help="experiment name (params/<name>.yaml) or parameter file")
+    pkg.add_argument("--output-dir", type=Path, metavar="DIR",
+                     help="the run's output folder (default: the experiment's output_dir)")
+    pkg.add_argument("--out", type=Path, metavar="PATH",
+                     help="bundle file or folder (default: the run's output folder)")
+
+    ver = sub.add_parser(
+        "verify", help="check a bundle: safe members, every hash, nothing missing or extra",
+        description="Check a validation bundle without extracting it outside a temporary "
+                    "folder: refuse links, devices, absolute paths, '..' and oversized "
+                    "members; then check every SHA-256 of the BagIt manifests and that no "
+                    "file is missing or extra. Prints each problem with its path. Exit 0 "
+                    "when OK, 1 on any problem, 2 when the bundle cannot be found.")
+    ver.add_argument("bundle", metavar="BUNDLE", type=Path, help="validation_bundle_*.tar.gz")
+    ver.add_argument("--max-member-mb", type=float, metavar="MB", default=None,
+                     help="largest member accepted, in MiB (default 512)")
     return parser
 
 
@@ -100,8 +135,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KernelSetupError as exc:
         return _error(str(exc))
 
-    result = run_experiment(exp, output_dir=args.output_dir, workers=args.workers,
-                            progress=lambda line: print(line, flush=True))
+    if args.scheduler and args.executor != "dask":
+        return _error("--scheduler needs --executor dask")
+    from mmm_evidence.pipeline.executors import ExecutorError
+
+    try:
+        result = run_experiment(exp, output_dir=args.output_dir, workers=args.workers,
+                                progress=lambda line: print(line, flush=True),
+                                cache=not args.no_cache, executor=args.executor,
+                                scheduler=args.scheduler)
+    except ExecutorError as exc:
+        return _error(str(exc))
     paths = write_run_artifacts(result)
 
     import json
@@ -151,12 +195,66 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _experiment_params(name: str) -> Path:
+    """``params/<name>.yaml`` for an experiment name, else the path given."""
+    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+        return Path(name)
+    return Path("params") / f"{name}.yaml"
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    from mmm_evidence.bundle import BundleError, write_bundle
+
+    output_dir = args.output_dir
+    if output_dir is None:
+        from mmm_evidence.config import ConfigError, load_experiment
+
+        try:
+            output_dir = load_experiment(_experiment_params(args.experiment)).output_dir
+        except ConfigError as exc:
+            return _error(str(exc))
+    try:
+        info = write_bundle(output_dir, args.out)
+    except BundleError as exc:
+        return _error(str(exc))
+    print(f"wrote bundle: {info.path}")
+    print(f"  run {info.run_id} · {info.payload_files} files · {info.payload_bytes} bytes of "
+          f"payload · sha256 {info.sha256}")
+    print(f"  check it with: mmm-evidence verify {info.path}")
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from mmm_evidence.bundle import DEFAULT_MAX_MEMBER_BYTES, verify_bundle
+
+    if not args.bundle.is_file():
+        return _error(f"{args.bundle}: no such bundle file")
+    limit = (DEFAULT_MAX_MEMBER_BYTES if args.max_member_mb is None
+             else int(args.max_member_mb * 1024 * 1024))
+    if limit <= 0:
+        return _error(f"--max-member-mb must be positive, got {args.max_member_mb}")
+    result = verify_bundle(args.bundle, max_member_bytes=limit)
+    for problem in result.problems:
+        print(f"FAIL {problem}")
+    if result.ok:
+        print(f"OK {args.bundle}: valid BagIt bag, {result.payload_files} payload files "
+              f"({result.payload_bytes} bytes), every {'/'.join(result.algorithms)} hash "
+              f"matches, nothing missing or extra")
+        return EXIT_OK
+    print(f"FAILED {args.bundle}: {len(result.problems)} problem(s)")
+    return EXIT_NOT_PASS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "package":
+            return _cmd_package(args)
+        if args.command == "verify":
+            return _cmd_verify(args)
         return _cmd_generate(args)
     except KeyboardInterrupt:
         print("mmm-evidence: interrupted", file=sys.stderr)

@@ -251,11 +251,52 @@ class BaselinesGate(_Strict):
         return value
 
 
+class ParityThresholds(_Strict):
+    """Largest gaps between the groups of one grouping (evaluation/fairness.py): holdout MAPE
+    max / min − 1, normalised bias (Σ(predicted − actual) / Σ actual) max − min, and the
+    relative error of the +10 % spend uplift (predicted / true − 1) max − min."""
+
+    max_mape_gap: PositiveFloat = 1.9
+    max_bias_gap: PositiveFloat = 0.35
+    max_uplift_error_gap: PositiveFloat = 0.25
+
+
+class FairnessGate(_Strict):
+    """Gates ``fairness_error_parity`` (MAPE and bias gaps) and ``fairness_uplift_gap``: each
+    gap within its threshold, for the segments and for the groups of every segment attribute.
+    A group pools segments, so its gaps never exceed the segments' (both are weighted means):
+    groups get tighter thresholds of their own.
+
+    Calibration (benchmarks/calibrate_fairness.py, results in
+    benchmarks/results/fairness_calibration.json): 200 random synthetic tenants (never the
+    default ones) whose media works alike in every segment, fitted with the true media
+    response — gaps from noise and baseline extrapolation alone. Each threshold is the
+    (1 − 0.05 / m) quantile of its gap there (m = checks per gate: 4 for error parity, 2 for
+    the uplift gap), rounded up to the next 0.05, so such a fair model passes each gate on
+    ≥ 95 % of tenants. params/mmm_v2.yaml gives the numbers."""
+
+    segment: ParityThresholds = ParityThresholds()
+    attribute: ParityThresholds = ParityThresholds(
+        max_mape_gap=1.0, max_bias_gap=0.20, max_uplift_error_gap=0.15)
+
+
+class ImportanceGate(_Strict):
+    """Gate ``importance_agreement``: Spearman's ρ between the MMM's and the true contribution
+    shares, over the channels, must be at least ``min_spearman``. Not assessable without
+    ground truth or with fewer than ``min_channels`` channels (two ranks always correlate at
+    ±1, so a correlation of fewer than three says nothing)."""
+
+    min_spearman: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.7
+    min_channels: Annotated[int, Field(ge=3)] = 3
+
+
 class GateSettings(_Strict):
     holdout_r2: HoldoutR2Gate = HoldoutR2Gate()
     elasticity: ElasticityGate = ElasticityGate()
     identification: IdentificationGate = IdentificationGate()
     beats_baselines: BaselinesGate = BaselinesGate()
+    importance_agreement: ImportanceGate = ImportanceGate()
+    fairness: FairnessGate = FairnessGate()
 
 
 class RunnerSettings(_Strict):
@@ -347,6 +388,59 @@ class RobustnessSettings(_Strict):
     thresholds: RobustnessThresholds = RobustnessThresholds()
 
 
+#: Column-name patterns (regular expressions, searched in the lower-cased name with every
+#: non-alphanumeric run turned into ``_``) of columns that hold personal data.
+PII_COLUMN_PATTERNS = (
+    r"(^|_)(first|last|full|given|family|middle|sur|customer|client|user|contact|person)"
+    r"_?name($|_)",
+    r"^name$",
+    r"(^|_)e_?mail($|_)|(^|_)email",
+    r"(^|_)(phone|telephone|mobile|cell|tel|fax|msisdn)($|_)",
+    r"(^|_)(address|street|zip|zip_?code|post_?code|postal_?code)($|_)",
+    r"(^|_)(ssn|social_security|national_id|passport|tax_id)($|_)",
+    r"(^|_)(dob|birth_?date|date_of_birth|birthday)($|_)",
+    r"(^|_)ip(_?addr(ess)?)?($|_)",
+    r"(^|_)(credit_?card|card_?number|card_no|iban|account_?number)($|_)",
+)
+
+
+class FairnessSettings(_Strict):
+    """The fairness notebook (evaluation/fairness.py): which segment attributes to group by."""
+
+    attributes: list[str] = Field(
+        default_factory=lambda: ["region", "income_tier", "urbanicity"],
+        description="segment attribute columns (of the segment table) to group segments by; "
+        "a tenant without the table or the column skips it, with the reason reported")
+
+
+class PrivacySettings(_Strict):
+    """The privacy checks (evaluation/privacy.py)."""
+
+    k: Annotated[int, Field(ge=2)] = Field(
+        10, description="k-anonymity: every (week, segment) cell aggregates >= k individuals")
+    count_column: str | None = Field(
+        "population", description="individuals per cell: a column of the data CSV (per "
+        "week and segment) or else of the segment table (per segment); None = not known")
+    pii_column_patterns: list[str] = Field(
+        default_factory=lambda: list(PII_COLUMN_PATTERNS),
+        description="regular expressions of column names that hold personal data")
+    leak_min_values: Annotated[int, Field(ge=2)] = Field(
+        3, description="leak scan: an input row is found when this many of its distinctive "
+        "values appear together in a produced file")
+
+    @field_validator("pii_column_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        import re
+
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+        return value
+
+
 class ExperimentConfig(_Strict):
     experiment: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
     description: str = ""
@@ -361,6 +455,8 @@ class ExperimentConfig(_Strict):
     gates: GateSettings = GateSettings()
     runner: RunnerSettings = RunnerSettings()
     robustness: RobustnessSettings = RobustnessSettings()
+    fairness: FairnessSettings = FairnessSettings()
+    privacy: PrivacySettings = PrivacySettings()
     path: Path | None = None
     tenant_configs: dict[str, TenantConfig] = Field(default_factory=dict)
 

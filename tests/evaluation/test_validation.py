@@ -44,7 +44,11 @@ def test_model_form_tenant_passes_with_truth():
         "holdout_r2": True, "elasticity_median_error": True, "elasticity_no_missed_channel": True,
         "elasticity_identified": None,  # no bootstrap here: not assessable
         "beats_baselines": None,  # no baselines notebook scraps: not assessable
-        "robustness": None}  # no robustness notebook scraps: not assessable
+        "robustness": None,  # no robustness notebook scraps: not assessable
+        "importance_agreement": None,  # likewise, no importance notebook scraps
+        # no fairness notebook scraps, no leak scan: not assessable
+        "fairness_error_parity": None, "fairness_uplift_gap": None, "privacy_no_pii": None,
+        "privacy_k_anonymity": None, "privacy_no_raw_rows": None}
     assert v.elasticity_table().loc["tv", "relative_error"] < 0.25
 
 

@@ -164,11 +164,65 @@ def robustness_scraps(tenant: str, failed: tuple[str, ...] = ()) -> dict:
             "reference": {"elasticities": {"tv": 0.1}, "contribution_shares": {"tv": 0.2}}}
 
 
+def importance_scraps(tenant: str, truth: bool = True, reverse: bool = False) -> dict:
+    """What the importance notebook glues: three channels and one calendar feature; the MMM's
+    shares rank the channels as the truth does (``reverse``: in reverse order)."""
+    shares = {"tv": 0.2, "search": 0.07, "social": 0.01}
+    mmm = dict(zip(shares, reversed(shares.values()), strict=True)) if reverse else shares
+    rho = (-1.0 if reverse else 1.0) if truth else None
+    ranks = {"tv": 1, "search": 2, "social": 3}
+    rows = [{"tenant": tenant, "feature": c, "kind": "channel", "mean_abs_shap": 100.0 / r,
+             "shap_rank_all": r + 1, "shap_rank": r, "mmm_mean_abs_shap": 90.0 / r,
+             "mmm_shap_rank": r, "mmm_share": mmm[c], "mmm_rank": 4 - r if reverse else r,
+             "true_share": shares[c] if truth else None, "true_rank": r if truth else None,
+             "n_channels": 3, "spearman_lightgbm_mmm": 1.0, "spearman_mmm_truth": rho,
+             "spearman_lightgbm_truth": rho} for c, r in ranks.items()]
+    rows.append({**{k: None for k in rows[0]}, "tenant": tenant, "feature": "trend",
+                 "kind": "calendar", "mean_abs_shap": 150.0, "shap_rank_all": 1,
+                 "n_channels": 3, "spearman_lightgbm_mmm": 1.0, "spearman_mmm_truth": rho,
+                 "spearman_lightgbm_truth": rho})
+    return {"tenant": tenant, "importance": rows,
+            "agreement": {"lightgbm_mmm": 1.0, "mmm_truth": rho, "lightgbm_truth": rho,
+                          "n_channels": 3, "min_channels": 3, "has_truth": truth},
+            "surrogate": {"model": "lightgbm", "surrogate_r2": 0.9}, "summary": "text"}
+
+
+def fairness_scraps(tenant: str, truth: bool = True, south_bias: float = 0.01) -> dict:
+    """What the fairness notebook glues: two segments (north, south), no PII, every cell above
+    k; ``south_bias`` is south's normalised bias (0.3 fails error parity)."""
+    def gap(kind: str, hi: float, lo: float, hi_group: str, lo_group: str) -> dict:
+        return {"kind": kind, "groups": 2, "max": hi, "min": lo, "max_group": hi_group,
+                "min_group": lo_group, "difference": hi - lo, "ratio": None,
+                "gap": hi / lo - 1 if kind == "relative" else hi - lo}
+
+    row = {"r2": 0.8, "mape": 0.05, "bias": 10.0, "normalised_bias": 0.01, "segments": 1,
+           "weeks": 4, "suppressed": False}
+    gaps = {"segment": {"mape": gap("relative", 0.06, 0.05, "north", "south"),
+                        "normalised_bias": gap("difference", south_bias, -0.01, "south",
+                                               "north")}}
+    if truth:
+        gaps["segment"]["uplift_error"] = gap("difference", 0.05, -0.02, "north", "south")
+    return {"tenant": tenant, "fairness": {
+        "holdout_weeks": 4, "uplift_factor": 1.1, "groupings": ["segment"],
+        "skipped": {"region": "the tenant has no segment attribute table"},
+        "overall": {"r2": 0.8, "mape": 0.05, "bias": 10.0, "normalised_bias": 0.01},
+        "tables": {"segment": {"north": row, "south": {**row, "normalised_bias": south_bias}}},
+        "gaps": gaps, "has_uplift_truth": truth,
+        "uplift_note": None if truth else "no ground truth for this tenant",
+        "suppressed": {"segment": 0}, "k": 10, "suppression_note": None},
+        "privacy": {"files": [f"{tenant}.csv"], "pii": [], "pii_columns": [],
+                    "k_anonymity": {"k": 10, "source": "column 'population' of segments.csv",
+                                    "note": None, "cells": 16, "cells_below_k": 0,
+                                    "min_count": 5000.0, "segments_below_k": [],
+                                    "passed": True}}}
+
+
 def fake_result(tmp_path: Path, output_dir: Path, baselines: dict | None = None,
-                robustness: dict | None = None) -> RunResult:
+                robustness: dict | None = None, importance: dict | None = None,
+                fairness: dict | None = None) -> RunResult:
     """alpha, beta (no truth) and gamma (validation errored) ran every notebook; baddata's data
     errored. ``baselines`` replaces the baselines tasks: {tenant: (status, scraps)};
-    ``robustness`` the robustness tasks likewise."""
+    ``robustness``, ``importance`` and ``fairness`` their tasks likewise."""
     params = builder.build_experiment(tmp_path, ["alpha", "beta", "gamma", "baddata"])
     exp = load_experiment(params)
     folder = output_dir / "tenants"
@@ -198,6 +252,24 @@ def fake_result(tmp_path: Path, output_dir: Path, baselines: dict | None = None,
             folder / f"{tenant}/robustness.html", status,
             None if status == "ok" else f"RuntimeError: robustness failed in {output_dir}/x",
             4.0, 3.5, scraps))
+    if importance is None:
+        importance = {t: ("ok", importance_scraps(t, truth=t != "beta"))
+                      for t in ("alpha", "beta", "gamma")}
+    for tenant, (status, scraps) in importance.items():
+        tasks.append(TaskResult(
+            tenant, "importance", folder / f"{tenant}/importance.ipynb",
+            folder / f"{tenant}/importance.html", status,
+            None if status == "ok" else f"RuntimeError: importance failed in {output_dir}/x",
+            5.0, 4.5, scraps))
+    if fairness is None:
+        fairness = {t: ("ok", fairness_scraps(t, truth=t != "beta"))
+                    for t in ("alpha", "beta", "gamma")}
+    for tenant, (status, scraps) in fairness.items():
+        tasks.append(TaskResult(
+            tenant, "fairness", folder / f"{tenant}/fairness.ipynb",
+            folder / f"{tenant}/fairness.html", status,
+            None if status == "ok" else f"RuntimeError: fairness failed in {output_dir}/x",
+            3.0, 2.5, scraps))
     for t in tasks:
         t.ipynb.parent.mkdir(parents=True, exist_ok=True)
         t.ipynb.write_text("{}")
@@ -210,7 +282,8 @@ def fake_result(tmp_path: Path, output_dir: Path, baselines: dict | None = None,
                      ("alpha", "beta", "gamma")},
         data_errors={"baddata": "baddata.csv: column 'spend_tv': expected spend >= 0"},
         data_seconds={"alpha": 0.1},
-        notebook_bytes={"validation": b"{}", "baselines": b"{}", "robustness": b"{}"},
+        notebook_bytes={"validation": b"{}", "baselines": b"{}", "robustness": b"{}",
+                        "importance": b"{}", "fairness": b"{}"},
         tasks=tasks)
 
 
@@ -226,10 +299,11 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     verdicts = {name: t["verdict"] for name, t in report["tenants"].items()}
     assert verdicts == {"alpha": "PASS", "beta": "NOT ASSESSABLE", "gamma": "FAIL",
                         "baddata": "FAIL"}
-    # 4 tenants x 6 gates: alpha passes all 6; beta (no truth) passes R², identification,
-    # beats_baselines and robustness; gamma (validation errored) only the last two
-    assert report["gate_counts"] == {"total": 24, "passed": 12, "failed": 0,
-                                     "not_assessable": 12}
+    # 4 tenants x 12 gates: alpha passes all 12; beta (no truth) passes R², identification,
+    # beats_baselines, robustness and 4 fairness/privacy gates (not the uplift gap);
+    # gamma (validation errored) beats_baselines, robustness, importance and the 5 fairness
+    assert report["gate_counts"] == {"total": 48, "passed": 28, "failed": 0,
+                                     "not_assessable": 20}
     alpha = report["tenants"]["alpha"]
     assert alpha["display_name"] == builder.DISPLAY_NAMES["alpha"]
     assert alpha["status"] == "ok" and alpha["data_error"] is None
@@ -238,7 +312,9 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     assert alpha["elasticities"]["tv"]["counted"] is True
     assert [g["name"] for g in alpha["gates"]] == [
         "holdout_r2", "elasticity_median_error", "elasticity_no_missed_channel",
-        "elasticity_identified", "beats_baselines", "robustness"]
+        "elasticity_identified", "beats_baselines", "robustness", "importance_agreement",
+        "fairness_error_parity", "fairness_uplift_gap", "privacy_no_pii", "privacy_k_anonymity",
+        "privacy_no_raw_rows"]
     assert alpha["identification"]["tv"]["identified"] is True
     assert alpha["notebooks"]["validation"] == {
         "status": "ok", "ipynb": "tenants/alpha/validation.ipynb",
@@ -268,11 +344,14 @@ def test_report_has_no_wall_clock_and_manifest_has_it(tmp_path: Path) -> None:
     assert manifest["run_id"] == "abcdef012345"
     assert manifest["started"].startswith("2024-01-01T00:00:00")
     assert [t["seconds"] for t in manifest["tasks"]] == [3.2, 3.1, 1.0, 2.0, 2.0, 2.0, 4.0,
-                                                         4.0, 4.0]
+                                                         4.0, 4.0, 5.0, 5.0, 5.0, 3.0, 3.0,
+                                                         3.0]
     assert manifest["tasks"][2] == {
         "tenant": "gamma", "notebook": "validation", "status": "error", "seconds": 1.0,
         "execute_seconds": 1.0, "error": result.tasks[2].error,
-        "ipynb": "tenants/gamma/validation.ipynb", "html": "tenants/gamma/validation.html"}
+        "ipynb": "tenants/gamma/validation.ipynb", "html": "tenants/gamma/validation.html",
+        "reviewer_html": None, "cached": False, "cache_key": None}
+    assert manifest["cache"] == {"enabled": False} and manifest["executor"] == {"name": "local"}
     for package in ("numpy", "pandas", "scipy", "papermill", "scrapbook", "nbconvert",
                     "ipykernel", "matplotlib", "pydantic"):
         assert manifest["packages"][package], package
@@ -289,7 +368,10 @@ def test_write_run_artifacts_writes_every_artifact(tmp_path: Path) -> None:
         "validation_report": "validation_report.json", "run_manifest": "run_manifest.json",
         "model_card": "model_card.html", "baseline_metrics": "baseline_metrics.json",
         "robustness_report": "robustness_report.json",
-        "robustness_log": "robustness_suite.log"}
+        "robustness_log": "robustness_suite.log", "model_card_md": "model_card.md",
+        "feature_importance": "feature_importance.csv",
+        "fairness_report": "fairness_report.json",
+        "index": "index.html", "defects": "defects.md", "summary": "SUMMARY.md"}
     assert all(p.parent == out and p.is_file() for p in paths.values())
     first = paths["validation_report"].read_bytes()
     write_run_artifacts(fake_result(tmp_path, out))

@@ -134,8 +134,10 @@ def test_failing_notebook_is_recorded_and_others_continue(first: Run) -> None:
 
 def test_progress_lines(first: Run) -> None:
     done = [line for line in first.progress if line.startswith("[")]
-    assert len(done) == 9  # 3 tenants x (validation, baselines, robustness)
-    pattern = re.compile(r"^\[[1-9]/9\] (alpha|beta|gamma) · (validation|baselines|robustness) · "
+    notebooks = first.result.exp.notebooks
+    total = 3 * len(notebooks)  # alpha, beta, gamma x every notebook (baddata: data error)
+    assert len(done) == total
+    pattern = re.compile(rf"^\[\d+/{total}\] (alpha|beta|gamma) · ({'|'.join(notebooks)}) · "
                          r"(ok|ERROR: .+) · \d+\.\d s$")
     assert all(pattern.match(line) for line in done), done
     gamma = next(line for line in done if " gamma · validation " in line)
@@ -161,11 +163,10 @@ def test_manifest_has_timings_versions_kernel_and_hashes(first: Run) -> None:
     assert manifest["kernel"]["name"] == "mmm-evidence"
     assert manifest["kernel"]["argv"][0] == sys.executable
     assert [(t["tenant"], t["notebook"], t["status"]) for t in manifest["tasks"]] == [
-        ("alpha", "validation", "ok"), ("alpha", "baselines", "ok"),
-        ("alpha", "robustness", "ok"),
-        ("beta", "validation", "ok"), ("beta", "baselines", "ok"), ("beta", "robustness", "ok"),
-        ("gamma", "validation", "error"), ("gamma", "baselines", "ok"),
-        ("gamma", "robustness", "ok")]
+        (tenant, nb, "error" if (tenant, nb) == ("gamma", "validation") else "ok")
+        for tenant in ("alpha", "beta", "gamma") for nb in first.result.exp.notebooks]
+    assert {"validation", "baselines", "robustness", "importance"} <= set(
+        first.result.exp.notebooks)
     assert all(t["seconds"] > 0 for t in manifest["tasks"])
     assert set(manifest["data_hashes"]) == {"alpha", "beta", "gamma"}
     assert manifest["started"] <= manifest["finished"]
@@ -179,7 +180,7 @@ def test_identical_rerun_gives_identical_report_bytes(first: Run, second: Run) -
     assert first.paths["model_card"].read_bytes() == second.paths["model_card"].read_bytes()
     assert first.paths["baseline_metrics"].read_bytes() == \
         second.paths["baseline_metrics"].read_bytes()
-    for key in ("robustness_report", "robustness_log"):
+    for key in ("robustness_report", "robustness_log", "feature_importance"):
         assert first.paths[key].read_bytes() == second.paths[key].read_bytes(), key
     text = first.paths["validation_report"].read_text(encoding="utf-8")
     assert str(first.out) not in text and "started" not in text
@@ -256,3 +257,52 @@ def test_robustness_report_and_log_are_written_from_the_robustness_notebooks(fir
                                                                       "4 tenant(s)\n")
     card = first.paths["model_card"].read_text(encoding="utf-8")
     assert card.count("<h3>Robustness suite</h3>") == 4
+
+
+def test_feature_importance_csv_is_written_from_the_importance_notebooks(first: Run) -> None:
+    from mmm_evidence.pipeline.feature_importance import read_feature_importance_csv
+
+    rows = read_feature_importance_csv(first.paths["feature_importance"])
+    assert sorted({r["tenant"] for r in rows}) == ["alpha", "beta", "gamma"]
+    assert [r["feature"] for r in rows if r["tenant"] == "alpha"] == [
+        "search", "social", "tv", "trend", "segment_size"]
+    gates = {t: {g["name"]: g for g in s["gates"]} for t, s in first.report()["tenants"].items()}
+    assert gates["alpha"]["importance_agreement"]["passed"] is True
+    assert gates["beta"]["importance_agreement"]["detail"] == "no ground truth for this tenant"
+    assert gates["baddata"]["importance_agreement"]["passed"] is None
+
+
+def test_fairness_report_is_written_from_the_fairness_notebooks(first: Run,
+                                                                second: Run) -> None:
+    data = json.loads(first.paths["fairness_report"].read_text(encoding="utf-8"))
+    assert data["artifact"] == "fairness_report" and data["leak_scan"]["files"] > 0
+    gates = {t: {g["name"]: g for g in s["gates"]} for t, s in data["tenants"].items()}
+    assert all(g["passed"] is True for g in gates["alpha"].values())
+    assert gates["beta"]["fairness_uplift_gap"]["detail"] == "no ground truth for this tenant"
+    assert all(g["passed"] is None for g in gates["baddata"].values())
+    assert data["tenants"]["alpha"]["privacy"]["leak_scan"] == {"findings": [], "note": None}
+    report = {t: {g["name"]: g for g in s["gates"]} for t, s in first.report()["tenants"].items()}
+    assert report["alpha"]["privacy_no_raw_rows"] == gates["alpha"]["privacy_no_raw_rows"]
+    assert first.paths["fairness_report"].read_bytes() == \
+        second.paths["fairness_report"].read_bytes()
+
+
+def test_reviewer_exports_outputs_and_a_verifiable_bundle(first: Run, second: Run,
+                                                          tmp_path: Path) -> None:
+    from mmm_evidence.bundle import verify_bundle, write_bundle
+
+    report = first.report()
+    for tenant in ("alpha", "beta", "gamma"):
+        entry = report["tenants"][tenant]["notebooks"]["validation"]
+        assert entry["reviewer_html"] == f"tenants/{tenant}/validation.reviewer.html"
+        html = (first.out / entry["reviewer_html"]).read_text(encoding="utf-8")
+        body = html[html.index("<body"):]
+        assert "jp-InputArea-editor" not in body and builder.remote_fetches(html) == []
+        full = (first.out / entry["html"]).read_text(encoding="utf-8")
+        assert "jp-InputArea-editor" in full[full.index("<body"):]  # the code: full only
+    manifest = json.loads((first.out / "run_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["tasks"][0]["reviewer_html"] == "tenants/alpha/validation.reviewer.html"
+    for name in ("model_card.md", "index.html", "defects.md", "SUMMARY.md"):
+        assert (first.out / name).read_bytes() == (second.out / name).read_bytes(), name
+    bundle = write_bundle(first.out, tmp_path)
+    assert verify_bundle(bundle.path).ok and bundle.payload_files >= 3 * 3 * 4

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mmm_evidence.report.model_card import render_model_card, write_model_card
+from mmm_evidence.report.model_card import (
+    render_model_card,
+    render_model_card_markdown,
+    write_model_card,
+)
 
 
 def _builder():
@@ -104,15 +108,22 @@ def test_verdict_banner_colour(verdict: str, css: str) -> None:
     assert re.search(rf'<div class="banner {css}">Verdict: {verdict}<small>', html)
 
 
+def tenant_html(html: str, tenant: str) -> str:
+    start = html.index(f'<section id="tenant-{tenant}">')
+    return html[start:html.index("</section>", start)]
+
+
 def test_gate_tables_show_value_threshold_and_result() -> None:
-    html = render_model_card(report())
+    html = tenant_html(render_model_card(report()), "acme")
     row = re.search(r"<tr><td><code>holdout_r2</code></td>(.*?)</tr>", html).group(1)
     assert '<td class="num">0.870</td><td class="num">0.500</td>' in row
     assert "badge pass" in row
-    noisy = html[html.index('id="tenant-noisy"'):]
+    assert row.endswith('<td><a href="tenants/acme/validation.html">validation</a></td>')
+    html = render_model_card(report())
+    noisy = tenant_html(html, "noisy")
     assert 'badge fail">FAIL' in noisy and 'badge na">NOT ASSESSABLE' in noisy
     missed = re.search(r"<code>elasticity_no_missed_channel</code></td>(.*?)</tr>",
-                       html).group(1)
+                       tenant_html(html, "acme")).group(1)
     assert missed.startswith('<td class="num">0</td><td class="num">0</td>')
 
 
@@ -123,9 +134,9 @@ def test_metrics_elasticities_errors_and_relative_links() -> None:
     assert re.search(r"<td>tv</td><td class=\"num\">0.110</td><td class=\"num\">—</td>"
                      r"<td class=\"num\">0.100</td><td class=\"num\">0.100</td>"
                      r"<td class=\"num\">yes</td>", html)
-    assert '<a href="tenants/acme/validation.html">HTML</a>' in html
-    assert '<a href="tenants/noisy/validation.html">HTML</a>' in html
-    assert "<h2>Errors</h2>" in html and "ValueError: bad" in html
+    assert '<a href="tenants/acme/validation.html">full HTML</a>' in html
+    assert '<a href="tenants/noisy/validation.html">full HTML</a>' in html
+    assert '<h2 id="errors">Errors</h2>' in html and "ValueError: bad" in html
 
 
 def test_minimal_report_renders(tmp_path: Path) -> None:
@@ -158,3 +169,132 @@ def test_lift_tests_are_shown_with_their_consistency() -> None:
     html = render_model_card(data)
     assert "<h3>Lift tests</h3>" in html and "independent comparison" in html
     assert "2024-03-04 – 2024-04-08" in html and "consistent" in html
+
+
+# --------------------------------------------------------------------------- the full card
+
+SCRIPT_NAME = "<script>alert(1)</script>"
+
+
+def manifest() -> dict:
+    return {
+        "run_id": "0123456789ab", "started": "2026-03-01T10:00:00+00:00",
+        "finished": "2026-03-01T10:04:00+00:00",
+        "python": {"version": "3.11.7", "implementation": "CPython",
+                   "executable": "/abs/python"},
+        "platform": "Linux-6-x86_64", "packages": {"numpy": "2.0.0", "papermill": "2.6.0"},
+        "git": {"commit": "f" * 40, "dirty": True},
+        "kernel": {"name": "mmm-evidence", "display_name": "Python (mmm-evidence)"},
+        "params_hash": "beef" * 16, "notebook_hashes": {"validation": "ab" * 32},
+        "environment": {"OMP_NUM_THREADS": "1"},
+        "parameters": {"seed": 7, "model": {"fourier_order": 2, "max_decay": 0.9},
+                       "evaluation": {"holdout_weeks": 26}},
+        "data_hashes": {"acme": {"/abs/outputs/data/acme/acme.csv": "c" * 64}},
+    }
+
+
+def full_report() -> dict:
+    data = report()
+    acme = data["tenants"]["acme"]
+    acme["display_name"] = SCRIPT_NAME
+    acme["model"] = {"version": "mmm_v2.0"}
+    acme["uncertainty"] = {"level": 0.9, "elasticity": {"tv": {"low": 0.09, "high": 0.13},
+                                                        "search": {"low": 0.0, "high": 0.2}}}
+    acme["identification"] = {"search": {"identified": False}, "tv": {"identified": True}}
+    acme["weekly_totals"] = {"dates": ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"],
+                             "actual": [10.0, 12.0, 11.0, 13.0],
+                             "predicted": [10.5, 11.5, 11.2, 12.1], "train_weeks": 3,
+                             "kpi": "revenue"}
+    acme["notebooks"]["validation"]["reviewer_html"] = "tenants/acme/validation.reviewer.html"
+    return data
+
+
+def test_script_display_name_is_shown_as_text_in_html_and_markdown() -> None:
+    import html as html_lib
+
+    import mistune
+
+    html = render_model_card(full_report(), run_manifest=manifest())
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    md = render_model_card_markdown(full_report(), run_manifest=manifest())
+    assert "\\<script\\>alert(1)\\</script\\>" in md and SCRIPT_NAME not in md
+    rendered = mistune.create_markdown(escape=False, plugins=["table"])(md)
+    assert "<script" not in rendered.lower()
+    assert SCRIPT_NAME in html_lib.unescape(re.sub(r"<[^>]+>", "", rendered))
+
+
+def test_markdown_carries_the_same_verdict_tenants_and_gate_rows() -> None:
+    md = render_model_card_markdown(full_report(), run_manifest=manifest())
+    assert md.startswith("# Model card · mmm_v2\n")
+    assert "> **Verdict: FAIL**" in md
+    assert ("| `holdout_r2` | 0.870 | 0.500 | **PASS** | detail of holdout_r2 | "
+            "[validation](<tenants/acme/validation.reviewer.html>) |") in md
+    assert "| `holdout_r2` | -0.200 | 0.500 | **FAIL** |" in md
+    assert "**NOT ASSESSABLE**" in md and "## Noisy **FAIL**" in md
+    assert "data:image/png" not in md and md.count("*Figure: ") == 2  # weekly + elasticities
+    for heading in ("## Model details", "## Intended use", "### Out of scope", "## Data",
+                    "## Limitations", "## Open defects", "## Provenance"):
+        assert f"\n{heading}\n" in md, heading
+
+
+def test_every_section_of_the_card_is_there() -> None:
+    html = render_model_card(full_report(), run_manifest=manifest())
+    for anchor in ("tenants", "model", "intended-use", "data", "limitations", "defects",
+                   "provenance"):
+        assert f'<h2 id="{anchor}">' in html, anchor
+    assert "<dd>mmm_v2.0</dd>" in html and "variable projection" in html  # model details
+    assert "<h3>Out of scope</h3>" in html
+    # data: input hashes by file name only (no absolute path), provenance from the manifest
+    assert "<td><code>acme.csv</code></td><td><code>" + "c" * 64 in html
+    assert "/abs/" not in html
+    for text in ("<dd>2026-03-01</dd>", "mmm-evidence 0.1.0", "f" * 40,
+                 "uncommitted changes present", "CPython 3.11.7", "Linux-6-x86_64",
+                 "<code>papermill</code></td><td>2.6.0", "OMP_NUM_THREADS=1",
+                 "<code>model.max_decay</code></td><td>0.9</td>"):
+        assert text in html, text
+
+
+def test_figures_are_drawn_from_the_artifacts_and_embedded() -> None:
+    html = render_model_card(full_report())
+    acme = tenant_html(html, "acme")
+    assert acme.count('<img src="data:image/png;base64,') == 2
+    assert "actual vs predicted weekly total KPI" in acme and "elasticities vs truth" in acme
+    # noisy has no weekly totals and no elasticities: no figure, no error
+    assert "<img" not in tenant_html(html, "noisy")
+    assert remote_fetches(html) == []
+
+
+def test_card_is_reproducible_and_written_as_html_and_markdown(tmp_path: Path) -> None:
+    path = write_model_card(full_report(), tmp_path / "model_card.html",
+                            run_manifest=manifest())
+    md = tmp_path / "model_card.md"
+    assert md.is_file() and md.read_text(encoding="utf-8").startswith("# Model card")
+    again = write_model_card(full_report(), tmp_path / "b" / "model_card.html",
+                             run_manifest=manifest())
+    assert path.read_bytes() == again.read_bytes()
+    assert md.read_bytes() == (tmp_path / "b" / "model_card.md").read_bytes()
+
+
+def test_notebook_links_reviewer_and_full_exports() -> None:
+    html = tenant_html(render_model_card(full_report()), "acme")
+    assert ('<a href="tenants/acme/validation.reviewer.html">reviewer HTML</a> · '
+            '<a href="tenants/acme/validation.html">full HTML</a> · '
+            '<a href="tenants/acme/validation.ipynb">ipynb</a>') in html
+    # the gate table points at the notebook's reviewer export
+    assert '<a href="tenants/acme/validation.reviewer.html">validation</a>' in html
+
+
+def test_limitations_name_weak_channels_and_defects_list_what_did_not_pass() -> None:
+    html = render_model_card(full_report())
+    limits = html[html.index('<h2 id="limitations">'):html.index('<h2 id="defects">')]
+    assert "acme: elasticity not identified for search" in limits
+    defects = html[html.index('<h2 id="defects">'):html.index('<h2 id="provenance">')]
+    assert "4 open defect(s): 1 notebook error, 1 failed, 2 not assessable." in defects
+    assert "<code>elasticity_median_error</code>" in defects
+    passing = full_report()
+    passing["tenants"].pop("noisy")
+    passing["tenant_order"] = ["acme"]
+    passing["errors"] = []
+    html = render_model_card(passing)
+    assert "<p>No open defects.</p>" in html

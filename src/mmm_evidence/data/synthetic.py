@@ -32,7 +32,6 @@ import pandas as pd
 from mmm_evidence.config import SyntheticSpec, TenantConfig
 from mmm_evidence.data.lift import attach_lift_tests
 from mmm_evidence.data.panel import Panel
-from mmm_evidence.model.transforms import geometric_adstock, hill
 
 REGIONS = ("North", "South", "East", "West", "Central")
 INCOME_TIERS = ("low", "middle", "high")
@@ -195,6 +194,8 @@ class _Process:
         self.spend = np.round(spend, 2)
 
         # media response: per-capita adstock + Hill, segment multipliers, betas set by shares
+        from mmm_evidence.model.transforms import geometric_adstock  # scipy.signal: slow import
+
         self.decay = np.array([spec.channels[c].decay for c in channels])
         self.shape = np.array([spec.channels[c].shape for c in channels])
         per_capita = self.spend / self.size[:, None, None]
@@ -221,6 +222,8 @@ class _Process:
 
     def _media(self, spend: np.ndarray) -> np.ndarray:
         """Media effect per (segment, window week, channel) for a full (G, W, C) spend array."""
+        from mmm_evidence.model.transforms import geometric_adstock, hill
+
         per_capita = spend / self.size[:, None, None]
         out = np.empty((spend.shape[0], self.t_n, spend.shape[2]))
         for c in range(spend.shape[2]):

@@ -25,7 +25,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.metrics import scores, skill_score
 from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
 from mmm_evidence.model.elasticity import spend_elasticities
+
+if TYPE_CHECKING:
+    from mmm_evidence.pipeline.models import FittedModels
 
 MMM_NAME = "mmm"
 NAIVE = "naive"
@@ -463,8 +466,8 @@ class BaselineComparison:
 
 def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
                       seed: int, baselines: Sequence[str] = BASELINES, *,
-                      calibrate: bool = False, min_true_share: float = 0.02
-                      ) -> BaselineComparison:
+                      calibrate: bool = False, min_true_share: float = 0.02,
+                      models: FittedModels | None = None) -> BaselineComparison:
     """Fit MMM v2 and every baseline on the training weeks of the holdout split and of each
     rolling-origin fold (the validation notebook's splits), score the weekly total KPI of the
     test weeks, and the MMM's skill against each baseline; refit the MMM, the linear and the
@@ -472,7 +475,9 @@ def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: Evaluat
 
     A baseline that cannot be fitted on a split (e.g. seasonal naive with less than a year of
     training weeks) scores NaN there, with a note. ``calibrate`` fits the MMM with the
-    tenant's lift tests, as ``validate_tenant`` does.
+    tenant's lift tests, as ``validate_tenant`` does. ``models`` (``pipeline.models.
+    tenant_models``): the MMM's split and full-history fits are taken from these cached fits
+    instead of being refitted here (the same fits as the validation notebook's).
     """
     from mmm_evidence.evaluation.validation import forecast_split
     from mmm_evidence.model.mmm import MMM
@@ -486,6 +491,9 @@ def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: Evaluat
     except ValueError as exc:
         raise ValueError(f"tenant {panel.tenant!r}: {exc}") from None
     calibration = list(panel.meta.get("lift_tests", ())) if calibrate else []
+    if models is not None:
+        models.check_compatible(panel, settings, seed, calibrated=bool(calibration))
+    fits = models
     models = [MMM_NAME, *baselines]
     actual = panel.total_kpi()
     metrics: dict[str, dict[str, dict[str, float]]] = {m: {} for m in models}
@@ -496,8 +504,8 @@ def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: Evaluat
         horizon = panel.weeks(None, split.test_end)
         for m in models:
             if m == MMM_NAME:
-                if calibration:
-                    _, pred = forecast_split(panel, split, settings, seed, calibration)
+                if calibration or fits is not None:
+                    _, pred = forecast_split(panel, split, settings, seed, calibration, fits)
                 else:
                     _, pred = forecast_split(panel, split, settings, seed)
             else:
@@ -522,8 +530,11 @@ def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: Evaluat
     skill = {b: {name: skill_scores(metrics[MMM_NAME][name], metrics[b][name])
                  for name in metrics[b]} for b in baselines}
 
-    full_mmm = (MMM(settings, seed=seed).fit(panel, lift_tests=calibration) if calibration
-                else MMM(settings, seed=seed).fit(panel))
+    if fits is not None:
+        full_mmm = fits.full()
+    else:
+        full_mmm = (MMM(settings, seed=seed).fit(panel, lift_tests=calibration) if calibration
+                    else MMM(settings, seed=seed).fit(panel))
     elasticities = {MMM_NAME: full_mmm.elasticities(panel)}
     for b in baselines:
         if b in SPEND_BASELINES:

@@ -944,17 +944,27 @@ def run_robustness_suite(panel: Panel, model_settings: ModelSettings,
                          settings: RobustnessSettings, seed: int, holdout_weeks: int,
                          factory: ModelFactory | None = None,
                          only: Sequence[str] | None = None,
-                         progress: Callable[[CheckResult], Any] | None = None
-                         ) -> RobustnessResult:
+                         progress: Callable[[CheckResult], Any] | None = None,
+                         reference: MMM | None = None) -> RobustnessResult:
     """Fit the reference model once and run every registered check (or those in ``only``) on
-    ``panel``; thresholds from ``settings.thresholds``."""
+    ``panel``; thresholds from ``settings.thresholds``. ``reference``: the default factory's
+    full-history fit when the caller already has it (e.g. ``tenant_models(...,
+    calibrate=False).full()``, cached); not accepted with a custom ``factory``."""
     names = list(CHECKS) if only is None else list(only)
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise ValueError(f"unknown robustness check(s): {', '.join(unknown)} "
                          f"(known: {', '.join(CHECKS)})")
+    if reference is not None:
+        if factory is not None:
+            raise ValueError("run_robustness_suite: a reference model is only accepted with "
+                             "the default factory (the checks must test the factory's model)")
+        if (reference.settings != model_settings or reference.seed != seed
+                or reference.diagnostics.n_observations != panel.kpi.size):
+            raise ValueError("run_robustness_suite: the reference model was fitted with other "
+                             "settings, another seed or not on the whole panel")
     factory = factory or default_factory(model_settings)
-    reference = factory(seed, panel).fit(panel)
+    reference = reference if reference is not None else factory(seed, panel).fit(panel)
     ctx = SuiteContext(panel=panel, model_settings=model_settings, settings=settings, seed=seed,
                        holdout_weeks=holdout_weeks, factory=factory, reference=reference,
                        elasticities=reference.elasticities(panel),

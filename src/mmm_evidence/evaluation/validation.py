@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from mmm_evidence.evaluation.metrics import rmse, scores
 from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
 from mmm_evidence.model.mmm import MMM
 from mmm_evidence.model.uncertainty import Uncertainty, block_bootstrap
+
+if TYPE_CHECKING:
+    from mmm_evidence.pipeline.models import FittedModels
 
 
 @dataclass
@@ -97,12 +101,24 @@ class TenantValidation:
             "total_spend": {c: float(p.spend[:, :, i].sum()) for i, c in enumerate(p.channels)},
         }
 
+    def weekly_totals(self) -> dict:
+        """The weekly total KPI, actual and as the holdout model predicts it (the model card's
+        actual-vs-predicted plot is drawn from this, not from the model)."""
+        return {
+            "dates": [d.date().isoformat() for d in self.panel.dates],
+            "actual": [float(v) for v in self.panel.total_kpi()],
+            "predicted": [float(v) for v in self.prediction.sum(axis=0)],
+            "train_weeks": self.train_weeks,
+            "kpi": self.panel.kpi_name,
+        }
+
     def scraps(self) -> dict:
         """The JSON-able values the notebook glues (names are the scrap names)."""
         d = self.full_model.diagnostics
         return {
             "tenant": self.panel.tenant,
             "data_summary": self.data_summary(),
+            "weekly_totals": self.weekly_totals(),
             "metrics": self.metrics,
             "elasticities": self.elasticities,
             "contribution_shares": self.contribution_shares,
@@ -122,22 +138,28 @@ class TenantValidation:
 
 
 def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: int,
-                   lift_tests: Sequence[LiftTest] = ()) -> tuple[MMM, np.ndarray]:
-    """Fit on the split's training weeks only; predict (G, weeks up to the test end)."""
-    model = MMM(settings, seed=seed).fit(panel.weeks(None, split.train_end),
-                                         lift_tests=lift_tests)
+                   lift_tests: Sequence[LiftTest] = (), models: FittedModels | None = None
+                   ) -> tuple[MMM, np.ndarray]:
+    """Fit on the split's training weeks only (or take that fit from ``models``, the tenant's
+    cached fits); predict (G, weeks up to the test end)."""
+    if models is not None:
+        model = models.fit(split.train_end)
+    else:
+        model = MMM(settings, seed=seed).fit(panel.weeks(None, split.train_end),
+                                             lift_tests=lift_tests)
     return model, model.predict(panel.weeks(None, split.test_end))
 
 
 def cross_validation(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
-                     seed: int, lift_tests: Sequence[LiftTest] = ()) -> dict:
+                     seed: int, lift_tests: Sequence[LiftTest] = (),
+                     models: FittedModels | None = None) -> dict:
     """Rolling-origin folds: scores of the weekly total KPI per fold and their mean."""
     folds = []
     actual = panel.total_kpi()
     for split in rolling_origin_splits(panel.n_weeks, evaluation.cv_folds,
                                        evaluation.cv_horizon_weeks,
                                        evaluation.cv_min_train_weeks):
-        _, pred = forecast_split(panel, split, settings, seed, lift_tests)
+        _, pred = forecast_split(panel, split, settings, seed, lift_tests, models)
         test = slice(split.train_end, split.test_end)
         folds.append({**split.as_dict(),
                       **scores(actual[test], pred.sum(axis=0)[split.train_end:])})
@@ -147,21 +169,29 @@ def cross_validation(panel: Panel, settings: ModelSettings, evaluation: Evaluati
 
 
 def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
-                    seed: int, calibrate: bool = False) -> TenantValidation:
+                    seed: int, calibrate: bool = False, models: FittedModels | None = None
+                    ) -> TenantValidation:
     """Fit on all but the last holdout weeks and score them on the weekly total KPI; score
     rolling-origin folds; refit on the full history for elasticities, shares and ROI; compare
     the tenant's lift tests (``panel.meta["lift_tests"]``) with the model's implied lift.
 
     With ``calibrate``, the lift tests also enter every fit as a calibration prior (each fit
-    uses the tests inside its own training weeks); their comparison is then in-sample."""
+    uses the tests inside its own training weeks); their comparison is then in-sample.
+
+    ``models`` (``pipeline.models.tenant_models``): the holdout, fold and full-history fits
+    are taken from these cached fits of the same panel, settings, seed and calibration instead
+    of being fitted here (same numbers: the fits are deterministic and round-trip exactly)."""
     tests = list(panel.meta.get("lift_tests", ()))
     calibration = tests if calibrate else ()
+    if models is not None:
+        models.check_compatible(panel, settings, seed, calibrated=bool(calibration))
     holdout_weeks = evaluation.holdout_weeks
     try:
         split = holdout_split(panel.n_weeks, holdout_weeks)
     except ValueError as exc:
         raise ValueError(f"tenant {panel.tenant!r}: {exc}") from None
-    holdout_model, prediction = forecast_split(panel, split, settings, seed, calibration)
+    holdout_model, prediction = forecast_split(panel, split, settings, seed, calibration,
+                                               models)
     actual = panel.total_kpi()
     predicted = prediction.sum(axis=0)
     cut = split.train_end
@@ -173,8 +203,9 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
     metrics["holdout"]["rmse_to_noise"] = metrics["holdout"]["rmse"] / noise_rmse
     metrics["noise_floor"] = {"rmse": noise_rmse,
                               "mape": float(noise_rmse / np.mean(np.abs(actual[:cut])))}
-    metrics["cv"] = cross_validation(panel, settings, evaluation, seed, calibration)
-    full_model = MMM(settings, seed=seed).fit(panel, lift_tests=calibration)
+    metrics["cv"] = cross_validation(panel, settings, evaluation, seed, calibration, models)
+    full_model = (models.full() if models is not None
+                  else MMM(settings, seed=seed).fit(panel, lift_tests=calibration))
     uncertainty = None
     if evaluation.bootstrap_replicates:
         uncertainty = block_bootstrap(full_model, panel, evaluation.bootstrap_replicates,

@@ -21,7 +21,12 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import mmm_evidence
-from mmm_evidence.pipeline.collect import BASELINES_NOTEBOOK, ROBUSTNESS_NOTEBOOK
+from mmm_evidence.pipeline.collect import (
+    BASELINES_NOTEBOOK,
+    FAIRNESS_NOTEBOOK,
+    IMPORTANCE_NOTEBOOK,
+    ROBUSTNESS_NOTEBOOK,
+)
 from mmm_evidence.pipeline.gates import (
     ELASTICITY_MEDIAN_ERROR,
     ELASTICITY_NO_MISSED_CHANNEL,
@@ -31,7 +36,13 @@ from mmm_evidence.pipeline.gates import (
     elasticity_table,
     evaluate_gates,
     experiment_verdict,
+    fairness_error_parity_gate,
+    fairness_uplift_gap_gate,
     identification,
+    parity_checks,
+    privacy_k_anonymity_gate,
+    privacy_no_pii_gate,
+    privacy_no_raw_rows_gate,
     robustness_gate,
     tenant_verdict,
 )
@@ -45,11 +56,13 @@ REPORT_FILE = "validation_report.json"
 MANIFEST_FILE = "run_manifest.json"
 BASELINES_FILE = "baseline_metrics.json"
 ROBUSTNESS_FILE = "robustness_report.json"
+FAIRNESS_FILE = "fairness_report.json"
 
 #: Distributions whose versions go into the run manifest.
 MANIFEST_PACKAGES = (
     "numpy", "pandas", "scipy", "papermill", "scrapbook", "nbconvert", "nbclient", "nbformat",
-    "ipykernel", "jupyter_client", "matplotlib", "pydantic", "pyyaml", "lightgbm",
+    "ipykernel", "jupyter_client", "matplotlib", "pydantic", "pyyaml", "lightgbm", "shap",
+    "fairlearn",
 )
 
 __all__ = [
@@ -57,6 +70,7 @@ __all__ = [
     "write_canonical_json", "compute_run_id", "git_commit", "git_dirty", "build_validation_report",
     "build_run_manifest", "package_versions", "write_run_artifacts", "GATE_NAMES",
     "BASELINES_FILE", "build_baseline_metrics", "ROBUSTNESS_FILE", "build_robustness_report",
+    "FAIRNESS_FILE", "build_fairness_report", "leak_findings",
 ]
 
 GATE_NAMES = (HOLDOUT_R2, ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL)
@@ -209,14 +223,16 @@ def _relative(path: Path | None, output_dir: Path) -> str | None:
         return path.as_posix()
 
 
-def build_validation_report(result: RunResult) -> dict:
-    """The ``validation_report.json`` content of a finished run (a ``RunResult``).
+def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None = None) -> dict:
+    """The ``validation_report.json`` content of a finished run (a ``RunResult``); ``leaks``
+    is the run's leak scan (``leak_findings``; scanned now when not given).
 
     Contains no wall-clock time and no absolute path, so an identical rerun (even into another
     output folder) gives identical bytes.
     """
     exp = result.exp
     output_dir = Path(result.output_dir)
+    leaks = leak_findings(result) if leaks is None else leaks
 
     def scrub(text: str | None) -> str | None:
         """Error text with the output folder's absolute path made relative."""
@@ -230,18 +246,28 @@ def build_validation_report(result: RunResult) -> dict:
         cfg = exp.tenant_configs[tenant]
         scraps = result.scraps(tenant)
         robustness, robustness_why = _robustness_scraps(result, tenant)
+        fairness, fairness_why = notebook_scraps(result, tenant, FAIRNESS_NOTEBOOK)
+        tenant_leaks, leaks_why = _tenant_leaks(leaks, tenant)
+        importance, importance_why = notebook_scraps(result, tenant, IMPORTANCE_NOTEBOOK)
         gates = evaluate_gates(scraps, exp.gates, *_baseline_scraps(result, tenant),
-                               robustness=robustness, robustness_unavailable=robustness_why)
+                               robustness=robustness, robustness_unavailable=robustness_why,
+                               fairness=fairness, fairness_unavailable=fairness_why,
+                               leaks=tenant_leaks, leaks_unavailable=leaks_why,
+                               importance=importance, importance_unavailable=importance_why)
         notebooks: dict[str, dict] = {}
         for nb in exp.notebooks:
             task = result.task(tenant, nb)
             if task is None:
-                notebooks[nb] = {"status": "skipped", "ipynb": None, "html": None, "error": None}
+                notebooks[nb] = {"status": "skipped", "ipynb": None, "html": None,
+                                 "reviewer_html": None, "error": None}
                 continue
             notebooks[nb] = {
                 "status": task.status,
                 "ipynb": _relative(task.ipynb, output_dir) if task.ipynb_exists else None,
                 "html": _relative(task.html, output_dir) if task.html_exists else None,
+                "reviewer_html": (_relative(task.reviewer_html, output_dir)
+                                  if task.reviewer_html and task.reviewer_html.is_file()
+                                  else None),
                 "error": scrub(task.error),
             }
         errored = any(e["tenant"] == tenant for e in errors)
@@ -252,6 +278,7 @@ def build_validation_report(result: RunResult) -> dict:
             "data_error": scrub(result.data_errors.get(tenant)),
             "verdict": tenant_verdict(gates, errored=errored),
             "data": scraps.get("data_summary"),
+            "weekly_totals": scraps.get("weekly_totals") or None,
             "metrics": scraps.get("metrics"),
             "elasticities": elasticity_table(scraps, exp.gates.elasticity),
             "contribution_shares": scraps.get("contribution_shares"),
@@ -405,6 +432,127 @@ def build_robustness_report(result: RunResult) -> dict:
     })
 
 
+# --------------------------------------------------------------------------- fairness report
+
+
+def leak_findings(result: RunResult, folder: str | Path | None = None) -> dict | None:
+    """The run's leak scan (evaluation/privacy.py): every text file under ``folder`` (default:
+    the output folder; its ``data/`` inputs and the run cache left out) and every executed
+    notebook and export, searched for rows of each tenant's input data. None when the
+    experiment does not run the fairness notebook. Returns {"files": files scanned,
+    "min_values", "tenants": {tenant: findings}, "notes": {tenant: why not scanned}};
+    findings name files and input line numbers, never a value."""
+    from mmm_evidence.evaluation.privacy import (
+        TEXT_SUFFIXES,
+        input_files,
+        raw_rows,
+        read_input_tables,
+        scan_files_for_raw_rows,
+    )
+    from mmm_evidence.pipeline.cache import FolderMemo
+
+    exp = result.exp
+    if FAIRNESS_NOTEBOOK not in exp.notebooks:
+        return None
+    folder = Path(folder or result.output_dir)
+    memo = FolderMemo(folder, "leak_scan", {  # the same files and inputs: the same findings
+        "params": exp.params_hash(), "data": result.data_hashes, "errors": result.data_errors,
+        "tasks": sorted(str(p) for t in result.tasks for p in (t.ipynb, t.html))})
+    remembered = memo.get()
+    if remembered is not None:
+        return remembered
+    inputs, notes = {}, {}
+    for tenant in exp.tenants:
+        if tenant in result.data_errors:
+            notes[tenant] = "the tenant's data errored: its rows were not scanned for"
+            continue
+        data = input_files(exp, tenant, result.output_dir).get("data")
+        if data is None:
+            notes[tenant] = "the tenant's data file is missing: its rows were not scanned for"
+            continue
+        try:
+            inputs[tenant] = raw_rows(read_input_tables({"data": data})["data"])
+        except ValueError:
+            notes[tenant] = f"{data.name} cannot be read: its rows were not scanned for"
+    inputs_dir = (folder / "data").resolve()
+    cache_folder = (folder / ".cache").resolve()  # pipeline/cache.py: copies, not outputs
+    produced = {p.resolve() for p in folder.rglob("*") if p.is_file()
+                and p.name.lower().endswith(TEXT_SUFFIXES)
+                and inputs_dir not in p.resolve().parents
+                and cache_folder not in p.resolve().parents}
+    produced |= {p.resolve() for t in result.tasks for p in (t.ipynb, t.html) if p.is_file()}
+    paths = sorted(produced)
+    found = scan_files_for_raw_rows(paths, inputs, folder, exp.privacy.leak_min_values)
+    return memo.put(canonical({
+        "files": len(paths), "min_values": exp.privacy.leak_min_values,
+        "tenants": {t: found[t] for t in exp.tenants if t in found}, "notes": notes}))
+
+
+def _tenant_leaks(leaks: Mapping[str, Any] | None, tenant: str) -> tuple[list | None, str]:
+    """A tenant's leak-scan findings — or None and why there are none."""
+    if leaks is None:
+        return None, "the fairness notebook is not in this experiment's notebooks: no leak scan"
+    if tenant in (leaks.get("notes") or {}):
+        return None, leaks["notes"][tenant]
+    findings = (leaks.get("tenants") or {}).get(tenant)
+    return (None, "the tenant was not scanned for") if findings is None else (findings, "")
+
+
+def build_fairness_report(result: RunResult, leaks: Mapping[str, Any] | None = None) -> dict:
+    """The ``fairness_report.json`` content: per tenant the fairness notebook's per-segment and
+    per-attribute-group metrics (small cells suppressed), their gaps against the thresholds,
+    the uplift vs truth, the privacy findings (PII, k-anonymity, the run's leak scan) and the
+    fairness and privacy gates. ``leaks``: the run's leak scan (scanned now when not given).
+    No wall-clock time, no absolute path."""
+    exp = result.exp
+    output_dir = Path(result.output_dir)
+    leaks = leak_findings(result) if leaks is None else leaks
+    settings = exp.gates.fairness
+    tenants: dict[str, dict] = {}
+    for tenant in exp.tenants:
+        scraps, why = notebook_scraps(result, tenant, FAIRNESS_NOTEBOOK)
+        task = result.task(tenant, FAIRNESS_NOTEBOOK)
+        error = task.error if task is not None and task.status != "ok" else None
+        if error:
+            error = error.replace(f"{output_dir}{os.sep}", "").replace(str(output_dir), ".")
+        fairness = None if scraps is None else scraps.get("fairness")
+        privacy = None if scraps is None else scraps.get("privacy")
+        findings, leaks_why = _tenant_leaks(leaks, tenant)
+        tenants[tenant] = {
+            "display_name": exp.tenant_configs[tenant].label,
+            "status": "ok" if scraps is not None else ("error" if error else "not run"),
+            "error": error if scraps is None else None,
+            "note": why or None,
+            "fairness": fairness,
+            "parity": parity_checks(fairness, settings,
+                                    ("mape", "normalised_bias", "uplift_error")),
+            "privacy": {**(privacy or {}),
+                        "leak_scan": {"findings": findings, "note": leaks_why or None}},
+            "gates": [
+                fairness_error_parity_gate(fairness, settings, why),
+                fairness_uplift_gap_gate(fairness, settings, why),
+                privacy_no_pii_gate(privacy, why),
+                privacy_k_anonymity_gate(privacy, why),
+                privacy_no_raw_rows_gate(findings, leaks_why),
+            ],
+        }
+    return canonical({
+        "schema_version": SCHEMA_VERSION,
+        "artifact": "fairness_report",
+        "experiment": exp.experiment,
+        "run_id": result.run_id,
+        "package_version": mmm_evidence.__version__,
+        "git_commit": result.git_commit,
+        "settings": {"fairness": exp.fairness.model_dump(mode="json"),
+                     "privacy": exp.privacy.model_dump(mode="json"),
+                     "gates": settings.model_dump(mode="json")},
+        "leak_scan": (None if leaks is None else
+                      {"files": leaks.get("files"), "min_values": leaks.get("min_values")}),
+        "tenant_order": list(exp.tenants),
+        "tenants": tenants,
+    })
+
+
 # --------------------------------------------------------------------------- run manifest
 
 
@@ -422,6 +570,8 @@ def build_run_manifest(result: RunResult) -> dict:
         "finished": result.finished,
         "seconds": result.seconds,
         "workers": result.workers,
+        "executor": result.executor,
+        "cache": result.cache,
         "kernel": result.kernel,
         "python": {"version": platform.python_version(), "implementation":
                    platform.python_implementation(), "executable": sys.executable},
@@ -439,23 +589,39 @@ def build_run_manifest(result: RunResult) -> dict:
         "tasks": [
             {"tenant": t.tenant, "notebook": t.notebook, "status": t.status,
              "seconds": t.seconds, "execute_seconds": t.execute_seconds, "error": t.error,
-             "ipynb": _relative(t.ipynb, output_dir), "html": _relative(t.html, output_dir)}
+             "ipynb": _relative(t.ipynb, output_dir), "html": _relative(t.html, output_dir),
+             "reviewer_html": _relative(t.reviewer_html, output_dir),
+             "cached": t.cached, "cache_key": t.cache_key}
             for t in result.tasks
         ],
         "environment": dict(result.kernel_env),
     })
 
 
-def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None
-                        ) -> dict[str, Path]:
-    """Write validation_report.json, run_manifest.json, model_card.html and — when the
-    experiment runs the baselines notebook — baseline_metrics.json, and — when it runs the
-    robustness notebook — robustness_report.json and robustness_suite.log; return their
-    paths."""
-    from mmm_evidence.report.model_card import MODEL_CARD_FILE, write_model_card
+def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None, *,
+                        leaks: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write validation_report.json, run_manifest.json and — when the experiment runs the
+    baselines notebook — baseline_metrics.json, and — when it runs the robustness notebook —
+    robustness_report.json and robustness_suite.log, and — when it runs the fairness notebook
+    — fairness_report.json, and — when it runs the importance notebook —
+    feature_importance.csv (pipeline/feature_importance.py); then, from those files, the
+    reviewer outputs (model_card.html/.md, index.html, defects.md, SUMMARY.md); return their
+    paths.
+
+    With the fairness notebook, the leak scan (``leak_findings``) runs over the executed
+    notebooks and exports first, and again over everything once written: when that finds more
+    (an artifact leaked what no notebook showed), every artifact is written once more with the
+    findings (which hold no values, so they cannot leak); when only the number of files
+    scanned grew, fairness_report.json alone is rewritten with it. ``leaks``: findings to use
+    as given (no rescan).
+    """
+    from mmm_evidence.pipeline.cache import ReviewerStamp, write_reviewer_outputs_if_changed
 
     folder = Path(output_dir or result.output_dir)
-    report = build_validation_report(result)
+    first_pass = leaks is None
+    if first_pass:
+        leaks = leak_findings(result, folder)
+    report = build_validation_report(result, leaks=leaks)
     baselines = (build_baseline_metrics(result) if BASELINES_NOTEBOOK in result.exp.notebooks
                  else None)
     paths = {
@@ -476,7 +642,34 @@ def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None
     else:  # likewise
         (folder / ROBUSTNESS_FILE).unlink(missing_ok=True)
         (folder / ROBUSTNESS_LOG_FILE).unlink(missing_ok=True)
-    paths["model_card"] = write_model_card(report, folder / MODEL_CARD_FILE,
-                                           baseline_metrics=baselines,
-                                           robustness_report=robustness)
+    if FAIRNESS_NOTEBOOK in result.exp.notebooks:
+        paths["fairness_report"] = write_canonical_json(build_fairness_report(result, leaks),
+                                                        folder / FAIRNESS_FILE)
+    else:  # likewise
+        (folder / FAIRNESS_FILE).unlink(missing_ok=True)
+    from mmm_evidence.pipeline.feature_importance import (
+        FEATURE_IMPORTANCE_FILE,
+        build_feature_importance_rows,
+        write_feature_importance_csv,
+    )
+
+    if IMPORTANCE_NOTEBOOK in result.exp.notebooks:
+        paths["feature_importance"] = write_feature_importance_csv(
+            build_feature_importance_rows(result), folder / FEATURE_IMPORTANCE_FILE)
+    else:  # likewise
+        (folder / FEATURE_IMPORTANCE_FILE).unlink(missing_ok=True)
+    # last: the reviewer outputs are made from every artifact written above (not redrawn
+    # when those are byte-identical to the last run's: pipeline/cache.py)
+    reviewer = write_reviewer_outputs_if_changed(folder)
+    paths.update(reviewer)
+    if first_pass and leaks is not None:  # the leak scan must cover what was just written
+        rescanned = leak_findings(result, folder)
+        if [rescanned[k] for k in ("tenants", "notes")] != [leaks[k] for k in ("tenants",
+                                                                             "notes")]:
+            return write_run_artifacts(result, output_dir, leaks=rescanned)
+        if rescanned != leaks:  # only the number of files scanned grew: no gate changes
+            paths["fairness_report"] = write_canonical_json(
+                build_fairness_report(result, rescanned), folder / FAIRNESS_FILE)
+            leak_findings(result, folder)  # remembered for the final folder: a rerun with
+    ReviewerStamp(folder).record(reviewer)  # nothing changed scans nothing (pipeline/cache.py)
     return paths

@@ -30,15 +30,28 @@ ROBUSTNESS_NOTEBOOK = "robustness"
 #: Scraps the robustness notebook must glue.
 ROBUSTNESS_SCRAPS = ("tenant", "checks", "summary", "robustness_settings")
 
+#: The notebook whose scraps make up ``feature_importance.csv`` and the importance gate.
+IMPORTANCE_NOTEBOOK = "importance"
+#: Scraps the importance notebook must glue.
+IMPORTANCE_SCRAPS = ("tenant", "importance", "agreement", "surrogate", "summary")
+
+#: The notebook whose scraps make up ``fairness_report.json`` and the fairness/privacy gates.
+FAIRNESS_NOTEBOOK = "fairness"
+#: Scraps the fairness notebook must glue.
+FAIRNESS_SCRAPS = ("tenant", "fairness", "privacy")
+
 #: Per notebook, the scraps it must glue (a notebook not listed has no contract).
 REQUIRED_SCRAPS = {VALIDATION_NOTEBOOK: VALIDATION_SCRAPS, BASELINES_NOTEBOOK: BASELINES_SCRAPS,
-                   ROBUSTNESS_NOTEBOOK: ROBUSTNESS_SCRAPS}
+                   ROBUSTNESS_NOTEBOOK: ROBUSTNESS_SCRAPS,
+                   IMPORTANCE_NOTEBOOK: IMPORTANCE_SCRAPS,
+                   FAIRNESS_NOTEBOOK: FAIRNESS_SCRAPS}
 
 _NON_FINITE_STRINGS = frozenset({"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"})
 
 __all__ = ["VALIDATION_NOTEBOOK", "VALIDATION_SCRAPS", "BASELINES_NOTEBOOK", "BASELINES_SCRAPS",
            "REQUIRED_SCRAPS", "CollectError", "read_scraps", "missing_scraps",
-           "clean_scrap_data", "ROBUSTNESS_NOTEBOOK", "ROBUSTNESS_SCRAPS"]
+           "clean_scrap_data", "ROBUSTNESS_NOTEBOOK", "ROBUSTNESS_SCRAPS",
+           "IMPORTANCE_NOTEBOOK", "IMPORTANCE_SCRAPS", "FAIRNESS_NOTEBOOK", "FAIRNESS_SCRAPS"]
 
 
 class CollectError(RuntimeError):

@@ -5,6 +5,10 @@ its page head loads require.js, MathJax and (on demand) mermaid and the widget m
 CDNs. The template below extends ``lab/index.html.j2`` and empties exactly those blocks, so the
 file makes no network request. Markdown images that are local files or attachments are embedded
 too (``embed_images``). Trade-off: LaTeX in markdown shows as source text.
+
+Two exports per executed notebook: the full one (``<notebook>.html``, code and outputs) and
+the reviewer one (``<notebook>.reviewer.html``: nbconvert's ``exclude_input``, so markdown,
+tables, plots and errors without the code).
 """
 
 from __future__ import annotations
@@ -24,12 +28,18 @@ OFFLINE_TEMPLATE = """\
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
 
+#: Suffix of the reviewer export: ``<notebook>.reviewer.html`` beside ``<notebook>.html``.
+REVIEWER_SUFFIX = ".reviewer.html"
+
 __all__ = ["offline_html_exporter", "notebook_to_html", "export_notebook_html",
-           "strip_style_comments"]
+           "strip_style_comments", "REVIEWER_SUFFIX", "reviewer_html_path",
+           "export_reviewer_html"]
 
 
-def offline_html_exporter():  # -> nbconvert.HTMLExporter (imported lazily: slow import)
-    """An nbconvert HTMLExporter whose output loads nothing from the network."""
+def offline_html_exporter(exclude_input: bool = False):  # -> nbconvert.HTMLExporter
+    """An nbconvert HTMLExporter whose output loads nothing from the network; with
+    ``exclude_input``, code cells' source and all prompts are left out (the reviewer export:
+    narrative, tables, plots and errors only). nbconvert is imported lazily: a slow import."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
@@ -39,20 +49,26 @@ def offline_html_exporter():  # -> nbconvert.HTMLExporter (imported lazily: slow
         extra_loaders=[DictLoader({OFFLINE_TEMPLATE_NAME: OFFLINE_TEMPLATE})],
         embed_images=True,
         theme="light",
+        exclude_input=exclude_input,
+        exclude_input_prompt=exclude_input,
+        exclude_output_prompt=exclude_input,
     )
 
 
-def notebook_to_html(notebook_path: str | Path) -> str:
-    """The offline HTML text of the notebook at ``notebook_path``."""
+def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False) -> str:
+    """The offline HTML text of the notebook at ``notebook_path`` (without code cells'
+    source when ``exclude_input``)."""
     import nbformat
 
     notebook_path = Path(notebook_path)
     notebook = nbformat.read(notebook_path, as_version=4)
-    resources = {"metadata": {"name": notebook_path.stem, "path": str(notebook_path.parent)}}
+    name = notebook_path.stem + (" (reviewer)" if exclude_input else "")
+    resources = {"metadata": {"name": name, "path": str(notebook_path.parent)}}
     with warnings.catch_warnings():
         # scrapbook's scrap outputs have no visible representation, by design
         warnings.filterwarnings("ignore", message=r".*mimetype.*not able to be represented")
-        body, _ = offline_html_exporter().from_notebook_node(notebook, resources=resources)
+        body, _ = offline_html_exporter(exclude_input).from_notebook_node(
+            notebook, resources=resources)
     return strip_style_comments(body)
 
 
@@ -75,4 +91,21 @@ def export_notebook_html(notebook_path: str | Path, html_path: str | Path | None
     notebook_path = Path(notebook_path)
     html_path = Path(html_path) if html_path else notebook_path.with_suffix(".html")
     html_path.write_text(notebook_to_html(notebook_path), encoding="utf-8")
+    return html_path
+
+
+def reviewer_html_path(html_path: str | Path) -> Path:
+    """``<folder>/<notebook>.reviewer.html`` for the full export ``<folder>/<notebook>.html``."""
+    html_path = Path(html_path)
+    return html_path.with_name(html_path.name.removesuffix(".html") + REVIEWER_SUFFIX)
+
+
+def export_reviewer_html(notebook_path: str | Path, html_path: str | Path | None = None
+                         ) -> Path:
+    """Write the reviewer export (no code cells) of the notebook to ``html_path`` (default
+    ``<notebook>.reviewer.html`` beside it); return its path."""
+    notebook_path = Path(notebook_path)
+    html_path = (Path(html_path) if html_path
+                 else reviewer_html_path(notebook_path.with_suffix(".html")))
+    html_path.write_text(notebook_to_html(notebook_path, exclude_input=True), encoding="utf-8")
     return html_path

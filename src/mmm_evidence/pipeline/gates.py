@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mmm_evidence.config import BaselinesGate, ElasticityGate, GateSettings, IdentificationGate
+from mmm_evidence.config import (
+    BaselinesGate,
+    ElasticityGate,
+    FairnessGate,
+    GateSettings,
+    IdentificationGate,
+    ImportanceGate,
+)
 from mmm_evidence.evaluation.metrics import skill_score
 
 PASS = "PASS"
@@ -24,6 +31,12 @@ ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
 ELASTICITY_IDENTIFIED = "elasticity_identified"
 BEATS_BASELINES = "beats_baselines"
 ROBUSTNESS = "robustness"
+IMPORTANCE_AGREEMENT = "importance_agreement"
+FAIRNESS_ERROR_PARITY = "fairness_error_parity"
+FAIRNESS_UPLIFT_GAP = "fairness_uplift_gap"
+PRIVACY_NO_PII = "privacy_no_pii"
+PRIVACY_K_ANONYMITY = "privacy_k_anonymity"
+PRIVACY_NO_RAW_ROWS = "privacy_no_raw_rows"
 
 __all__ = [
     "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
@@ -32,6 +45,11 @@ __all__ = [
     "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
     "elasticity_identified_gate", "identification", "beats_baselines_gate", "evaluate_gates",
     "tenant_verdict", "experiment_verdict", "count_gates", "ROBUSTNESS", "robustness_gate",
+    "IMPORTANCE_AGREEMENT", "importance_agreement_gate",
+    "FAIRNESS_ERROR_PARITY", "FAIRNESS_UPLIFT_GAP", "PRIVACY_NO_PII", "PRIVACY_K_ANONYMITY",
+    "PRIVACY_NO_RAW_ROWS", "parity_checks", "fairness_error_parity_gate",
+    "fairness_uplift_gap_gate", "privacy_no_pii_gate", "privacy_k_anonymity_gate",
+    "privacy_no_raw_rows_gate",
 ]
 
 
@@ -219,15 +237,213 @@ def robustness_gate(robustness: Mapping[str, Any] | None,
     return gate(ROBUSTNESS, 0, len(failed), verdict, detail)
 
 
+def importance_agreement_gate(importance: Mapping[str, Any] | None, settings: ImportanceGate,
+                              unavailable: str = "the importance notebook did not run"
+                              ) -> dict:
+    """Spearman's ρ of the MMM's contribution shares against the true shares, over the
+    channels the importance notebook reported, must be at least ``min_spearman``. Null when
+    ``importance`` (the notebook's scraps) is None, without ground truth, with fewer than
+    ``min_channels`` channels, or when the true shares are all equal; false when the MMM gives
+    every channel the same share (it ranks nothing)."""
+    from mmm_evidence.evaluation.importance import spearman
+
+    name, threshold = IMPORTANCE_AGREEMENT, settings.min_spearman
+    if importance is None:
+        return gate(name, threshold, None, None, unavailable)
+    rows = [r for r in importance.get("importance") or []
+            if isinstance(r, Mapping) and r.get("kind") == "channel"]
+    if not rows:
+        return gate(name, threshold, None, None, "the importance notebook reported no channels")
+    pairs = {str(r.get("feature")): (_number(r.get("mmm_share")), _number(r.get("true_share")))
+             for r in rows}
+    if all(t is None for _, t in pairs.values()):
+        return gate(name, threshold, None, None, "no ground truth for this tenant")
+    paired = {c: v for c, v in pairs.items() if None not in v}
+    if len(paired) < settings.min_channels:
+        return gate(name, threshold, None, None,
+                    f"{len(paired)} channel(s) with an MMM and a true share: a rank "
+                    f"correlation needs at least {settings.min_channels}")
+    mmm = [v[0] for v in paired.values()]
+    true = [v[1] for v in paired.values()]
+    if len(set(true)) == 1:
+        return gate(name, threshold, None, None, "every channel has the same true share")
+    if len(set(mmm)) == 1:
+        return gate(name, threshold, None, False,
+                    f"the MMM gives all {len(paired)} channels the same share: it ranks nothing")
+    value = spearman(mmm, true)
+    top_mmm = max(paired, key=lambda c: (paired[c][0], c))
+    top_true = max(paired, key=lambda c: (paired[c][1], c))
+    passed = value >= threshold
+    detail = (f"Spearman ρ {value:.3f} {'≥' if passed else '<'} {threshold:g} of the MMM's "
+              f"contribution shares vs the true shares over {len(paired)} channels; largest: "
+              f"MMM {top_mmm}, truth {top_true}")
+    return gate(name, threshold, value, passed, detail)
+
+
+#: Threshold key (in ``ParityThresholds``) and label of each judged fairness gap.
+_PARITY_METRICS = {"mape": ("max_mape_gap", "MAPE"),
+                   "normalised_bias": ("max_bias_gap", "bias"),
+                   "uplift_error": ("max_uplift_error_gap", "uplift error")}
+
+
+def parity_checks(fairness: Mapping[str, Any] | None, settings: FairnessGate,
+                  metrics: Iterable[str]) -> list[dict]:
+    """Each gap of ``metrics`` per grouping (the fairness notebook's ``fairness`` scrap: segment
+    and attribute groupings) beside its threshold (``settings.segment`` for the segments,
+    ``settings.attribute`` for attribute groups): grouping, level, metric, gap, threshold,
+    share (gap / threshold), passed, max_group, min_group. Gaps over fewer than two groups
+    are left out."""
+    out: list[dict] = []
+    gaps = (fairness or {}).get("gaps") or {}
+    order = [g for g in (fairness or {}).get("groupings") or [] if g in gaps]
+    for grouping in order + sorted(g for g in gaps if g not in order):
+        per_metric = gaps[grouping]
+        level = "segment" if grouping == "segment" else "attribute"
+        limits = getattr(settings, level)
+        for metric in metrics:
+            entry = (per_metric or {}).get(metric)
+            if not isinstance(entry, Mapping) or not entry.get("groups") or entry["groups"] < 2:
+                continue
+            key, _ = _PARITY_METRICS[metric]
+            threshold = float(getattr(limits, key))
+            raw = entry.get("gap")
+            value = math.inf if raw is None else _number(raw)
+            if value is None:  # a non-finite gap (MAPE max / min with a zero min)
+                value = math.inf
+            out.append({"grouping": grouping, "level": level, "metric": metric, "gap": value,
+                        "threshold": threshold, "share": value / threshold,
+                        "passed": value <= threshold, "max_group": entry.get("max_group"),
+                        "min_group": entry.get("min_group")})
+    return out
+
+
+def _parity_gate(name: str, checks: list[dict], what: str) -> dict:
+    worst = max(c["share"] for c in checks)
+    failed = [c for c in checks if not c["passed"]]
+    parts = []
+    for grouping in dict.fromkeys(c["grouping"] for c in checks):
+        items = ", ".join(f"{_PARITY_METRICS[c['metric']][1]} {c['gap']:.3g} / "
+                          f"{c['threshold']:g}" for c in checks if c["grouping"] == grouping)
+        parts.append(f"{grouping}: {items}")
+    detail = (f"{what}, gap / threshold per grouping — " + "; ".join(parts)
+              + "; over the threshold: "
+              + (", ".join(f"{c['grouping']} {_PARITY_METRICS[c['metric']][1]} "
+                           f"({c['max_group']} vs {c['min_group']})" for c in failed)
+                 or "none"))
+    return gate(name, 1.0, worst if math.isfinite(worst) else None, not failed, detail)
+
+
+def fairness_error_parity_gate(fairness: Mapping[str, Any] | None, settings: FairnessGate,
+                               unavailable: str = "the fairness notebook did not run") -> dict:
+    """Holdout errors alike across segments and attribute groups: every MAPE gap (max / min −
+    1) and normalised-bias gap (max − min) within its threshold. The value is the largest
+    gap / threshold (≤ 1 passes); null without the notebook or with nothing to compare."""
+    if fairness is None:
+        return gate(FAIRNESS_ERROR_PARITY, 1.0, None, None, unavailable)
+    checks = parity_checks(fairness, settings, ("mape", "normalised_bias"))
+    if not checks:
+        return gate(FAIRNESS_ERROR_PARITY, 1.0, None, None,
+                    "fewer than two segments and no attribute groups: nothing to compare")
+    return _parity_gate(FAIRNESS_ERROR_PARITY, checks, "holdout MAPE (max/min − 1) and "
+                        "normalised bias (max − min)")
+
+
+def fairness_uplift_gap_gate(fairness: Mapping[str, Any] | None, settings: FairnessGate,
+                             unavailable: str = "the fairness notebook did not run") -> dict:
+    """The +10 % spend uplift mis-stated alike for every segment and attribute group: the gap
+    (max − min) of the uplift's relative error vs truth within its threshold. The value is
+    the largest gap / threshold; null without truth (or without the notebook)."""
+    if fairness is None:
+        return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None, unavailable)
+    if not fairness.get("has_uplift_truth"):
+        return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None,
+                    fairness.get("uplift_note") or "no ground truth for this tenant")
+    checks = parity_checks(fairness, settings, ("uplift_error",))
+    if not checks:
+        return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None,
+                    "fewer than two segments and no attribute groups: nothing to compare")
+    return _parity_gate(FAIRNESS_UPLIFT_GAP, checks,
+                        "relative error of the +10 % spend uplift vs truth (max − min)")
+
+
+def privacy_no_pii_gate(privacy: Mapping[str, Any] | None,
+                        unavailable: str = "the fairness notebook did not run") -> dict:
+    """No personal data in the inputs: the value is the number of input columns with a PII
+    finding (threshold 0); the detail names them (never a value)."""
+    if privacy is None:
+        return gate(PRIVACY_NO_PII, 0, None, None, unavailable)
+    findings = [f for f in privacy.get("pii") or [] if isinstance(f, Mapping)]
+    columns: dict[str, list[str]] = {}
+    for f in findings:
+        columns.setdefault(f"{f.get('file')}: {f.get('column')}", []).append(
+            f"{f.get('kind')}, {f.get('rows')} row(s)"
+            + (f", first on line {f['first_line']}" if f.get("first_line") else ""))
+    files = privacy.get("files") or []
+    if not columns:
+        return gate(PRIVACY_NO_PII, 0, 0, True,
+                    f"no personal data found in {len(files)} input file(s): "
+                    f"{', '.join(files) or '-'}")
+    detail = "personal data in " + "; ".join(f"{c} ({'; '.join(kinds)})"
+                                             for c, kinds in columns.items())
+    return gate(PRIVACY_NO_PII, 0, len(columns), False, detail)
+
+
+def privacy_k_anonymity_gate(privacy: Mapping[str, Any] | None,
+                             unavailable: str = "the fairness notebook did not run") -> dict:
+    """Every (week, segment) cell aggregates at least k individuals: the value is the smallest
+    count (threshold k); null when the counts are unknown."""
+    k_anon = (privacy or {}).get("k_anonymity")
+    if privacy is None or not isinstance(k_anon, Mapping):
+        return gate(PRIVACY_K_ANONYMITY, None, None, None, unavailable)
+    k = k_anon.get("k")
+    if k_anon.get("passed") is None:
+        return gate(PRIVACY_K_ANONYMITY, k, None, None,
+                    k_anon.get("note") or "the individuals per cell are unknown")
+    below = k_anon.get("segments_below_k") or []
+    detail = (f"{k_anon.get('cells')} cells from {k_anon.get('source')}; "
+              f"{k_anon.get('cells_below_k')} below k = {k}"
+              + (f" (segment(s) {', '.join(below)}: suppressed in the outputs)" if below else ""))
+    return gate(PRIVACY_K_ANONYMITY, k, _number(k_anon.get("min_count")),
+                bool(k_anon.get("passed")), detail)
+
+
+def privacy_no_raw_rows_gate(findings: Sequence[Mapping[str, Any]] | None,
+                             unavailable: str = "the leak scan did not run") -> dict:
+    """No input row leaves the run: the value is the number of produced files in which rows
+    (or whole columns) of the tenant's input data were found (threshold 0)."""
+    if findings is None:
+        return gate(PRIVACY_NO_RAW_ROWS, 0, None, None, unavailable)
+    if not findings:
+        return gate(PRIVACY_NO_RAW_ROWS, 0, 0, True,
+                    "no input row found in any produced artifact or notebook export")
+    shown = "; ".join(
+        f"{f.get('file')}: {f.get('rows')} row(s) of {f.get('input')}"
+        + (f" (lines {', '.join(map(str, f.get('lines') or []))})" if f.get("lines") else "")
+        + (f", columns {', '.join(f.get('dumped_columns'))} dumped"
+           if f.get("dumped_columns") else "")
+        for f in list(findings)[:5])
+    more = f"; and {len(findings) - 5} more file(s)" if len(findings) > 5 else ""
+    return gate(PRIVACY_NO_RAW_ROWS, 0, len(findings), False,
+                f"input rows found in {len(findings)} produced file(s): {shown}{more}")
+
+
 def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
                    baselines: Mapping[str, Any] | None = None,
                    baselines_unavailable: str = "the baselines notebook did not run", *,
                    robustness: Mapping[str, Any] | None = None,
-                   robustness_unavailable: str = "the robustness notebook did not run"
+                   robustness_unavailable: str = "the robustness notebook did not run",
+                   importance: Mapping[str, Any] | None = None,
+                   importance_unavailable: str = "the importance notebook did not run",
+                   fairness: Mapping[str, Any] | None = None,
+                   fairness_unavailable: str = "the fairness notebook did not run",
+                   leaks: Sequence[Mapping[str, Any]] | None = None,
+                   leaks_unavailable: str = "the leak scan did not run"
                    ) -> list[dict]:
     """All gates of one tenant, in a fixed order. ``scraps`` are the validation notebook's,
     ``baselines`` the baselines notebook's (None when it did not run or errored:
-    ``baselines_unavailable`` says why), ``robustness`` the robustness notebook's (likewise)."""
+    ``baselines_unavailable`` says why), ``robustness`` the robustness notebook's,
+    ``importance`` the importance notebook's and ``fairness`` the fairness notebook's
+    (likewise); ``leaks`` the leak scan's findings for the tenant (None: not scanned)."""
     truth = scraps.get("truth")
     has_truth = isinstance(truth, Mapping) and bool(truth.get("elasticity"))
     table = elasticity_table(scraps, settings.elasticity)
@@ -238,6 +454,17 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
         elasticity_identified_gate(scraps, settings.identification),
         beats_baselines_gate(baselines, settings.beats_baselines, baselines_unavailable),
         robustness_gate(robustness, robustness_unavailable),
+        importance_agreement_gate(importance, settings.importance_agreement,
+                                  importance_unavailable),
+        fairness_error_parity_gate(None if fairness is None else fairness.get("fairness"),
+                                   settings.fairness, fairness_unavailable),
+        fairness_uplift_gap_gate(None if fairness is None else fairness.get("fairness"),
+                                 settings.fairness, fairness_unavailable),
+        privacy_no_pii_gate(None if fairness is None else fairness.get("privacy"),
+                            fairness_unavailable),
+        privacy_k_anonymity_gate(None if fairness is None else fairness.get("privacy"),
+                                 fairness_unavailable),
+        privacy_no_raw_rows_gate(leaks, leaks_unavailable),
     ]
 
 

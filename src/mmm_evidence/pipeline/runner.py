@@ -4,25 +4,32 @@ Layout of a run's output folder::
 
     <output_dir>/data/<tenant>/...                 generated inputs of synthetic tenants
     <output_dir>/tenants/<tenant>/<notebook>.ipynb executed notebook (kept when it failed)
-    <output_dir>/tenants/<tenant>/<notebook>.html  offline HTML export of it
+    <output_dir>/tenants/<tenant>/<notebook>.html  offline HTML export of it (and .reviewer.html)
+    <output_dir>/.cache/tasks/<key>/               executed notebooks by content key (cache.py)
+    <output_dir>/.cache/models/<tenant>/           the tenants' fitted models (models.py)
 
-One kernel per tenant × notebook, each in a worker process of a ``ProcessPoolExecutor``
-(spawned, so no state leaks from the caller). Kernels get single-threaded BLAS, a fixed hash
-seed and the inline matplotlib backend, so a rerun reproduces the same numbers.
+One fresh kernel per tenant × notebook. Tasks run on an executor (``executors.py``): a local
+pool of spawned worker processes (default), or a Dask cluster; a tenant's validation notebook
+is scheduled before its other notebooks, which then reuse the models it fitted. Kernels are
+forked from a template process per worker that has already imported what the notebooks
+import (``forkserver.py``, Linux), and get single-threaded BLAS, a fixed hash seed and the
+inline matplotlib backend (``KERNEL_ENV``), so a rerun reproduces the same numbers. A task whose
+inputs did not change since a run into the same folder is not executed: its notebook, HTML
+and scraps come from the cache (``cache.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import os
+import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +45,7 @@ from mmm_evidence.pipeline.collect import (
 )
 from mmm_evidence.pipeline.kernel import ensure_kernel, kernel_info
 
-#: Environment of every notebook kernel (set in the worker processes, inherited by kernels).
+#: Environment of every notebook kernel (passed to the kernel; the caller's is not changed).
 KERNEL_ENV = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -51,9 +58,13 @@ KERNEL_ENV = {
 
 OK = "ok"
 ERROR = "error"
+#: The papermill engine of the runner (``_register_engine``).
+ENGINE_NAME = "mmm-evidence"
+#: Set to 0 to start every kernel cold instead of forking it from a template (forkserver.py).
+FORK_ENV = "MMM_EVIDENCE_FORK_KERNELS"
 
 __all__ = ["KERNEL_ENV", "NotebookTask", "TaskResult", "RunResult", "run_experiment",
-           "execute_notebook_task", "tenant_output_dir"]
+           "execute_notebook_task", "tenant_output_dir", "task_outputs"]
 
 
 def tenant_output_dir(output_dir: str | Path, tenant: str) -> Path:
@@ -78,6 +89,8 @@ class NotebookTask:
     kernel_name: str
     timeout_seconds: int
     cwd: Path
+    preload: tuple[str, ...] = ()  # modules the kernel template imports (forkserver.py)
+    fork_kernels: bool = True  # fork kernels from a pre-imported template where possible
 
 
 @dataclass
@@ -93,6 +106,9 @@ class TaskResult:
     seconds: float = 0.0
     execute_seconds: float = 0.0
     scraps: dict[str, Any] = field(default_factory=dict)
+    reviewer_html: Path | None = None  # <notebook>.reviewer.html (no code cells), if written
+    cached: bool = False  # restored from the task cache, not executed
+    cache_key: str | None = None
 
     @property
     def ipynb_exists(self) -> bool:
@@ -103,23 +119,11 @@ class TaskResult:
         return self.html.is_file()
 
 
-def _set_kernel_environment() -> None:
-    os.environ.update(KERNEL_ENV)
+def task_outputs(task: NotebookTask) -> list[Path]:
+    """The files executing ``task`` writes: the notebook and its HTML exports."""
+    from mmm_evidence.pipeline.export import reviewer_html_path
 
-
-@contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """``KERNEL_ENV`` in os.environ (inherited by the kernel) for the duration; then restored."""
-    saved = {key: os.environ.get(key) for key in KERNEL_ENV}
-    os.environ.update(KERNEL_ENV)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return [task.ipynb, task.html, reviewer_html_path(task.html)]
 
 
 def kernel_transport_config(socket_dir: str | Path):  # -> traitlets.config.Config
@@ -137,27 +141,79 @@ def kernel_transport_config(socket_dir: str | Path):  # -> traitlets.config.Conf
                                      "ip": str(Path(socket_dir) / "kernel")}})
 
 
+_ENGINE_REGISTERED = False
+
+
+def _register_engine() -> None:
+    """Register papermill engine ``ENGINE_NAME``: papermill's nbclient engine, except that
+    the output notebook is written when the run ends (finished, failed or timed out) instead
+    of after every cell — each save serialises the whole notebook, images included."""
+    global _ENGINE_REGISTERED
+    if _ENGINE_REGISTERED:
+        return
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class FinalSaveManager(NotebookExecutionManager):
+        _final = False
+
+        def save(self, **kwargs: Any) -> None:
+            if self._final:
+                super().save(**kwargs)
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self._final = True
+            super().notebook_complete(**kwargs)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True,
+                             log_output=False, autosave_cell_every=30, **kwargs):
+            nb_man = FinalSaveManager(nb, output_path=output_path, progress_bar=progress_bar,
+                                      log_output=log_output,
+                                      autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output,
+                                             **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE_NAME, Engine)
+    _ENGINE_REGISTERED = True
+
+
 def execute_notebook_task(task: NotebookTask) -> TaskResult:
     """Execute one notebook with papermill, export it to HTML, read its scraps.
 
     Never raises for a failing notebook: the error (``ename: evalue``) is returned and the
-    partial notebook and its HTML are kept.
+    partial notebook and its HTML are kept. The kernel gets ``KERNEL_ENV`` explicitly (this
+    process's environment is not changed) and is shut down at once when the notebook ends.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from mmm_evidence.pipeline.export import export_notebook_html
+    from mmm_evidence.pipeline.export import (
+        export_notebook_html,
+        export_reviewer_html,
+        reviewer_html_path,
+    )
+    from mmm_evidence.pipeline.forkserver import kernel_manager_class
 
+    _register_engine()
     start = time.perf_counter()
     status, error = OK, None
     task.ipynb.parent.mkdir(parents=True, exist_ok=True)
-    with _kernel_environment(), tempfile.TemporaryDirectory(prefix="mmm-kernel-") as sockets:
+    manager = kernel_manager_class(KERNEL_ENV, task.preload, fork=task.fork_kernels)
+    with tempfile.TemporaryDirectory(prefix="mmm-kernel-") as sockets:
         try:
             papermill.execute_notebook(
                 str(task.source), str(task.ipynb), parameters=task.parameters,
-                kernel_name=task.kernel_name, language="python", progress_bar=False,
-                log_output=False, execution_timeout=task.timeout_seconds, cwd=str(task.cwd),
-                config=kernel_transport_config(sockets),
+                engine_name=ENGINE_NAME, kernel_name=task.kernel_name, language="python",
+                progress_bar=False, log_output=False, execution_timeout=task.timeout_seconds,
+                cwd=str(task.cwd), config=kernel_transport_config(sockets),
+                kernel_manager_class=manager, shutdown_kernel="immediate",
             )
         except PapermillExecutionError as exc:
             status, error = ERROR, f"{exc.ename}: {exc.evalue}"
@@ -166,9 +222,11 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
     execute_seconds = time.perf_counter() - start
 
     scraps: dict[str, Any] = {}
+    reviewer_html: Path | None = None
     if task.ipynb.is_file():
         try:
             export_notebook_html(task.ipynb, task.html)
+            reviewer_html = export_reviewer_html(task.ipynb, reviewer_html_path(task.html))
         except Exception as exc:
             detail = f"HTML export failed: {type(exc).__name__}: {exc}"
             status, error = ERROR, error or detail
@@ -183,7 +241,7 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
     return TaskResult(tenant=task.tenant, notebook=task.notebook, ipynb=task.ipynb,
                       html=task.html, status=status, error=error,
                       seconds=time.perf_counter() - start, execute_seconds=execute_seconds,
-                      scraps=scraps)
+                      scraps=scraps, reviewer_html=reviewer_html)
 
 
 @dataclass
@@ -205,6 +263,8 @@ class RunResult:
     notebook_bytes: dict[str, bytes]
     tasks: list[TaskResult]
     kernel_env: dict[str, str] = field(default_factory=lambda: dict(KERNEL_ENV))
+    executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    cache: dict[str, Any] = field(default_factory=lambda: {"enabled": False})
 
     def tasks_of(self, tenant: str) -> list[TaskResult]:
         return [t for t in self.tasks if t.tenant == tenant]
@@ -241,17 +301,27 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[str], Any]
+def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[str], Any],
+                  cache: bool = True
                   ) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, float]]:
-    from mmm_evidence.data import prepare_tenant_data
+    from mmm_evidence.pipeline.cache import DataStamps
 
+    stamps = DataStamps(output_dir)
     hashes: dict[str, dict[str, str]] = {}
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
     for tenant in exp.tenants:
         start = time.perf_counter()
+        known = stamps.lookup(exp, tenant) if cache else None
+        if known is not None:  # generated/validated by an earlier run, files unchanged
+            hashes[tenant] = known
+            seconds[tenant] = time.perf_counter() - start
+            continue
         try:
+            from mmm_evidence.data import prepare_tenant_data
+
             hashes[tenant] = prepare_tenant_data(exp, tenant, output_dir)
+            stamps.store(exp, tenant, hashes[tenant])
         except (ValueError, OSError) as exc:  # DataError and ConfigError are ValueErrors
             errors[tenant] = str(exc) or type(exc).__name__
         except Exception as exc:  # a bug in a loader/generator: record it, keep going
@@ -263,7 +333,8 @@ def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[s
     return hashes, errors, seconds
 
 
-def _tasks(exp: ExperimentConfig, output_dir: Path, tenants: list[str]) -> list[NotebookTask]:
+def _tasks(exp: ExperimentConfig, output_dir: Path, tenants: list[str],
+           preload: tuple[str, ...] = (), fork_kernels: bool = True) -> list[NotebookTask]:
     tasks = []
     for tenant in tenants:
         folder = tenant_output_dir(output_dir, tenant)
@@ -274,27 +345,63 @@ def _tasks(exp: ExperimentConfig, output_dir: Path, tenants: list[str]) -> list[
                 parameters={"experiment_config": str(exp.path), "tenant": tenant,
                             "output_dir": str(output_dir), "seed": exp.seed},
                 kernel_name=exp.runner.kernel_name, timeout_seconds=exp.runner.timeout_seconds,
-                cwd=exp.notebooks_dir,
+                cwd=exp.notebooks_dir, preload=preload, fork_kernels=fork_kernels,
             ))
     return tasks
 
 
 def _progress_line(done: int, total: int, result: TaskResult) -> str:
     outcome = OK if result.status == OK else f"ERROR: {_first_line(result.error or '')}"
-    return f"[{done}/{total}] {result.tenant} · {result.notebook} · {outcome} · " \
-           f"{result.seconds:.1f} s"
+    timing = "cached" if result.cached else f"{result.seconds:.1f} s"
+    return f"[{done}/{total}] {result.tenant} · {result.notebook} · {outcome} · {timing}"
+
+
+def previous_task_seconds(output_dir: Path) -> dict[tuple[str, str], float]:
+    """{(tenant, notebook): seconds} executed in the last run into ``output_dir`` (from its
+    ``run_manifest.json``; {} when there is none): the scheduler starts long tasks first."""
+    from mmm_evidence.pipeline.artifacts import MANIFEST_FILE
+
+    try:
+        manifest = json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return {(t["tenant"], t["notebook"]): float(t["seconds"])
+                for t in manifest.get("tasks", [])
+                if not t.get("cached") and t.get("seconds")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _worker_failure(task: NotebookTask, exc: BaseException) -> TaskResult:
+    return TaskResult(task.tenant, task.notebook, task.ipynb, task.html, ERROR,
+                      f"{type(exc).__name__}: {exc}")
 
 
 def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = None,
-                   workers: int | None = None, progress: Callable[[str], Any] = print
+                   workers: int | None = None, progress: Callable[[str], Any] = print,
+                   cache: bool = True, executor: str = "local", scheduler: str | None = None,
+                   fork_kernels: bool | None = None,
+                   task_function: Callable[[NotebookTask], TaskResult] | None = None
                    ) -> RunResult:
     """Prepare every tenant's data, execute every notebook × tenant, collect the scraps.
 
     A tenant whose data fails is recorded (its notebooks are skipped); a notebook that raises
     is recorded with its error and its partial notebook/HTML are kept; the others continue.
+
+    ``cache``: a task whose key (``cache.task_key``) has an entry in ``<output_dir>/.cache``
+    is restored instead of executed; ``cache=False`` executes everything, refits every model
+    and refreshes the entries. ``executor``: ``local`` (a pool of ``workers`` processes) or
+    ``dask`` (the cluster at ``scheduler``, or a LocalCluster of ``workers``).
+    ``fork_kernels=False`` starts every kernel cold (default: forked where possible, unless
+    the environment sets ``MMM_EVIDENCE_FORK_KERNELS=0``). ``task_function`` replaces
+    ``execute_notebook_task`` (the benchmark's in-process floor).
     """
+    from mmm_evidence.pipeline.cache import TaskCache, cache_dir, model_cache_dir, task_key
+    from mmm_evidence.pipeline.executors import make_executor, run_tasks
+    from mmm_evidence.pipeline.forkserver import kernel_preload
+
     if exp.path is None:
         raise ValueError("the experiment config has no path; load it with load_experiment()")
+    if fork_kernels is None:
+        fork_kernels = os.environ.get(FORK_ENV, "1").strip().lower() not in ("0", "false", "no")
     started, clock = _now(), time.perf_counter()
     output_dir = Path(output_dir or exp.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -303,42 +410,73 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     kernel = kernel_info(exp.runner.kernel_name)
     notebook_bytes = {nb: exp.notebook_path(nb).read_bytes() for nb in exp.notebooks}
 
-    data_hashes, data_errors, data_seconds = _prepare_data(exp, output_dir, progress)
+    data_hashes, data_errors, data_seconds = _prepare_data(exp, output_dir, progress, cache)
     for task in _tasks(exp, output_dir, exp.tenants):  # a previous run's evidence must not
-        for stale in (task.ipynb, task.html):         # pass for this run's
+        for stale in task_outputs(task):              # pass for this run's
             stale.unlink(missing_ok=True)
     runnable = [t for t in exp.tenants if t not in data_errors]
-    tasks = _tasks(exp, output_dir, runnable)
-    n_workers = max(1, min(workers or exp.runner.workers or os.cpu_count() or 1,
-                           len(tasks) or 1))
-    progress(f"running {len(tasks)} notebook(s) for {len(runnable)} tenant(s) with "
-             f"{n_workers} worker(s) -> {output_dir}")
-
+    tasks = _tasks(exp, output_dir, runnable, fork_kernels=fork_kernels)
+    task_cache = TaskCache(output_dir)
+    keys = {(t.tenant, t.notebook): task_key(t, exp, data_hashes.get(t.tenant, {}), kernel,
+                                             KERNEL_ENV) for t in tasks}
     results: dict[tuple[str, str], TaskResult] = {}
-    if tasks:
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn"),
-                                 initializer=_set_kernel_environment) as pool:
-            futures: dict[Future, NotebookTask] = {
-                pool.submit(execute_notebook_task, task): task for task in tasks}
-            try:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    task = futures[future]
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # the worker process itself died
-                        result = TaskResult(task.tenant, task.notebook, task.ipynb, task.html,
-                                            ERROR, f"{type(exc).__name__}: {exc}")
-                    results[(task.tenant, task.notebook)] = result
-                    progress(_progress_line(done, len(tasks), result))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+    done = 0
+    to_run: list[NotebookTask] = []
+    for task in tasks:
+        key = keys[(task.tenant, task.notebook)]
+        record = task_cache.lookup(key) if cache else None
+        if record is None:
+            to_run.append(task)
+            continue
+        result = task_cache.restore(key, record, task)
+        results[(task.tenant, task.notebook)] = result
+        done += 1
+        progress(_progress_line(done, len(tasks), result))
+    if not cache:  # refit every model of the tenants run
+        for tenant in runnable:
+            shutil.rmtree(model_cache_dir(output_dir, tenant), ignore_errors=True)
+
+    n_workers = max(1, min(workers or exp.runner.workers or os.cpu_count() or 1,
+                           len(to_run) or 1))
+    executor_info: dict[str, Any] = {"name": executor, "workers": n_workers}
+    if to_run:
+        if fork_kernels:  # what the kernels' template imports (parsed from the sources)
+            preload = tuple(kernel_preload(exp.notebook_path(nb) for nb in exp.notebooks))
+            to_run = [dataclasses.replace(t, preload=preload) for t in to_run]
+        pool = make_executor(executor, n_workers, scheduler)
+        executor_info = pool.describe()
+        progress(f"running {len(to_run)} notebook(s) for {len(runnable)} tenant(s) "
+                 f"({len(tasks) - len(to_run)} cached) on {executor_info['workers']} "
+                 f"{pool.name} worker(s) -> {output_dir}")
+
+        def collected(task: NotebookTask, result: TaskResult) -> None:
+            nonlocal done
+            key = keys[(task.tenant, task.notebook)]
+            result.cache_key = key
+            task_cache.store(key, result)
+            results[(task.tenant, task.notebook)] = result
+            done += 1
+            progress(_progress_line(done, len(tasks), result))
+
+        try:
+            run_tasks(to_run, task_function or execute_notebook_task, pool, collected,
+                      _worker_failure, first=VALIDATION_NOTEBOOK,
+                      expected=previous_task_seconds(output_dir))
+        finally:
+            pool.close()
+    elif tasks:
+        progress(f"all {len(tasks)} notebook(s) of {len(runnable)} tenant(s) are cached "
+                 f"-> {output_dir}")
     ordered = [results[(t.tenant, t.notebook)] for t in tasks]
     run_id = compute_run_id(exp.params_hash(), data_hashes, notebook_bytes,
                             mmm_evidence.__version__)
+    hits = sum(r.cached for r in ordered)
     return RunResult(
         exp=exp, output_dir=output_dir, run_id=run_id, git_commit=git_commit(exp.path),
-        kernel=kernel, workers=n_workers, started=started, finished=_now(),
-        seconds=time.perf_counter() - clock, data_hashes=data_hashes, data_errors=data_errors,
-        data_seconds=data_seconds, notebook_bytes=notebook_bytes, tasks=ordered,
+        kernel=kernel, workers=int(executor_info.get("workers") or n_workers), started=started,
+        finished=_now(), seconds=time.perf_counter() - clock, data_hashes=data_hashes,
+        data_errors=data_errors, data_seconds=data_seconds, notebook_bytes=notebook_bytes,
+        tasks=ordered, executor=executor_info,
+        cache={"enabled": cache, "folder": str(cache_dir(output_dir)), "hits": hits,
+               "executed": len(ordered) - hits},
     )

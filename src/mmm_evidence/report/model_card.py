@@ -1,115 +1,111 @@
-"""``model_card.html``: the reviewer's one-page summary, rendered from the validation report
-(and, when the run has one, ``baseline_metrics.json`` for the baseline comparison).
+"""The model card: what a reviewer reads to decide whether MMM v2 may be promoted.
 
-Self-contained (inline CSS, no scripts, no external resources), every text html-escaped,
-readable on a phone (viewport meta, tables scroll sideways inside their own box).
+Built from the run's artifacts alone — ``validation_report.json`` and, when the run has them,
+``run_manifest.json``, ``baseline_metrics.json``, ``robustness_report.json``,
+``fairness_report.json`` and ``feature_importance.csv`` — as one document
+(``build_model_card``) rendered twice: ``model_card.html`` (self-contained: inline CSS and
+images, no script, nothing fetched; readable on a phone, printable) and ``model_card.md`` (the
+same content for diffs and tickets; figures become their captions). Every text is escaped by
+the renderer (see ``report.document``).
+
+The card holds no wall-clock time but the run's date (UTC day, from the manifest), so an
+identical rerun on the same day gives the same bytes.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from html import escape
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmm_evidence.report import card_plots
+from mmm_evidence.report.defects import collect_defects, defect_blocks, gate_notebook
+from mmm_evidence.report.document import (
+    Badge,
+    Banner,
+    Block,
+    Bullets,
+    Code,
+    Document,
+    Figure,
+    Heading,
+    Inline,
+    Link,
+    Meta,
+    Muted,
+    Para,
+    Pre,
+    Section,
+    Table,
+    fmt_num,
+    fmt_pct,
+    gate_kind,
+    gate_label,
+    html_page,
+    markdown_page,
+    verdict_kind,
+)
+
 MODEL_CARD_FILE = "model_card.html"
+MODEL_CARD_MD_FILE = "model_card.md"
 
-__all__ = ["MODEL_CARD_FILE", "render_model_card", "write_model_card"]
+__all__ = ["MODEL_CARD_FILE", "MODEL_CARD_MD_FILE", "build_model_card", "render_model_card",
+           "render_model_card_markdown", "write_model_card", "INTENDED_USE", "OUT_OF_SCOPE",
+           "LIMITATIONS"]
 
-_VERDICT_CLASS = {"PASS": "pass", "FAIL": "fail", "NOT ASSESSABLE": "na"}
+METHOD = (
+    "MMM v2 models each segment × week: KPI = segment baseline (intercept, linear trend, "
+    "Fourier seasonality, controls) + Σ_c β_c · size_g · Hill(Adstock(spend_c,g / size_g)), "
+    "with the media response (geometric adstock decay, Hill half-saturation and shape, β_c ≥ 0) "
+    "shared across segments. It is fitted by variable projection: for given nonlinear "
+    "parameters the linear ones are an exact bounded least-squares solve; the nonlinear ones "
+    "are optimised with scipy from several seeded starts under a weak prior. Intervals come "
+    "from a moving-block residual bootstrap (segments resampled too). Elasticity of a channel: "
+    "the % change of the total KPI over the history when its spend is multiplied by 1.01 in "
+    "every week, divided by 1 %.")
 
-_CSS = """
-:root { --pass: #1b7f3b; --fail: #b3261e; --na: #5f6368; --line: #d0d4d9; --soft: #f5f6f8; }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 62rem; padding: 1rem; color: #1f2328; line-height: 1.45;
-       font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-h1 { font-size: 1.5rem; margin: 0.2rem 0 0.6rem; }
-h2 { font-size: 1.25rem; margin: 2rem 0 0.5rem; padding-top: 0.6rem;
-     border-top: 2px solid var(--line); }
-h3 { font-size: 1.02rem; margin: 1.2rem 0 0.4rem; }
-.banner { color: #fff; border-radius: 8px; padding: 0.9rem 1rem; margin: 0.8rem 0 1rem;
-          font-size: 1.25rem; font-weight: 700; }
-.banner small { display: block; font-size: 0.85rem; font-weight: 400; opacity: 0.95; }
-.banner.pass { background: var(--pass); } .banner.fail { background: var(--fail); }
-.banner.na { background: var(--na); }
-.badge { display: inline-block; border-radius: 999px; padding: 0.05rem 0.55rem; color: #fff;
-         font-size: 0.8rem; font-weight: 600; white-space: nowrap; }
-.badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
-.badge.na { background: var(--na); }
-.note { color: #555; font-size: 0.88rem; margin: 0.2rem 0 0.8rem; }
-.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; margin: 0.3rem 0 0.8rem; }
-table { border-collapse: collapse; min-width: 100%; font-size: 0.92rem; }
-th, td { border-bottom: 1px solid var(--line); padding: 0.3rem 0.55rem; text-align: left;
-         vertical-align: top; }
-th { background: var(--soft); font-weight: 600; white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 0.8rem;
-          margin: 0.4rem 0; font-size: 0.92rem; }
-dl.meta dt { color: #57606a; } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-.errors li { margin: 0.3rem 0; } .muted { color: #57606a; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--soft); padding: 0.5rem;
-      border-radius: 6px; font-size: 0.85rem; margin: 0.3rem 0; }
-a { color: #0b57d0; }
-@media (max-width: 40rem) { body { padding: 0.6rem; } th, td { padding: 0.25rem 0.4rem; } }
-"""
+INTENDED_USE = (
+    "Decomposing a validated tenant's weekly KPI into baseline and paid-media contributions, "
+    "at segment × week level.",
+    "Comparing channels' elasticities, contribution shares and ROI — with their intervals — "
+    "to inform budget discussions, for tenants whose verdict on this card is PASS.",
+    "What-if questions for spend close to the range each channel was observed in.",
+)
 
+OUT_OF_SCOPE = (
+    "Tenants, periods or channels not validated on this card, and any tenant whose verdict is "
+    "not PASS.",
+    "Spend far outside the observed range, or a channel without spend history: response "
+    "curves are extrapolated there.",
+    "Forecasting without known future spend and controls: holdout scores are conditional on "
+    "the actual spend and controls of the holdout weeks.",
+    "Causal claims where spend reacts to the KPI (e.g. budgets that follow demand) without "
+    "lift tests to calibrate against.",
+    "Decisions about individual people: the model works on aggregated segments only.",
+)
 
-def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+LIMITATIONS = (
+    "The evidence covers only the tenants on this card; a gate says nothing about a tenant "
+    "that was not run.",
+    "Truth-based gates (elasticity error, missed channel) need ground truth, which only "
+    "synthetic tenants have; for real tenants they are not assessable, and elasticities are "
+    "checked only by identification, lift tests, baselines and robustness.",
+    "The media response is shared across segments: segment-specific media effects are not "
+    "modelled.",
+    "Bootstrap intervals are approximate; on the recovery benchmark they cover the truth "
+    "somewhat less often than their nominal level (README, benchmarks).",
+)
 
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or isinstance(value, bool):
-        return "–"
-    if isinstance(value, int):
-        return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return _e(value)
-    if not math.isfinite(number):
-        return "–"
-    if number != 0 and (abs(number) >= 1e6 or abs(number) < 10 ** -digits):
-        return f"{number:.{digits}g}"
-    return f"{number:.{digits}f}"
+_BASELINE_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
+                    "linear": "linear (OLS)", "lightgbm": "LightGBM"}
+_CATEGORY_LABELS = {"perturbation": "perturbation", "stability": "stability",
+                    "sanity": "sanity", "identification": "identification",
+                    "leakage_determinism": "leakage & determinism"}
+_NUMERIC_SETTINGS_ORDER = ("fourier_order", "trend", "n_starts", "max_decay", "shape_bounds",
+                           "half_saturation_bounds", "prior_strength", "max_iterations")
 
 
-def _pct(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if not math.isfinite(number) else f"{100 * number:.1f} %"
-
-
-def _badge(verdict: str | None) -> str:
-    verdict = verdict or "NOT ASSESSABLE"
-    return f'<span class="badge {_VERDICT_CLASS.get(verdict, "na")}">{_e(verdict)}</span>'
-
-
-def _gate_badge(passed: bool | None) -> str:
-    return _badge("PASS" if passed is True else "FAIL" if passed is False else "NOT ASSESSABLE")
-
-
-def _status_badge(status: str | None) -> str:
-    cls = {"ok": "pass", "error": "fail"}.get(status or "", "na")
-    return f'<span class="badge {cls}">{_e(status or "unknown")}</span>'
-
-
-def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], numeric: Iterable[int] = ()
-           ) -> str:
-    """An HTML table; ``rows`` hold already-escaped cell HTML."""
-    numeric = set(numeric)
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                         for i, c in enumerate(row)) + "</tr>"
-        for row in rows)
-    if not body:
-        return '<p class="muted">Nothing reported.</p>'
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>' \
-           f"</table></div>"
+# --------------------------------------------------------------------------- helpers
 
 
 def _get(mapping: Any, *keys: str) -> Any:
@@ -120,34 +116,90 @@ def _get(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def _metrics_table(metrics: Any) -> str:
-    rows = []
+def _verdict_badge(verdict: str | None) -> Badge:
+    verdict = verdict or "NOT ASSESSABLE"
+    return Badge(verdict, verdict_kind(verdict))
+
+
+def _gate_badge(passed: bool | None) -> Badge:
+    return Badge(gate_label(passed), gate_kind(passed))
+
+
+def _status_badge(status: str | None) -> Badge:
+    return Badge(status or "unknown", {"ok": "pass", "error": "fail"}.get(status or "", "na"))
+
+
+def _tenant_order(report: Mapping) -> list[str]:
+    tenants = report.get("tenants") or {}
+    order = [t for t in report.get("tenant_order") or [] if t in tenants]
+    return order + [t for t in sorted(tenants) if t not in order]
+
+
+def _label(section: Mapping, name: str) -> str:
+    return str(section.get("display_name") or name)
+
+
+def _settings_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_settings_text(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --------------------------------------------------------------------------- per-tenant blocks
+
+
+def _data_meta(data: Any) -> list[Block]:
+    if not isinstance(data, Mapping):
+        return []
+    return [Meta([
+        ("weeks", f"{data.get('weeks')} ({data.get('train_weeks')} train, "
+                  f"{data.get('holdout_weeks')} holdout)"),
+        ("period", f"{data.get('start')} – {data.get('end')}"),
+        ("segments", str(data.get("segments"))),
+        ("channels", ", ".join(map(str, data.get("channels") or [])) or "none"),
+        ("controls", ", ".join(map(str, data.get("controls") or [])) or "none"),
+    ])]
+
+
+def _metrics_blocks(metrics: Any) -> list[Block]:
     splits = [("holdout", _get(metrics, "holdout")), ("in-sample", _get(metrics, "in_sample"))]
     for fold in _get(metrics, "cv", "folds") or []:
         if isinstance(fold, Mapping):
             splits.append((f"CV {fold.get('name')} (weeks {fold.get('test_start', 0) + 1}–"
                            f"{fold.get('test_end')})", fold))
     splits.append(("CV mean", _get(metrics, "cv", "mean")))
-    for label, m in splits:
-        if isinstance(m, Mapping):
-            rows.append([_e(label), _num(m.get("r2")), _pct(m.get("mape")), _num(m.get("nrmse"))])
-    table = _table(["split", "R²", "MAPE", "NRMSE"], rows, numeric=(1, 2, 3))
+    rows = [[label, fmt_num(m.get("r2")), fmt_pct(m.get("mape")), fmt_num(m.get("nrmse"))]
+            for label, m in splits if isinstance(m, Mapping)]
+    blocks: list[Block] = [Table(["split", "R²", "MAPE", "NRMSE"], rows,
+                                 numeric=frozenset({1, 2, 3}))]
     ratio = _get(metrics, "holdout", "rmse_to_noise")
     if ratio is not None:
-        table += (f"<p class=\"note\">Holdout RMSE is {_num(ratio, 2)}× the noise floor implied "
-                  f"by the fit's residuals (1 = forecast as well as the noise allows).</p>")
-    return table
+        blocks.append(Para(f"Holdout RMSE is {fmt_num(ratio, 2)}× the noise floor implied by "
+                           "the fit's residuals (1 = forecast as well as the noise allows).",
+                           "note"))
+    return blocks
 
 
-def _gates_table(gates: Any) -> str:
-    rows = []
-    for g in gates or []:
-        rows.append([f"<code>{_e(g.get('name'))}</code>", _num(g.get("value")),
-                     _num(g.get("threshold")), _gate_badge(g.get("passed")), _e(g.get("detail"))])
-    return _table(["gate", "value", "threshold", "result", "detail"], rows, numeric=(1, 2))
+def _notebook_link(section: Mapping, notebook: str | None) -> Inline:
+    entry = _get(section, "notebooks", notebook) if notebook else None
+    if not isinstance(entry, Mapping):
+        return Code(notebook) if notebook else "–"
+    href = entry.get("reviewer_html") or entry.get("html")
+    return Link(notebook, href) if href else Code(notebook)  # type: ignore[arg-type]
 
 
-def _elasticity_table(section: Mapping) -> str:
+def _gates_table(section: Mapping, notebooks: Sequence[str]) -> Table:
+    rows = [[Code(str(g.get("name"))), fmt_num(g.get("value")), fmt_num(g.get("threshold")),
+             _gate_badge(g.get("passed")), str(g.get("detail") or ""),
+             _notebook_link(section, gate_notebook(g, notebooks))]
+            for g in section.get("gates") or [] if isinstance(g, Mapping)]
+    return Table(["gate", "value", "threshold", "result", "detail", "notebook"], rows,
+                 numeric=frozenset({1, 2}), empty="No gates were evaluated.")
+
+
+def _elasticity_table(section: Mapping) -> Table:
     table = section.get("elasticities") or {}
     shares = section.get("contribution_shares") or {}
     roi = section.get("roi") or {}
@@ -158,70 +210,42 @@ def _elasticity_table(section: Mapping) -> str:
     for channel in sorted(set(table) | set(shares) | set(roi)):
         row = table.get(channel) or {}
         iv = intervals.get(channel) or {}
-        interval = (f"[{_num(iv.get('low'))}, {_num(iv.get('high'))}]" if iv else "—")
+        interval: list = [f"[{fmt_num(iv.get('low'))}, {fmt_num(iv.get('high'))}]" if iv
+                          else "—"]
         if channel in ident and not ident[channel].get("identified"):
-            interval += " <span class=\"badge na\">not identified</span>"
+            interval += [" ", Badge("not identified", "na")]
         rows.append([
-            _e(channel), _num(row.get("estimate")), interval, _num(row.get("truth")),
-            _num(row.get("relative_error")), "yes" if row.get("counted") else "no",
-            _pct(shares.get(channel)), _pct(_get(truth, "contribution_share", channel)),
-            _num(roi.get(channel), 2), _num(_get(truth, "roi", channel), 2),
+            channel, fmt_num(row.get("estimate")), interval, fmt_num(row.get("truth")),
+            fmt_num(row.get("relative_error")), "yes" if row.get("counted") else "no",
+            fmt_pct(shares.get(channel)), fmt_pct(_get(truth, "contribution_share", channel)),
+            fmt_num(roi.get(channel), 2), fmt_num(_get(truth, "roi", channel), 2),
         ])
-    return _table(["channel", "elasticity", "interval", "true elasticity", "relative error",
-                   "in median", "contribution share", "true share", "ROI", "true ROI"],
-                  rows, numeric=range(1, 10))
+    return Table(["channel", "elasticity", "interval", "true elasticity", "relative error",
+                  "in median", "contribution share", "true share", "ROI", "true ROI"], rows,
+                 numeric=frozenset(range(1, 10)))
 
 
-def _lift_table(section: Mapping) -> str:
+def _lift_blocks(section: Mapping) -> list[Block]:
     lift = section.get("lift_tests") or {}
     tests = lift.get("tests") or []
     if not tests:
-        return ""
+        return []
     rows = []
     for t in tests:
-        verdict = t.get("consistent")
-        rows.append([_e(t.get("channel")), _e(f"{t.get('start')} – {t.get('end')}"),
-                     _num(t.get("spend_change"), 2), _num(t.get("lift"), 0),
-                     _num(t.get("lift_se"), 0), _num(t.get("implied_lift"), 0),
-                     _num(t.get("z"), 2), _gate_badge(verdict).replace(
-                         "PASS", "consistent").replace("FAIL", "inconsistent")])
+        ok = t.get("consistent")
+        badge = Badge({True: "consistent", False: "inconsistent"}.get(ok, "NOT ASSESSABLE"),
+                      gate_kind(ok))
+        rows.append([str(t.get("channel")), f"{t.get('start')} – {t.get('end')}",
+                     fmt_num(t.get("spend_change"), 2), fmt_num(t.get("lift"), 0),
+                     fmt_num(t.get("lift_se"), 0), fmt_num(t.get("implied_lift"), 0),
+                     fmt_num(t.get("z"), 2), badge])
     how = ("the fit was calibrated with these tests (in-sample comparison)"
            if lift.get("calibrated") else "not used in the fit (independent comparison)")
-    return (f"<h3>Lift tests</h3><p class=\"note\">Measured lift vs the model's implied lift "
-            f"for the same spend change; {_e(how)}.</p>"
-            + _table(["channel", "weeks", "spend change", "measured", "SE", "model", "z",
-                      "|z| ≤ 2"], rows, numeric=range(2, 7)))
-
-
-def _data_summary(data: Any) -> str:
-    if not isinstance(data, Mapping):
-        return ""
-    items = [
-        ("weeks", f"{_e(data.get('weeks'))} ({_e(data.get('train_weeks'))} train, "
-                  f"{_e(data.get('holdout_weeks'))} holdout)"),
-        ("period", f"{_e(data.get('start'))} – {_e(data.get('end'))}"),
-        ("segments", _e(data.get("segments"))),
-        ("channels", _e(", ".join(map(str, data.get("channels") or [])))),
-        ("controls", _e(", ".join(map(str, data.get("controls") or [])) or "none")),
-    ]
-    return '<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
-
-
-def _notebook_links(notebooks: Any) -> str:
-    rows = []
-    for name, nb in sorted((notebooks or {}).items()):
-        links = []
-        if nb.get("html"):
-            links.append(f'<a href="{_e(nb["html"])}">HTML</a>')
-        if nb.get("ipynb"):
-            links.append(f'<a href="{_e(nb["ipynb"])}">ipynb</a>')
-        rows.append([_e(name), _status_badge(nb.get("status")), " · ".join(links) or "–",
-                     _e(nb.get("error") or "")])
-    return _table(["notebook", "status", "evidence", "error"], rows)
-
-
-_BASELINE_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
-                    "linear": "linear (OLS)", "lightgbm": "LightGBM"}
+    return [Heading(3, "Lift tests"),
+            Para(f"Measured lift vs the model's implied lift for the same spend change; "
+                 f"{how}.", "note"),
+            Table(["channel", "weeks", "spend change", "measured", "SE", "model", "z",
+                   "|z| ≤ 2"], rows, numeric=frozenset(range(2, 7)))]
 
 
 def _model_order(models: Iterable[str]) -> list[str]:
@@ -230,191 +254,466 @@ def _model_order(models: Iterable[str]) -> list[str]:
     return sorted(models, key=lambda m: (known.index(m) if m in known else len(known), m))
 
 
-def _baselines_html(section: Mapping | None) -> str:
-    """The baseline comparison of one tenant (its ``baseline_metrics.json`` section)."""
+def _baseline_blocks(section: Mapping | None, tenant: str) -> list[Block]:
     if not isinstance(section, Mapping):
-        return ""
-    parts = ["<h3>Baselines on the same splits</h3>"]
+        return []
+    blocks: list[Block] = [Heading(3, "Baselines on the same splits")]
     if section.get("status") != "ok":
-        parts.append(f'<p class="muted">No baseline comparison: {_e(section.get("note"))}.</p>')
-        return "".join(parts)
+        return blocks + [Para(f"No baseline comparison: {section.get('note')}.", "muted")]
     baselines = section.get("baselines") or {}
+    models = _model_order(["mmm", *baselines])
     rows = []
-    for model in _model_order(["mmm", *baselines]):
+    for model in models:
         splits = section.get("mmm") if model == "mmm" else {
             split: (entry or {}).get("metrics") for split, entry in baselines[model].items()}
         h, cv = _get(splits, "holdout") or {}, _get(splits, "cv_mean") or {}
         skill_h = _get(baselines, model, "holdout", "skill", "mape")
         skill_cv = _get(baselines, model, "cv_mean", "skill", "mape")
-        rows.append([_e(_BASELINE_LABELS.get(model, model)), _num(h.get("r2")),
-                     _pct(h.get("mape")), _num(h.get("nrmse")), _pct(cv.get("mape")),
-                     _num(cv.get("nrmse")), "–" if model == "mmm" else _num(skill_h),
-                     "–" if model == "mmm" else _num(skill_cv)])
-    parts.append('<p class="note">Weekly total KPI. Skill of the MMM against a baseline: '
-                 "1 − MMM MAPE / baseline MAPE (above 0: the MMM forecasts better).</p>")
-    parts.append(_table(["model", "holdout R²", "holdout MAPE", "holdout NRMSE", "CV MAPE",
-                         "CV NRMSE", "MMM skill (holdout)", "MMM skill (CV)"], rows,
-                        numeric=range(1, 8)))
+        rows.append([_BASELINE_LABELS.get(model, model), fmt_num(h.get("r2")),
+                     fmt_pct(h.get("mape")), fmt_num(h.get("nrmse")), fmt_pct(cv.get("mape")),
+                     fmt_num(cv.get("nrmse")), "–" if model == "mmm" else fmt_num(skill_h),
+                     "–" if model == "mmm" else fmt_num(skill_cv)])
+    blocks += [
+        Para("Weekly total KPI. Skill of the MMM against a baseline: 1 − MMM MAPE / baseline "
+             "MAPE (above 0: the MMM forecasts better).", "note"),
+        Table(["model", "holdout R²", "holdout MAPE", "holdout NRMSE", "CV MAPE", "CV NRMSE",
+               "MMM skill (holdout)", "MMM skill (CV)"], rows, numeric=frozenset(range(1, 8))),
+    ]
+    png = card_plots.baselines_png(section, models)
+    if png:
+        blocks.append(Figure(png, f"forecast error of the MMM and the baselines, {tenant}",
+                             "Holdout and rolling-origin (CV mean) MAPE of the weekly total "
+                             "KPI per model; lower is better."))
     comparison = section.get("elasticities") or {}
     channels = comparison.get("channels") or {}
     if channels:
-        models = _model_order({m for row in channels.values()
-                               for m in (row.get("estimates") or {})})
+        el_models = _model_order({m for row in channels.values()
+                                  for m in (row.get("estimates") or {})})
         has_truth = bool(comparison.get("has_truth"))
-        rows = [[_e(channel)] + ([_num(row.get("truth"), 4)] if has_truth else [])
-                + [_num(_get(row, "estimates", m), 4)
-                   + (f' <span class="muted">({_num(_get(row, "relative_errors", m), 2)})</span>'
-                      if has_truth else "") for m in models]
-                for channel, row in channels.items()]
+        el_rows: list[list[Inline]] = []
+        for channel, row in channels.items():
+            cells: list[Inline] = [channel]
+            if has_truth:
+                cells.append(fmt_num(row.get("truth"), 4))
+            for m in el_models:
+                value = fmt_num(_get(row, "estimates", m), 4)
+                if has_truth:
+                    rel = fmt_num(_get(row, "relative_errors", m), 2)
+                    cells.append([value, " ", Muted(f"({rel})")])
+                else:
+                    cells.append(value)
+            el_rows.append(cells)
         if has_truth:
             medians = comparison.get("median_relative_error") or {}
-            rows.append(["<em>median rel. error</em>", ""]
-                        + [_num(medians.get(m), 3) for m in models])
+            el_rows.append(["median rel. error", ""]
+                           + [fmt_num(medians.get(m), 3) for m in el_models])
         how = ("relative error to the truth in brackets; the median is over channels with a "
-               f"true share ≥ {_pct(comparison.get('min_true_share'))}" if has_truth
+               f"true share ≥ {fmt_pct(comparison.get('min_true_share'))}" if has_truth
                else "no ground truth for this tenant")
-        parts.append(f'<p class="note">Elasticities (spend × 1.01, full-history fits); '
-                     f"{_e(how)}.</p>")
-        parts.append(_table(["channel"] + (["truth"] if has_truth else [])
-                            + [_BASELINE_LABELS.get(m, m) for m in models], rows,
-                            numeric=range(1, len(models) + 2)))
-    return "".join(parts)
+        blocks += [
+            Para(f"Elasticities (spend × 1.01, full-history fits); {how}.", "note"),
+            Table(["channel"] + (["truth"] if has_truth else [])
+                  + [_BASELINE_LABELS.get(m, m) for m in el_models], el_rows,
+                  numeric=frozenset(range(1, len(el_models) + 2))),
+        ]
+    return blocks
 
 
-_CATEGORY_LABELS = {"perturbation": "perturbation", "stability": "stability",
-                    "sanity": "sanity", "identification": "identification",
-                    "leakage_determinism": "leakage & determinism"}
-
-
-def _robustness_html(section: Mapping | None) -> str:
-    """The robustness summary of one tenant (its ``robustness_report.json`` section): totals,
-    per category, and every check that did not pass."""
+def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
     if not isinstance(section, Mapping):
-        return ""
-    parts = ["<h3>Robustness suite</h3>"]
+        return []
+    blocks: list[Block] = [Heading(3, "Robustness suite")]
     if section.get("status") != "ok":
         why = section.get("error") or section.get("note")
-        parts.append(f'<p class="muted">No robustness checks: {_e(why)}.</p>')
-        return "".join(parts)
+        return blocks + [Para(f"No robustness checks: {why}.", "muted")]
     summary = section.get("summary") or {}
     checks = [c for c in section.get("checks") or [] if isinstance(c, Mapping)]
-    parts.append(f'<p class="note">{_e(summary.get("passed", 0))}/{_e(summary.get("total", 0))}'
-                 f" checks passed, {_e(summary.get('failed', 0))} failed, "
-                 f"{_e(summary.get('not_assessable', 0))} not assessable — each a measured value "
-                 "against its threshold; every check is in robustness_report.json and "
-                 "robustness_suite.log.</p>")
-    categories = list(dict.fromkeys(c.get("category") for c in checks))
+    blocks.append(Para(
+        f"{summary.get('passed', 0)}/{summary.get('total', 0)} checks passed, "
+        f"{summary.get('failed', 0)} failed, {summary.get('not_assessable', 0)} not assessable "
+        "— each a measured value against its threshold; every check is in "
+        "robustness_report.json and robustness_suite.log.", "note"))
     rows = []
-    for cat in categories:
+    for cat in dict.fromkeys(c.get("category") for c in checks):
         mine = [c for c in checks if c.get("category") == cat]
-        failed = [c.get("name") for c in mine if c.get("passed") is False]
-        unknown = [c.get("name") for c in mine if c.get("passed") is None]
+        failed = [str(c.get("name")) for c in mine if c.get("passed") is False]
+        unknown = [str(c.get("name")) for c in mine if c.get("passed") is None]
         verdict = False if failed else (None if unknown else True)
-        rows.append([_e(_CATEGORY_LABELS.get(cat, cat)),
+        rows.append([_CATEGORY_LABELS.get(str(cat), str(cat)),
                      f"{sum(c.get('passed') is True for c in mine)}/{len(mine)}",
-                     _gate_badge(verdict), _e(", ".join(map(str, failed + unknown)) or "–")])
-    parts.append(_table(["category", "passed", "result", "not passed"], rows, numeric=(1,)))
+                     _gate_badge(verdict), ", ".join(failed + unknown) or "–"])
+    blocks.append(Table(["category", "passed", "result", "not passed"], rows,
+                        numeric=frozenset({1})))
     bad = [c for c in checks if c.get("passed") is not True]
     if bad:
-        parts.append(_table(
+        blocks.append(Table(
             ["check", "value", "passes if", "result", "detail"],
-            [[f"<code>{_e(c.get('name'))}</code>", _num(c.get("value"), 4),
-              _e(f"{c.get('comparison', '')} {c.get('threshold')}"),
-              _gate_badge(c.get("passed")), _e(c.get("detail"))] for c in bad],
-            numeric=(1,)))
-    return "".join(parts)
+            [[Code(str(c.get("name"))), fmt_num(c.get("value"), 4),
+              f"{c.get('comparison', '')} {c.get('threshold')}", _gate_badge(c.get("passed")),
+              str(c.get("detail") or "")] for c in bad], numeric=frozenset({1})))
+    png = card_plots.robustness_png(section)
+    if png:
+        blocks.append(Figure(png, f"robustness margins, {tenant}",
+                             "Each check's measured value relative to its threshold (log "
+                             "scale): left of the dashed line passes; red = failed."))
+    return blocks
 
 
-def _tenant_section(name: str, section: Mapping, baselines: Mapping | None = None,
-                    robustness: Mapping | None = None) -> str:
-    title = section.get("display_name") or name
-    parts = [f'<section id="tenant-{_e(name)}">',
-             f"<h2>{_e(title)} {_badge(section.get('verdict'))}</h2>",
-             f'<p class="muted">tenant <code>{_e(name)}</code> · status {_e(section.get("status"))}'
-             f"</p>"]
+def _fairness_blocks(fairness_report: Mapping | None, tenant: str) -> list[Block]:
+    """The fairness and privacy section (``report.fairness_card``): the same blocks feed the
+    HTML and the Markdown card."""
+    if not isinstance(fairness_report, Mapping):
+        return []
+    from mmm_evidence.report.fairness_card import fairness_blocks
+
+    return fairness_blocks(fairness_report, tenant)
+
+
+def _importance_blocks(rows: Sequence[Mapping] | None, tenant: str) -> list[Block]:
+    """The feature-importance section (``report.importance_card``), from the CSV's rows."""
+    if rows is None:
+        return []
+    from mmm_evidence.report.importance_card import importance_blocks
+
+    return importance_blocks([dict(r) for r in rows], tenant)
+
+
+def _notebook_table(section: Mapping) -> Table:
+    rows = []
+    for name, nb in sorted((section.get("notebooks") or {}).items()):
+        links: list = []
+        for label, key in (("reviewer HTML", "reviewer_html"), ("full HTML", "html"),
+                           ("ipynb", "ipynb")):
+            if nb.get(key):
+                links += ([" · "] if links else []) + [Link(label, nb[key])]
+        rows.append([name, _status_badge(nb.get("status")), links or "–",
+                     str(nb.get("error") or "")])
+    return Table(["notebook", "status", "evidence", "error"], rows)
+
+
+def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
+                    baselines: Mapping | None, robustness: Mapping | None,
+                    fairness_report: Mapping | None, importance: Sequence[Mapping] | None
+                    ) -> Section:
+    label = _label(section, name)
+    blocks: list[Block] = [
+        Heading(2, [label, " ", _verdict_badge(section.get("verdict"))]),
+        Para(["tenant ", Code(name), f" · status {section.get('status')}"], "muted"),
+    ]
     if section.get("data_error"):
-        parts.append(f"<h3>Data error</h3><pre>{_e(section['data_error'])}</pre>")
-    parts.append(_data_summary(section.get("data")))
-    parts.append("<h3>Metrics (weekly total KPI)</h3>" + _metrics_table(section.get("metrics")))
-    parts.append("<h3>Gates</h3>" + _gates_table(section.get("gates")))
+        blocks += [Heading(3, "Data error"), Pre(str(section["data_error"]))]
+    blocks += _data_meta(section.get("data"))
+    blocks.append(Heading(3, "Gates"))
+    blocks.append(_gates_table(section, notebooks))
     if not section.get("truth") and section.get("status") == "ok":
-        parts.append('<p class="muted">No ground truth for this tenant: truth-based gates are '
-                     "not assessable.</p>")
-    parts.append("<h3>Elasticities, contributions and ROI vs truth</h3>"
-                 + _elasticity_table(section) + _lift_table(section))
-    parts.append(_baselines_html(baselines))
-    parts.append(_robustness_html(robustness))
-    parts.append("<h3>Notebooks</h3>" + _notebook_links(section.get("notebooks")))
-    parts.append("</section>")
-    return "\n".join(parts)
+        blocks.append(Para("No ground truth for this tenant: truth-based gates are not "
+                           "assessable.", "muted"))
+    blocks.append(Heading(3, "Metrics (weekly total KPI)"))
+    blocks += _metrics_blocks(section.get("metrics"))
+    weekly = section.get("weekly_totals")
+    png = card_plots.actual_vs_predicted_png(weekly, f"{label}: weekly total, actual vs "
+                                                     "predicted")
+    if png:
+        blocks.append(Figure(png, f"actual vs predicted weekly total KPI, {label}",
+                             "Weekly total KPI, actual vs the holdout model's prediction; the "
+                             "shaded weeks were not seen by that fit."))
+    blocks.append(Heading(3, "Elasticities, contributions and ROI vs truth"))
+    blocks.append(_elasticity_table(section))
+    png = card_plots.elasticities_png(section)
+    if png:
+        blocks.append(Figure(png, f"elasticities vs truth, {label}",
+                             "Estimated elasticity per channel with its bootstrap interval, "
+                             "beside the true elasticity where the tenant has one."))
+    blocks += _lift_blocks(section)
+    blocks += _baseline_blocks(baselines, label)
+    blocks += _robustness_blocks(robustness, label)
+    blocks += _fairness_blocks(fairness_report, name)
+    blocks += _importance_blocks(importance, name)
+    blocks += [Heading(3, "Notebooks"), _notebook_table(section)]
+    return Section(f"tenant-{name}", blocks)
 
 
-def render_model_card(report: Mapping[str, Any],
-                      baseline_metrics: Mapping[str, Any] | None = None,
-                      robustness_report: Mapping[str, Any] | None = None) -> str:
-    """The model card HTML for a ``validation_report.json`` dict (and, optionally, the run's
-    ``baseline_metrics.json`` dict: a baseline comparison per tenant, and its
-    ``robustness_report.json`` dict: a robustness summary per tenant)."""
+# --------------------------------------------------------------------------- run-level blocks
+
+
+def _gate_matrix(report: Mapping, order: Sequence[str]) -> Table:
+    tenants = report.get("tenants") or {}
+    names: list[str] = []
+    for t in order:
+        for g in tenants[t].get("gates") or []:
+            if isinstance(g, Mapping) and g.get("name") not in names:
+                names.append(str(g.get("name")))
+    rows = []
+    for gate_name in names:
+        row: list[Inline] = [Code(gate_name)]
+        for t in order:
+            found = [g for g in tenants[t].get("gates") or []
+                     if isinstance(g, Mapping) and g.get("name") == gate_name]
+            row.append(_gate_badge(found[0].get("passed")) if found else "–")
+        rows.append(row)
+    return Table(["gate", *order], rows, empty="No gates were evaluated.")
+
+
+def _model_details(report: Mapping, manifest: Mapping | None, order: Sequence[str]
+                   ) -> list[Block]:
+    tenants = report.get("tenants") or {}
+    versions = sorted({str(_get(tenants[t], "model", "version")) for t in order
+                       if _get(tenants[t], "model", "version")})
+    items: list[tuple[str, Inline]] = [
+        ("model", ", ".join(versions) or "MMM v2"),
+        ("package", f"mmm-evidence {report.get('package_version')}"),
+        ("notebooks", ", ".join(map(str, report.get("notebooks") or [])) or "none"),
+    ]
+    blocks: list[Block] = [Heading(2, "Model details", "model"), Meta(items), Para(METHOD)]
+    features = []
+    for t in order:
+        data = tenants[t].get("data") or {}
+        features.append([Code(t), ", ".join(map(str, data.get("channels") or [])) or "–",
+                         ", ".join(map(str, data.get("controls") or [])) or "none",
+                         str(data.get("segments") if data.get("segments") is not None
+                             else "–")])
+    blocks += [Heading(3, "Features"),
+               Para("Paid media spend per channel (adstock + saturation), controls in the "
+                    "segment baselines, trend and seasonality; segments are the rows' grouping.",
+                    "note"),
+               Table(["tenant", "media channels", "controls", "segments"], features,
+                     numeric=frozenset({3}))]
+    parameters = _get(manifest, "parameters") or {}
+    model = parameters.get("model") or {}
+    evaluation = parameters.get("evaluation") or {}
+    if model or evaluation:
+        keys = [k for k in _NUMERIC_SETTINGS_ORDER if k in model] + sorted(
+            k for k in model if k not in _NUMERIC_SETTINGS_ORDER)
+        rows = [[Code(f"model.{k}"), _settings_text(model[k])] for k in keys]
+        rows += [[Code(f"evaluation.{k}"), _settings_text(v)] for k, v in sorted(
+            evaluation.items())]
+        rows.append([Code("seed"), str(parameters.get("seed"))])
+        blocks += [Heading(3, "Settings"), Table(["setting", "value"], rows)]
+    return blocks
+
+
+def _data_blocks(report: Mapping, manifest: Mapping | None, order: Sequence[str]
+                 ) -> list[Block]:
+    tenants = report.get("tenants") or {}
+    rows = []
+    for t in order:
+        section = tenants[t]
+        data = section.get("data") or {}
+        rows.append([Code(t), _label(section, t),
+                     f"{data.get('start')} – {data.get('end')}" if data else "–",
+                     str(data.get("weeks", "–")), str(data.get("holdout_weeks", "–")),
+                     str(data.get("segments", "–")), str(len(data.get("channels") or [])),
+                     "yes" if section.get("truth") else "no"])
+    blocks: list[Block] = [
+        Heading(2, "Data", "data"),
+        Table(["tenant", "name", "period", "weeks", "holdout weeks", "segments", "channels",
+               "ground truth"], rows, numeric=frozenset({3, 4, 5, 6})),
+    ]
+    hashes = _get(manifest, "data_hashes") or {}
+    hash_rows = [[Code(t), Code(Path(str(path)).name), Code(str(sha))]
+                 for t in order for path, sha in sorted((hashes.get(t) or {}).items(),
+                                                         key=lambda kv: Path(kv[0]).name)]
+    if hash_rows:
+        blocks += [Heading(3, "Input data (SHA-256)"),
+                   Para("The run id is a hash of these, the resolved parameters, the notebooks "
+                        "and the package version.", "note"),
+                   Table(["tenant", "file", "sha256"], hash_rows)]
+    return blocks
+
+
+def _derived_limitations(report: Mapping, order: Sequence[str]) -> list[str]:
+    tenants = report.get("tenants") or {}
+    out = []
+    no_truth = [t for t in order if tenants[t].get("status") == "ok"
+                and not tenants[t].get("truth")]
+    if no_truth:
+        out.append(f"No ground truth for {', '.join(no_truth)}: their truth-based gates are "
+                   "not assessable.")
+    for t in order:
+        ident = tenants[t].get("identification") or {}
+        weak = sorted(c for c, row in ident.items()
+                      if isinstance(row, Mapping) and row.get("identified") is False)
+        if weak:
+            out.append(f"{t}: elasticity not identified for {', '.join(weak)} (the interval "
+                       "reaches zero or is too wide): treat these channels' numbers as "
+                       "unreliable.")
+        fit = tenants[t].get("fit") or {}
+        if fit and fit.get("converged") is False:
+            out.append(f"{t}: the full-history fit did not converge.")
+        if fit.get("bounds_hit"):
+            out.append(f"{t}: fitted parameters at their bounds: "
+                       f"{', '.join(map(str, fit['bounds_hit']))}.")
+    return out
+
+
+def _provenance(report: Mapping, manifest: Mapping | None) -> list[Block]:
+    m = manifest or {}
+    git = m.get("git") or {}
+    commit = report.get("git_commit") or git.get("commit")
+    dirty = git.get("dirty")
+    commit_text: Inline = (
+        [Code(str(commit)), " (uncommitted changes present)" if dirty else ""] if commit
+        else "not in a git repository")
+    python = m.get("python") or {}
+    kernel = m.get("kernel") or {}
+    date = str(m.get("finished") or m.get("started") or "")[:10] or "not recorded"
+    items: list[tuple[str, Inline]] = [
+        ("run id", Code(str(report.get("run_id")))),
+        ("date (UTC)", date),
+        ("experiment", str(report.get("experiment"))),
+        ("package version", f"mmm-evidence {report.get('package_version')}"),
+        ("git commit", commit_text),
+        ("python", f"{python.get('implementation', '')} {python.get('version', '')}".strip()
+         or "not recorded"),
+        ("platform", str(m.get("platform") or "not recorded")),
+        ("kernel", f"{kernel.get('name')} ({kernel.get('display_name')})" if kernel
+         else "not recorded"),
+        ("parameters hash", Code(str(m.get("params_hash"))) if m.get("params_hash")
+         else "not recorded"),
+        ("schema version", str(report.get("schema_version"))),
+    ]
+    blocks: list[Block] = [Heading(2, "Provenance", "provenance"), Meta(items)]
+    packages = m.get("packages") or {}
+    if packages:
+        blocks.append(Table(["library", "version"],
+                            [[Code(k), str(v or "not installed")]
+                             for k, v in sorted(packages.items())]))
+    env = m.get("environment") or {}
+    notebooks = m.get("notebook_hashes") or {}
+    if notebooks:
+        blocks.append(Table(["notebook", "sha256"], [[Code(k), Code(str(v))]
+                                                     for k, v in sorted(notebooks.items())]))
+    if env:
+        blocks.append(Para(["Kernel environment: "]
+                           + [s for k, v in sorted(env.items())
+                              for s in (Code(f"{k}={v}"), " ")], "note"))
+    if not manifest:
+        blocks.append(Para("run_manifest.json was not available: timings, environment and "
+                           "input hashes are not shown.", "muted"))
+    return blocks
+
+
+def build_model_card(report: Mapping[str, Any], *,
+                     baseline_metrics: Mapping[str, Any] | None = None,
+                     robustness_report: Mapping[str, Any] | None = None,
+                     run_manifest: Mapping[str, Any] | None = None,
+                     fairness_report: Mapping[str, Any] | None = None,
+                     feature_importance: Sequence[Mapping[str, Any]] | None = None
+                     ) -> Document:
+    """The model card as one document (see ``report.document``), from the artifacts' dicts;
+    ``feature_importance`` is the rows of ``feature_importance.csv``."""
     baseline_tenants = (baseline_metrics or {}).get("tenants") or {}
     robustness_tenants = (robustness_report or {}).get("tenants") or {}
     verdict = report.get("verdict") or "NOT ASSESSABLE"
     tenants: Mapping[str, Mapping] = report.get("tenants") or {}
-    order = [t for t in report.get("tenant_order") or [] if t in tenants]
-    order += [t for t in sorted(tenants) if t not in order]
+    order = _tenant_order(report)
+    notebooks = list(report.get("notebooks") or [])
     counts = report.get("gate_counts") or {}
-    experiment = report.get("experiment")
-    summary_rows = [
-        [f'<a href="#tenant-{_e(t)}">{_e(tenants[t].get("display_name") or t)}</a>',
-         _badge(tenants[t].get("verdict")),
-         _num(_get(tenants[t], "metrics", "holdout", "r2")), _e(tenants[t].get("status"))]
-        for t in order]
     errors = report.get("errors") or []
-    error_items = "".join(
-        f"<li><strong>{_e(e.get('tenant'))}</strong> · {_e(e.get('notebook') or 'data')}"
-        f"<pre>{_e(e.get('error'))}</pre></li>" for e in errors)
-    meta = [("experiment", experiment), ("run id", report.get("run_id")),
-            ("package version", report.get("package_version")),
-            ("git commit", report.get("git_commit") or "not in a git repository"),
-            ("notebooks", ", ".join(report.get("notebooks") or [])),
-            ("schema version", report.get("schema_version"))]
-    body = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Model card · {_e(experiment)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>Model card · {_e(experiment)}</h1>",
-        f'<div class="banner {_VERDICT_CLASS.get(verdict, "na")}">Verdict: {_e(verdict)}'
-        f"<small>{_e(counts.get('passed', 0))} of {_e(counts.get('total', 0))} gates passed, "
-        f"{_e(counts.get('failed', 0))} failed, {_e(counts.get('not_assessable', 0))} not "
-        f"assessable; {len(errors)} error(s)</small></div>",
-        '<dl class="meta">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta)
-        + "</dl>",
-        "<h2>Tenants</h2>",
-        _table(["tenant", "verdict", "holdout R²", "status"], summary_rows, numeric=(2,)),
+    experiment = report.get("experiment")
+    date = str((run_manifest or {}).get("finished") or "")[:10]
+
+    blocks: list[Block] = [
+        Banner(f"Verdict: {verdict}",
+               f"{counts.get('passed', 0)} of {counts.get('total', 0)} gates passed, "
+               f"{counts.get('failed', 0)} failed, {counts.get('not_assessable', 0)} not "
+               f"assessable; {len(errors)} error(s)", verdict_kind(verdict)),
+        Meta([("experiment", str(experiment)), ("run id", Code(str(report.get("run_id")))),
+              ("date (UTC)", date or "not recorded"),
+              ("package version", str(report.get("package_version"))),
+              ("git commit", Code(str(report.get("git_commit"))) if report.get("git_commit")
+               else "not in a git repository")]),
+        Para("PASS only when every gate of every tenant passes and nothing errored; NOT "
+             "ASSESSABLE when a gate lacks the data it needs (e.g. ground truth). "
+             "Every tenant's gates, metrics and plots are below; each notebook's evidence is "
+             "linked (reviewer HTML without code, full HTML, executed notebook).", "note"),
+        Heading(2, "Tenants", "tenants"),
+        Table(["tenant", "verdict", "gates passed", "not passed", "holdout R²", "status"],
+              [[Link(_label(tenants[t], t), f"#tenant-{t}"),
+                _verdict_badge(tenants[t].get("verdict")),
+                f"{sum(g.get('passed') is True for g in tenants[t].get('gates') or [])}/"
+                f"{len(tenants[t].get('gates') or [])}",
+                ", ".join(str(g.get("name")) for g in tenants[t].get("gates") or []
+                          if g.get("passed") is not True) or "–",
+                fmt_num(_get(tenants[t], "metrics", "holdout", "r2")),
+                str(tenants[t].get("status"))] for t in order],
+              numeric=frozenset({2, 4})),
+        Heading(3, "Gates by tenant"),
+        _gate_matrix(report, order),
     ]
     if errors:
-        body.append(f'<h2>Errors</h2><ul class="errors">{error_items}</ul>')
-    body.extend(_tenant_section(t, tenants[t], baseline_tenants.get(t),
-                                robustness_tenants.get(t)) for t in order)
-    body.append('<p class="muted">Generated by mmm-evidence from validation_report.json. '
-                "PASS only when every gate of every tenant passes and nothing errored; "
-                "NOT ASSESSABLE when a gate lacks the data it needs (e.g. ground truth).</p>")
-    body.extend(["</body>", "</html>", ""])
-    return "\n".join(body)
+        blocks.append(Heading(2, "Errors", "errors"))
+        blocks += [b for e in errors for b in (
+            Para([Code(str(e.get("tenant"))), f" · {e.get('notebook') or 'data'}"]),
+            Pre(str(e.get("error"))))]
+    blocks += _model_details(report, run_manifest, order)
+    blocks += [Heading(2, "Intended use", "intended-use"), Bullets(list(INTENDED_USE)),
+               Heading(3, "Out of scope"), Bullets(list(OUT_OF_SCOPE))]
+    blocks += _data_blocks(report, run_manifest, order)
+    for t in order:
+        blocks.append(_tenant_section(
+            t, tenants[t], notebooks, baseline_tenants.get(t), robustness_tenants.get(t),
+            fairness_report,
+            None if feature_importance is None else
+            [r for r in feature_importance if str(r.get("tenant")) == t]))
+    blocks += [Heading(2, "Limitations", "limitations"),
+               Bullets(list(LIMITATIONS) + _derived_limitations(report, order)),
+               Heading(2, "Open defects", "defects"),
+               Para("Every failed or not-assessable gate and every errored notebook; "
+                    "defects.md has each entry with its detail.", "note"),
+               *defect_blocks(collect_defects(report), details=False)]
+    blocks += _provenance(report, run_manifest)
+    return Document(f"Model card · {experiment}", blocks,
+                    footer="Generated by mmm-evidence from the run's artifacts "
+                           "(validation_report.json, run_manifest.json and the per-notebook "
+                           "reports).")
+
+
+def _card(report: Mapping[str, Any], baseline_metrics: Mapping[str, Any] | None,
+          robustness_report: Mapping[str, Any] | None, **extra: Any) -> Document:
+    return build_model_card(report, baseline_metrics=baseline_metrics,
+                            robustness_report=robustness_report, **extra)
+
+
+def render_model_card(report: Mapping[str, Any],
+                      baseline_metrics: Mapping[str, Any] | None = None,
+                      robustness_report: Mapping[str, Any] | None = None,
+                      **artifacts: Any) -> str:
+    """The model card HTML (``artifacts``: run_manifest, fairness_report, feature_importance,
+    as for ``build_model_card``)."""
+    return html_page(_card(report, baseline_metrics, robustness_report, **artifacts))
+
+
+def render_model_card_markdown(report: Mapping[str, Any],
+                               baseline_metrics: Mapping[str, Any] | None = None,
+                               robustness_report: Mapping[str, Any] | None = None,
+                               **artifacts: Any) -> str:
+    """The model card Markdown: the same document as the HTML, figures as captions."""
+    return markdown_page(_card(report, baseline_metrics, robustness_report, **artifacts))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    return path
 
 
 def write_model_card(report: Mapping[str, Any], path: str | Path,
                      baseline_metrics: Mapping[str, Any] | None = None,
-                     robustness_report: Mapping[str, Any] | None = None) -> Path:
-    """Write ``render_model_card(report, baseline_metrics, robustness_report)`` to ``path``;
-    return the path."""
+                     robustness_report: Mapping[str, Any] | None = None, *,
+                     run_manifest: Mapping[str, Any] | None = None,
+                     fairness_report: Mapping[str, Any] | None = None,
+                     feature_importance: Sequence[Mapping[str, Any]] | None = None,
+                     markdown_path: str | Path | None = None) -> Path:
+    """Write the model card HTML to ``path`` and its Markdown to ``markdown_path`` (default:
+    ``path`` with suffix ``.md``), both from one document; return the HTML path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(render_model_card(report, baseline_metrics, robustness_report))
+    doc = build_model_card(report, baseline_metrics=baseline_metrics,
+                           robustness_report=robustness_report, run_manifest=run_manifest,
+                           fairness_report=fairness_report,
+                           feature_importance=feature_importance)
+    _write(path, html_page(doc))
+    _write(Path(markdown_path) if markdown_path else path.with_suffix(".md"),
+           markdown_page(doc))
     return path
