@@ -318,7 +318,7 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     assert alpha["identification"]["tv"]["identified"] is True
     assert alpha["notebooks"]["validation"] == {
         "status": "ok", "ipynb": "tenants/alpha/validation.ipynb",
-        "html": "tenants/alpha/validation.html", "error": None}
+        "html": "tenants/alpha/validation.html", "reviewer_html": None, "error": None}
     assert report["tenants"]["baddata"]["notebooks"]["validation"]["status"] == "skipped"
     assert report["tenants"]["baddata"]["status"] == "error"
 
