@@ -52,9 +52,11 @@ class Run:
 
 def _run(params: Path, output_dir: Path) -> Run:
     lines: list[str] = []
-    result = run_experiment(load_experiment(params), output_dir=output_dir, workers=2,
-                            progress=lines.append)
-    return Run(result, write_run_artifacts(result), lines)
+    with pytest.MonkeyPatch.context() as env:  # the same recorded date, even across midnight
+        env.setenv("SOURCE_DATE_EPOCH", "1796083200")
+        result = run_experiment(load_experiment(params), output_dir=output_dir, workers=2,
+                                progress=lines.append)
+        return Run(result, write_run_artifacts(result), lines)
 
 
 @pytest.fixture(scope="module")
@@ -306,3 +308,15 @@ def test_reviewer_exports_outputs_and_a_verifiable_bundle(first: Run, second: Ru
         assert (first.out / name).read_bytes() == (second.out / name).read_bytes(), name
     bundle = write_bundle(first.out, tmp_path)
     assert verify_bundle(bundle.path).ok and bundle.payload_files >= 3 * 3 * 4
+
+
+def test_source_date_epoch_fixes_the_recorded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmm_evidence.pipeline.runner import _now
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796083200")
+    assert _now() == "2026-12-01T00:00:00+00:00"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "tomorrow")
+    with pytest.raises(ValueError, match="SOURCE_DATE_EPOCH='tomorrow'"):
+        _now()
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert _now().endswith("+00:00")

@@ -136,13 +136,19 @@ def canonical_json(value: Any) -> str:
                       allow_nan=False) + "\n"
 
 
-def write_canonical_json(value: Any, path: str | Path) -> Path:
-    """Write ``canonical_json(value)`` to ``path`` (UTF-8, LF line endings); return the path."""
+def write_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` to ``path`` as UTF-8 with LF line endings on every platform (so the bytes,
+    and their hashes in the bundle, are the same everywhere), making its folder; return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(canonical_json(value))
+        handle.write(text)
     return path
+
+
+def write_canonical_json(value: Any, path: str | Path) -> Path:
+    """Write ``canonical_json(value)`` to ``path`` (UTF-8, LF line endings); return the path."""
+    return write_text(canonical_json(value), path)
 
 
 # --------------------------------------------------------------------------- provenance

@@ -298,7 +298,16 @@ class RunResult:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """The current UTC time, or the time SOURCE_DATE_EPOCH fixes (reproducible-builds.org):
+    the run's recorded times and the date on the model card then come from that variable,
+    so that two runs on different days give byte-identical cards."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if not epoch.isdigit():
+        raise ValueError(f"environment variable SOURCE_DATE_EPOCH={epoch!r}: expected a "
+                         f"whole number of seconds since 1970-01-01 UTC")
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).isoformat(timespec="seconds")
 
 
 def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[str], Any],

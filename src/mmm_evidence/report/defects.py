@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmm_evidence.pipeline.artifacts import write_text
 from mmm_evidence.report.document import (
     Block,
     Code,
@@ -175,8 +176,4 @@ def render_defects(report: Mapping[str, Any]) -> str:
 
 def write_defects(report: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``render_defects(report)`` to ``path``; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(render_defects(report))
-    return path
+    return write_text(render_defects(report), path)

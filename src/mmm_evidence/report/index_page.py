@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmm_evidence.pipeline.artifacts import write_text
 from mmm_evidence.report.defects import tenant_order
 from mmm_evidence.report.document import (
     Badge,
@@ -110,8 +111,4 @@ def render_index(report: Mapping[str, Any], files: Sequence[str] = (),
 def write_index(report: Mapping[str, Any], path: str | Path, files: Sequence[str] = (),
                 date: str | None = None) -> Path:
     """Write ``render_index(report, files, date)`` to ``path``; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(render_index(report, files, date))
-    return path
+    return write_text(render_index(report, files, date), path)

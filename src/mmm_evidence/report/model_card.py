@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmm_evidence.pipeline.artifacts import write_text
 from mmm_evidence.report import card_plots
 from mmm_evidence.report.defects import collect_defects, defect_blocks, gate_notebook
 from mmm_evidence.report.document import (
@@ -692,13 +693,6 @@ def render_model_card_markdown(report: Mapping[str, Any],
     return markdown_page(_card(report, baseline_metrics, robustness_report, **artifacts))
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    return path
-
-
 def write_model_card(report: Mapping[str, Any], path: str | Path,
                      baseline_metrics: Mapping[str, Any] | None = None,
                      robustness_report: Mapping[str, Any] | None = None, *,
@@ -713,7 +707,6 @@ def write_model_card(report: Mapping[str, Any], path: str | Path,
                            robustness_report=robustness_report, run_manifest=run_manifest,
                            fairness_report=fairness_report,
                            feature_importance=feature_importance)
-    _write(path, html_page(doc))
-    _write(Path(markdown_path) if markdown_path else path.with_suffix(".md"),
-           markdown_page(doc))
+    write_text(html_page(doc), path)
+    write_text(markdown_page(doc), markdown_path or path.with_suffix(".md"))
     return path

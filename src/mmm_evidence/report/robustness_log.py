@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mmm_evidence.pipeline.artifacts import write_text
+
 ROBUSTNESS_LOG_FILE = "robustness_suite.log"
 
 __all__ = ["ROBUSTNESS_LOG_FILE", "render_robustness_log", "write_robustness_log",
@@ -81,8 +83,4 @@ def render_robustness_log(report: Mapping[str, Any]) -> str:
 
 def write_robustness_log(report: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``render_robustness_log(report)`` to ``path`` (UTF-8, LF); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(render_robustness_log(report))
-    return path
+    return write_text(render_robustness_log(report), path)
