@@ -1,0 +1,181 @@
+"""Where MMM v2's gap to the oracle floor comes from (issue 3): optimisation or information?
+
+``recovery.py`` shows MMM v2's median elasticity error at about 1.5-1.7 x the oracle's (the
+linear part fitted with the TRUE decay, half-saturation and shape). This benchmark asks why,
+on tenants of the same random panel (``recovery.Task``: same processes, same seeds), with
+four fits per tenant beside MMM v2 and the oracle:
+
+- **truth start**: MMM v2 fitted from a single start at the true media parameters. Its
+  penalised objective and the multi-start fit's are compared under common weights (each
+  segment's residual scale at the truth), and so is the objective AT the truth. When the
+  multi-start fit reaches an objective no higher than the truth start's, and lower than the
+  truth's own, the optimiser is not what is missing: the data (with the prior) prefer other
+  parameters than the true ones — an information limit, not an optimisation failure;
+- **decay known** / **saturation known**: the true decay (resp. the true half-saturation
+  and shape) held fixed, the rest fitted from the truth start: how much of the gap each part
+  of the media response accounts for;
+- **bagged**: the median of 20 moving-block residual-bootstrap refits
+  (``block_bootstrap``, segments not resampled) as the point estimate instead of the fit
+  itself — whether averaging over refits (variance reduction) closes the gap.
+
+Error: |est - true| / true per (tenant, channel), the median pooled over a cell, as in
+``recovery.py``. Objective: 0.5 x the sum of squared weighted residuals plus prior z-scores
+(a residual counts about one unit), so differences read on a chi-square / 2 scale.
+
+Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery_gap.py
+[--tenants N] [--workers W]`` (default 16 tenants per cell, 4 cells, ~10 min on 2 cores);
+results go to ``benchmarks/results/recovery_gap.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from recovery import Task, _rounded, cell_key, oracle_fit, panel_of, tenant_config  # noqa: E402
+
+from mmm_evidence.config import ModelSettings  # noqa: E402
+from mmm_evidence.data.panel import Panel  # noqa: E402
+from mmm_evidence.model.mmm import MMM  # noqa: E402
+from mmm_evidence.model.uncertainty import block_bootstrap  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "recovery_gap.json"
+CELLS = (("geo", 0.05), ("geo", 0.10), ("geo", 0.20), ("national", 0.05))
+FITS = ("mmm", "oracle", "truth_start", "decay_known", "saturation_known", "bagged")
+BAG_REPLICATES = 20
+TIE = 0.01  # objectives closer than this (a hundredth of one residual's unit) are the same
+HOLD = 1e-5  # half-width of the bounds that hold a parameter at its true value
+
+
+class HeldMMM(MMM):
+    """MMM v2 with some media parameters held at given values: their bounds shrink to
+    +-HOLD around them (``held``: per channel, indices 0 decay, 1 log half-saturation,
+    2 log shape into the optimiser's theta). A benchmark device, not a product feature."""
+
+    def __init__(self, held_theta: np.ndarray, held: tuple[int, ...], seed: int):
+        super().__init__(ModelSettings(), seed=seed)
+        self.held_theta, self.held = held_theta, held
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = super()._bounds()
+        for c in range(len(self.held_theta) // 3):
+            for j in self.held:
+                i = 3 * c + j
+                lo[i], hi[i] = self.held_theta[i] - HOLD, self.held_theta[i] + HOLD
+        return lo, hi
+
+
+def _errors(elasticity: dict[str, float] | np.ndarray, panel: Panel) -> list[float]:
+    truth = panel.truth["channels"]
+    values = (list(elasticity.values()) if isinstance(elasticity, dict)
+              else list(elasticity))
+    return [abs(v - truth[c]["elasticity"]) / truth[c]["elasticity"]
+            for v, c in zip(values, panel.channels, strict=True)]
+
+
+def run_tenant(shape: str, noise: float, index: int) -> dict:
+    task = Task(shape, noise, index, False)
+    panel = panel_of(tenant_config(task))
+    oracle = oracle_fit(panel, task.seed)
+    true_theta = oracle._theta()
+    mmm = MMM(ModelSettings(), seed=task.seed).fit(panel)
+    truth_start = MMM(ModelSettings(), seed=task.seed).fit(panel, start=oracle)
+    fits = {"mmm": mmm, "oracle": oracle, "truth_start": truth_start,
+            "decay_known": HeldMMM(true_theta, (0,), task.seed).fit(panel, start=oracle),
+            "saturation_known": HeldMMM(true_theta, (1, 2), task.seed).fit(panel,
+                                                                         start=oracle)}
+    errors = {name: _errors(model.elasticities(panel), panel) for name, model in fits.items()}
+    boot = block_bootstrap(mmm, panel, BAG_REPLICATES, 13, task.seed, 0.9,
+                           resample_segments=False)
+    errors["bagged"] = _errors(np.median(boot.draws["elasticity"], axis=0), panel)
+    problem = mmm._prepare(panel)
+    weights = 1.0 / problem.segment_scale(true_theta)
+
+    def objective(theta: np.ndarray) -> float:
+        return 0.5 * float((problem.residuals(theta, weights) ** 2).sum())
+
+    return {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
+            "errors": errors,
+            "objective": {"mmm": objective(mmm._theta()),
+                          "truth_start": objective(truth_start._theta()),
+                          "truth": objective(true_theta)}}
+
+
+def _run(args: tuple[str, float, int]) -> dict:
+    return run_tenant(*args)
+
+
+def summarise(records: list[dict]) -> dict[str, dict]:
+    out = {}
+    for shape, noise in CELLS:
+        group = [r for r in records if r["shape"] == shape and r["noise"] == noise]
+        if not group:
+            continue
+        med = {f: float(np.median(np.concatenate([r["errors"][f] for r in group])))
+               for f in FITS}
+        obj = [r["objective"] for r in group]
+        out[cell_key(shape, noise)] = {
+            "tenants": len(group),
+            "err_median": med,
+            "ratio_to_oracle": {f: med[f] / med["oracle"] for f in FITS},
+            "truth_start_lower_objective": sum(o["truth_start"] < o["mmm"] - TIE
+                                               for o in obj),
+            "truth_objective_minus_mmm_median": float(np.median([o["truth"] - o["mmm"]
+                                                                 for o in obj])),
+            "truth_objective_below_mmm": sum(o["truth"] < o["mmm"] - TIE for o in obj),
+        }
+    return out
+
+
+def format_table(summary: dict[str, dict]) -> str:
+    head = (f"{'cell':12s} {'n':>3s} " + " ".join(f"{f:>16s}" for f in FITS)
+            + "  truth-start<MMM  truth<MMM  truth-MMM objective (median)")
+    lines = [head, "-" * len(head)]
+    for key, s in summary.items():
+        cells = " ".join(f"{s['err_median'][f]:7.3f} ({s['ratio_to_oracle'][f]:4.2f}x)"
+                         for f in FITS)
+        lines.append(f"{key:12s} {s['tenants']:3d} {cells}  "
+                     f"{s['truth_start_lower_objective']:>6d}/{s['tenants']:<8d} "
+                     f"{s['truth_objective_below_mmm']:>4d}/{s['tenants']:<4d} "
+                     f"{s['truth_objective_minus_mmm_median']:10.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=16, help="tenants per cell")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    jobs = [(shape, noise, i) for shape, noise in CELLS for i in range(args.tenants)]
+    with ProcessPoolExecutor(args.workers) as pool:
+        records = list(pool.map(_run, jobs))
+    summary = summarise(records)
+    print(f"MMM v2's gap to the oracle: {args.tenants} tenants per cell, {args.workers} "
+          f"workers, {time.perf_counter() - started:.0f} s, load {load:.1f} before\n"
+          f"median relative elasticity error (x the oracle's); objective counts over "
+          f"tenants\n")
+    print(format_table(summary))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": "recovery_gap", "definitions": __doc__,
+               "settings": {"tenants_per_cell": args.tenants, "cells": CELLS,
+                            "bag_replicates": BAG_REPLICATES},
+               "summary": summary, "tenants": records}
+    args.out.write_text(json.dumps(_rounded(payload), indent=1, sort_keys=True) + "\n",
+                        encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
