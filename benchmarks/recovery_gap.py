@@ -19,8 +19,9 @@ four fits per tenant beside MMM v2 and the oracle:
   itself — whether averaging over refits (variance reduction) closes the gap.
 
 Error: |est - true| / true per (tenant, channel), the median pooled over a cell, as in
-``recovery.py``. Objective: 0.5 x the sum of squared weighted residuals plus prior z-scores
-(a residual counts about one unit), so differences read on a chi-square / 2 scale.
+``recovery.py``; also by kind of channel (flighted or always-on, true share below or from
+5 %), noise levels pooled. Objective: 0.5 x the sum of squared weighted residuals plus prior
+z-scores (a residual counts about one unit), so differences read on a chi-square / 2 scale.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery_gap.py
 [--tenants N] [--workers W]`` (default 16 tenants per cell, 4 cells, ~10 min on 2 cores);
@@ -103,8 +104,11 @@ def run_tenant(shape: str, noise: float, index: int) -> dict:
     def objective(theta: np.ndarray) -> float:
         return 0.5 * float((problem.residuals(theta, weights) ** 2).sum())
 
+    spec = tenant_config(task).data.synthetic
+    kinds = [f"{spec.channels[c].pattern}, share {'>=' if spec.channels[c].share >= 0.05 else '<'}"
+             f" 5 %" for c in panel.channels]
     return {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
-            "errors": errors,
+            "channel_kinds": kinds, "errors": errors,
             "objective": {"mmm": objective(mmm._theta()),
                           "truth_start": objective(truth_start._theta()),
                           "truth": objective(true_theta)}}
@@ -134,6 +138,30 @@ def summarise(records: list[dict]) -> dict[str, dict]:
             "truth_objective_below_mmm": sum(o["truth"] < o["mmm"] - TIE for o in obj),
         }
     return out
+
+
+def breakdown(records: list[dict]) -> list[dict]:
+    """Median error of every fit by shape x kind of channel (pattern, true share >= 5 %),
+    noise levels pooled: which channels the gap sits in."""
+    groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for rec in records:
+        for j, kind in enumerate(rec["channel_kinds"]):
+            group = groups.setdefault((rec["shape"], kind), {f: [] for f in FITS})
+            for f in FITS:
+                group[f].append(rec["errors"][f][j])
+    return [{"shape": shape, "kind": kind, "channels": len(errs["mmm"]),
+             **{f: float(np.median(errs[f])) for f in FITS}}
+            for (shape, kind), errs in sorted(groups.items())]
+
+
+def format_breakdown(rows: list[dict]) -> str:
+    head = f"{'shape':9s} {'kind of channel':26s} {'n':>4s} " + " ".join(
+        f"{f:>16s}" for f in FITS)
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['shape']:9s} {r['kind']:26s} {r['channels']:4d} "
+                     + " ".join(f"{r[f]:16.3f}" for f in FITS))
+    return "\n".join(lines)
 
 
 def format_table(summary: dict[str, dict]) -> str:
@@ -166,11 +194,14 @@ def main(argv: list[str] | None = None) -> int:
           f"median relative elasticity error (x the oracle's); objective counts over "
           f"tenants\n")
     print(format_table(summary))
+    rows = breakdown(records)
+    print("\nmedian relative elasticity error by kind of channel (noise levels pooled)")
+    print(format_breakdown(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "recovery_gap", "definitions": __doc__,
                "settings": {"tenants_per_cell": args.tenants, "cells": CELLS,
                             "bag_replicates": BAG_REPLICATES},
-               "summary": summary, "tenants": records}
+               "summary": summary, "by_channel_kind": rows, "tenants": records}
     args.out.write_text(json.dumps(_rounded(payload), indent=1, sort_keys=True) + "\n",
                         encoding="utf-8")
     print(f"\nwrote {args.out}")

@@ -46,3 +46,7 @@ def test_one_tenant_end_to_end(gap, monkeypatch):
     summary = gap.summarise([rec])["national 5%"]
     assert summary["tenants"] == 1 and summary["ratio_to_oracle"]["oracle"] == 1.0
     assert "national 5%" in gap.format_table({"national 5%": summary})
+    rows = gap.breakdown([rec])
+    assert sum(r["channels"] for r in rows) == rec["n_channels"]
+    assert {r["kind"].split(",")[0] for r in rows} <= {"flighted", "always_on"}
+    assert "kind of channel" in gap.format_breakdown(rows)
