@@ -20,6 +20,7 @@ from mmm_evidence.pipeline.gates import (
     elasticity_table,
     evaluate_gates,
     experiment_verdict,
+    finite_number,
     holdout_r2_gate,
     tenant_verdict,
 )
@@ -229,3 +230,10 @@ def test_identification_gate_flags_wide_or_zero_intervals():
     assert (g["value"], g["passed"]) == (2, False)
     assert "radio" in g["detail"] and "search" in g["detail"]
     assert elasticity_identified_gate({**scraps, "uncertainty": {}}, settings)["passed"] is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0.5, 0.5), (3, 3.0), ("0.25", 0.25), (None, None), (True, None), ("n/a", None),
+    (float("nan"), None), (float("inf"), None), ([1], None)])
+def test_finite_number_keeps_finite_numbers_only(value, expected) -> None:
+    assert finite_number(value) == expected

@@ -49,11 +49,11 @@ __all__ = [
     "FAIRNESS_ERROR_PARITY", "FAIRNESS_UPLIFT_GAP", "PRIVACY_NO_PII", "PRIVACY_K_ANONYMITY",
     "PRIVACY_NO_RAW_ROWS", "parity_checks", "fairness_error_parity_gate",
     "fairness_uplift_gap_gate", "privacy_no_pii_gate", "privacy_k_anonymity_gate",
-    "privacy_no_raw_rows_gate",
+    "privacy_no_raw_rows_gate", "finite_number",
 ]
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """``value`` as a finite float, or None when missing, non-numeric or NaN/inf."""
     if value is None or isinstance(value, bool):
         return None
@@ -80,7 +80,7 @@ def gate(name: str, threshold: float, value: float | None, passed: bool | None,
 
 def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
     """Holdout R² of the weekly total KPI must be at least ``min_r2``."""
-    value = _number(_get(metrics, "holdout", "r2"))
+    value = finite_number(_get(metrics, "holdout", "r2"))
     if value is None:
         return gate(HOLDOUT_R2, min_r2, None, None, "no holdout R² was reported")
     passed = value >= min_r2
@@ -97,9 +97,9 @@ def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dic
     channels = list(estimates) + [c for c in true_el if c not in estimates]
     table: dict[str, dict] = {}
     for channel in channels:
-        est = _number(estimates.get(channel))
-        tru = _number(true_el.get(channel))
-        share = _number(true_share.get(channel))
+        est = finite_number(estimates.get(channel))
+        tru = finite_number(true_el.get(channel))
+        share = finite_number(true_share.get(channel))
         rel = abs(est - tru) / abs(tru) if est is not None and tru not in (None, 0.0) else None
         counted = share is not None and share >= settings.min_true_share and tru not in (None, 0.0)
         table[channel] = {"estimate": est, "truth": tru, "relative_error": rel,
@@ -156,8 +156,8 @@ def identification(scraps: Mapping[str, Any], settings: IdentificationGate) -> d
     shares = scraps.get("contribution_shares") or {}
     out: dict[str, dict] = {}
     for channel, iv in intervals.items():
-        est, share = _number(estimates.get(channel)), _number(shares.get(channel))
-        low, high = _number(iv.get("low")), _number(iv.get("high"))
+        est, share = finite_number(estimates.get(channel)), finite_number(shares.get(channel))
+        low, high = finite_number(iv.get("low")), finite_number(iv.get("high"))
         if None in (est, share, low, high) or share < settings.min_share:
             continue
         width = (high - low) / abs(est) if est else math.inf
@@ -195,10 +195,10 @@ def beats_baselines_gate(baselines: Mapping[str, Any] | None, settings: Baseline
     if baselines is None:
         return gate(name, threshold, None, None, unavailable)
     metrics = baselines.get("metrics")
-    mmm = _number(_get(metrics, "mmm", "holdout", metric))
+    mmm = finite_number(_get(metrics, "mmm", "holdout", metric))
     if mmm is None:
         return gate(name, threshold, None, None, f"no MMM holdout {metric} was reported")
-    errors = {b: _number(_get(metrics, b, "holdout", metric)) for b in settings.baselines}
+    errors = {b: finite_number(_get(metrics, b, "holdout", metric)) for b in settings.baselines}
     missing = [b for b, v in errors.items() if v is None]
     if missing:
         return gate(name, threshold, None, None,
@@ -254,7 +254,8 @@ def importance_agreement_gate(importance: Mapping[str, Any] | None, settings: Im
             if isinstance(r, Mapping) and r.get("kind") == "channel"]
     if not rows:
         return gate(name, threshold, None, None, "the importance notebook reported no channels")
-    pairs = {str(r.get("feature")): (_number(r.get("mmm_share")), _number(r.get("true_share")))
+    pairs = {str(r.get("feature")): (finite_number(r.get("mmm_share")),
+                                     finite_number(r.get("true_share")))
              for r in rows}
     if all(t is None for _, t in pairs.values()):
         return gate(name, threshold, None, None, "no ground truth for this tenant")
@@ -307,7 +308,7 @@ def parity_checks(fairness: Mapping[str, Any] | None, settings: FairnessGate,
             key, _ = _PARITY_METRICS[metric]
             threshold = float(getattr(limits, key))
             raw = entry.get("gap")
-            value = math.inf if raw is None else _number(raw)
+            value = math.inf if raw is None else finite_number(raw)
             if value is None:  # a non-finite gap (MAPE max / min with a zero min)
                 value = math.inf
             out.append({"grouping": grouping, "level": level, "metric": metric, "gap": value,
@@ -403,7 +404,7 @@ def privacy_k_anonymity_gate(privacy: Mapping[str, Any] | None,
     detail = (f"{k_anon.get('cells')} cells from {k_anon.get('source')}; "
               f"{k_anon.get('cells_below_k')} below k = {k}"
               + (f" (segment(s) {', '.join(below)}: suppressed in the outputs)" if below else ""))
-    return gate(PRIVACY_K_ANONYMITY, k, _number(k_anon.get("min_count")),
+    return gate(PRIVACY_K_ANONYMITY, k, finite_number(k_anon.get("min_count")),
                 bool(k_anon.get("passed")), detail)
 
 

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mmm_evidence.pipeline.gates import finite_number
+
 __all__ = ["png_bytes", "actual_vs_predicted_png", "elasticities_png", "baselines_png",
            "robustness_png"]
 
@@ -23,16 +25,6 @@ _MODEL_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal 
 _MODEL_COLORS = {"mmm": PALETTE[0], "naive": PALETTE[7], "seasonal_naive": PALETTE[1],
                  "linear": PALETTE[2], "lightgbm": PALETTE[4]}
 DPI = 110
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _figure(width: float, height: float):
@@ -62,8 +54,8 @@ def actual_vs_predicted_png(weekly: Mapping[str, Any] | None, title: str = "") -
     import numpy as np
 
     dates = list(weekly.get("dates") or [])
-    actual = [_number(v) for v in weekly.get("actual") or []]
-    predicted = [_number(v) for v in weekly.get("predicted") or []]
+    actual = [finite_number(v) for v in weekly.get("actual") or []]
+    predicted = [finite_number(v) for v in weekly.get("predicted") or []]
     if not dates or len(actual) != len(dates) or len(predicted) != len(dates):
         return None
     x = np.array(dates, dtype="datetime64[D]")
@@ -95,11 +87,11 @@ def elasticities_png(section: Mapping[str, Any]) -> bytes | None:
     import numpy as np
 
     table = section.get("elasticities") or {}
-    channels = [c for c in table if _number((table[c] or {}).get("estimate")) is not None]
+    channels = [c for c in table if finite_number((table[c] or {}).get("estimate")) is not None]
     if not channels:
         return None
-    est = np.array([_number(table[c].get("estimate")) for c in channels])
-    truth = [_number(table[c].get("truth")) for c in channels]
+    est = np.array([finite_number(table[c].get("estimate")) for c in channels])
+    truth = [finite_number(table[c].get("truth")) for c in channels]
     has_truth = any(t is not None for t in truth)
     uncertainty = section.get("uncertainty") or {}
     intervals = uncertainty.get("elasticity") or {}
@@ -107,10 +99,10 @@ def elasticities_png(section: Mapping[str, Any]) -> bytes | None:
     width = 0.38 if has_truth else 0.6
     yerr = None
     if all(isinstance(intervals.get(c), Mapping) for c in channels):
-        low = np.array([_number(intervals[c].get("low")) or 0.0 for c in channels])
-        high = np.array([_number(intervals[c].get("high")) or 0.0 for c in channels])
+        low = np.array([finite_number(intervals[c].get("low")) or 0.0 for c in channels])
+        high = np.array([finite_number(intervals[c].get("high")) or 0.0 for c in channels])
         yerr = np.vstack([np.maximum(est - low, 0), np.maximum(high - est, 0)])
-    level = _number(uncertainty.get("level"))
+    level = finite_number(uncertainty.get("level"))
     label = "MMM v2" + (f" ({100 * level:.0f} % interval)" if yerr is not None and level
                         else "")
     fig = _figure(max(5.0, 1.3 * len(channels)), 3.2)
@@ -142,8 +134,8 @@ def baselines_png(section: Mapping[str, Any] | None, order: Sequence[str] = ()) 
         splits = (section.get("mmm") or {}) if m == "mmm" else {
             split: (entry or {}).get("metrics") for split, entry in
             (baselines.get(m) or {}).items()}
-        h = _number((splits.get("holdout") or {}).get("mape"))
-        cv = _number((splits.get("cv_mean") or {}).get("mape"))
+        h = finite_number((splits.get("holdout") or {}).get("mape"))
+        cv = finite_number((splits.get("cv_mean") or {}).get("mape"))
         if h is not None or cv is not None:
             rows.append((m, h, cv))
     if not rows:
@@ -176,7 +168,7 @@ def robustness_png(section: Mapping[str, Any] | None) -> bytes | None:
     for c in section.get("checks") or []:
         if not isinstance(c, Mapping):
             continue
-        value, threshold = _number(c.get("value")), _number(c.get("threshold"))
+        value, threshold = finite_number(c.get("value")), finite_number(c.get("threshold"))
         if value is None or threshold is None or threshold <= 0:
             continue
         if c.get("comparison") in ("<=", "<"):

@@ -9,10 +9,10 @@ holds no values for them), and the privacy findings (PII, k-anonymity, the leak 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mmm_evidence.pipeline.gates import finite_number
 from mmm_evidence.report.document import (
     Badge,
     Block,
@@ -39,18 +39,8 @@ _METRIC_LABELS = {"mape": "holdout MAPE, max/min − 1", "normalised_bias": "nor
                   "max − min", "uplift_error": "uplift error vs truth, max − min"}
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _signed_pct(value: Any) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return "–" if number is None else f"{100 * number:+.1f} %"
 
 
@@ -91,7 +81,7 @@ def _parity_rows(checks: Sequence[Mapping]) -> list[list]:
 
 
 def _pct2(value: Any) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return "–" if number is None else f"{100 * number:.2f} %"
 
 

@@ -22,6 +22,7 @@ from mmm_evidence.evaluation.importance import (
     agreement_strength,
     importance_summary,
 )
+from mmm_evidence.pipeline.gates import finite_number
 from mmm_evidence.report.document import (
     Block,
     Code,
@@ -53,16 +54,6 @@ _PAIR_LABELS = {
 _COLORS = ("#4C72B0", "#DD8452", "#55A868", "#8C8C8C")
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _tenant_rows(rows: Sequence[Mapping], tenant: str) -> list[Mapping]:
     return [r for r in rows if str(r.get("tenant")) == tenant]
 
@@ -75,14 +66,14 @@ def agreement_from_rows(rows: Sequence[Mapping]) -> dict:
     channels = [r for r in rows if r.get("kind") == CHANNEL]
     top = {}
     for measure in RANK_COLUMNS:
-        known = {str(r.get("feature")): _number(r.get(measure)) for r in channels}
+        known = {str(r.get("feature")): finite_number(r.get(measure)) for r in channels}
         known = {k: v for k, v in known.items() if v is not None}
         top[measure] = max(known, key=lambda k: (known[k], k)) if known else None
     n = first.get("n_channels")
-    return {**{pair: _number(first.get(f"spearman_{pair}")) for pair, *_ in AGREEMENTS},
+    return {**{pair: finite_number(first.get(f"spearman_{pair}")) for pair, *_ in AGREEMENTS},
             "method": "spearman", "n_channels": int(n) if n is not None else len(channels),
             "min_channels": MIN_CHANNELS,
-            "has_truth": any(_number(r.get("true_share")) is not None for r in channels),
+            "has_truth": any(finite_number(r.get("true_share")) is not None for r in channels),
             "top": top}
 
 
@@ -92,7 +83,7 @@ def importance_png(channels: Sequence[Mapping], title: str = "") -> bytes | None
     from mmm_evidence.report.card_plots import png_bytes
 
     measures = [(m, label) for m, label, _ in MEASURES
-                if any(_number(r.get(m)) is not None for r in channels)]
+                if any(finite_number(r.get(m)) is not None for r in channels)]
     if not channels or not measures:
         return None
     from matplotlib.figure import Figure as MplFigure
@@ -101,7 +92,7 @@ def importance_png(channels: Sequence[Mapping], title: str = "") -> bytes | None
     ax = fig.add_subplot()
     height = 0.8 / len(measures)
     for i, (measure, label) in enumerate(measures):
-        values = [_number(r.get(measure)) or 0.0 for r in channels]
+        values = [finite_number(r.get(measure)) or 0.0 for r in channels]
         total = sum(values)
         shares = [v / total if total > 0 else 0.0 for v in values]
         ax.barh([k - 0.4 + height * (i + 0.5) for k in range(len(channels))], shares, height,
@@ -151,7 +142,7 @@ def importance_blocks(rows: Sequence[Mapping], tenant: str, *, figure: bool = Tr
     for r in channels:
         cells: list = [Code(str(r.get("feature")))]
         for measure, _, share in MEASURES:
-            value = _number(r.get(measure))
+            value = finite_number(r.get(measure))
             text = fmt_pct(value) if share and value is not None else (
                 fmt_num(value, 1) if value is not None else "–")
             cells.append(_with_rank(text, r.get(RANK_COLUMNS[measure])))
