@@ -121,3 +121,48 @@ def test_misuse_is_reported():
         model.predict(other)
     with pytest.raises(ValueError, match="too few"):
         MMM().fit(panel.weeks(0, 5))
+
+
+def test_hill_log_slope_is_the_derivative_of_log_hill():
+    from mmm_evidence.model.mmm import hill_log_slope
+    from mmm_evidence.model.transforms import hill
+
+    level = np.array([0.3, 0.0, -0.5])  # log(a / reference)
+    theta = np.array([0.2, 0.4, np.log(3.0), 0.5, -0.3, np.log(0.8), 0.0, 0.1, np.log(1.5)])
+    e, de_dk, de_ds = hill_log_slope(level, theta)
+    t = theta.reshape(-1, 3)
+    for c in range(3):
+        k, s, a = np.exp(t[c, 1]), np.exp(t[c, 2]), np.exp(level[c])
+        fd = (np.log(hill(a * 1.0001, k, s)) - np.log(hill(a / 1.0001, k, s))) / (2 * np.log(1.0001))
+        assert e[c] == pytest.approx(fd, rel=1e-6)
+        for j, analytic in ((1, de_dk[c]), (2, de_ds[c])):
+            up, down = theta.copy(), theta.copy()
+            up[3 * c + j] += 1e-6
+            down[3 * c + j] -= 1e-6
+            fd_j = (hill_log_slope(level, up)[0][c] - hill_log_slope(level, down)[0][c]) / 2e-6
+            assert analytic == pytest.approx(fd_j, rel=1e-5, abs=1e-9)
+    # shape 3 at a level well below K: increasing returns; shape 0.8: diminishing everywhere
+    assert e[0] > 1.0 and e[1] < 0.8
+
+
+def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is_exact():
+    from mmm_evidence.model.mmm import RETURNS_PRIOR
+
+    panel = model_form_panel(noise=0.03, seed=4)
+    problem = MMM(ModelSettings(), seed=0)._prepare(panel)
+    c_n = len(panel.channels)
+    weights = np.ones(panel.n_segments)
+    # tv: K far above today's spend and shape 3.5 (increasing returns); search: concave
+    theta = np.array([0.5, np.log(5.0), np.log(3.5), 0.2, -0.2, np.log(1.0)])
+    z = problem.residuals(theta, weights)[-c_n:]
+    assert z[0] > 1.0 and z[1] == 0.0
+    e = problem._returns(theta)[0] * RETURNS_PRIOR[1] + RETURNS_PRIOR[0]
+    assert e[0] > RETURNS_PRIOR[0]
+    jac = problem.jacobian(theta, weights)
+    grad = jac.T @ problem.residuals(theta, weights)
+    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
+                            1e-6)
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+    # prior_strength 0 switches it off with the other priors
+    off = MMM(ModelSettings(prior_strength=0.0), seed=0)._prepare(panel)
+    assert off.residuals(theta, weights).size == panel.kpi.size

@@ -16,7 +16,8 @@ ones are an exact least-squares solve — the per-segment baseline is projected 
 (Frisch-Waugh-Lovell) and the media coefficients come from non-negative least squares.
 The nonlinear parameters are optimised with scipy's bounded trust-region least squares
 from several seeded starts, under a weak prior (documented in ``PRIOR``) that keeps shape
-and half-saturation off their bounds when the data cannot tell. Rows are weighted by the
+and half-saturation off their bounds when the data cannot tell, and a weak one-sided prior
+against increasing returns at today's spend (``RETURNS_PRIOR``). Rows are weighted by the
 inverse of each segment's residual scale (feasible weighted least squares), so small and
 large segments count by their information, not by their revenue.
 """
@@ -48,7 +49,7 @@ least_squares = imported_on_first_call("scipy.optimize", "least_squares", global
 nnls = imported_on_first_call("scipy.optimize", "nnls", globals())
 lfilter = imported_on_first_call("scipy.signal", "lfilter", globals())
 
-MODEL_VERSION = "mmm_v2.0"
+MODEL_VERSION = "mmm_v2.1"
 
 #: The weak prior on the nonlinear parameters, as (mean, sd) on the optimiser's scale:
 #: decay in [0, max_decay]; log of half-saturation relative to the channel's mean per-capita
@@ -59,6 +60,16 @@ PRIOR: dict[str, tuple[float, float]] = {
     "log_half_saturation": (0.0, 1.0),
     "log_shape": (math.log(1.5), 0.6),
 }
+
+#: The weak one-sided prior against increasing returns at today's spend, as (threshold, sd):
+#: e = d log Hill / d log spend at the channel's typical per-capita spend (its mean over the
+#: segment-weeks with spend) is the response's log-slope there; e < 1 is diminishing returns,
+#: e > 1 increasing ones (doubling spend would more than double the effect). Each channel adds
+#: (max(e - threshold, 0) / sd)^2 * prior_strength, so an S-curve that claims increasing
+#: returns at today's spend has to be paid for by the data. Measured on the random recovery
+#: panel (never the default tenants; benchmarks/recovery.py): without it the fit claimed
+#: increasing returns over a doubling for 33 of 272 channels whose true response saturates.
+RETURNS_PRIOR: tuple[float, float] = (1.0, 0.25)
 
 
 class NotFittedError(RuntimeError):
@@ -92,6 +103,30 @@ def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Ti
     common = np.stack(cols, axis=-1)  # (T, q)
     common = np.broadcast_to(common, (g_n, t_n, common.shape[1]))
     return np.concatenate([common, controls], axis=-1)
+
+
+def typical_spend(per_capita: np.ndarray) -> np.ndarray:
+    """Per channel, the mean per-capita spend over the segment-weeks that have spend (C,);
+    1.0 for a channel without any (per_capita is (G, T, C))."""
+    positive = per_capita > 0
+    count = positive.sum(axis=(0, 1))
+    total = np.where(positive, per_capita, 0.0).sum(axis=(0, 1))
+    return np.where(count > 0, total / np.maximum(count, 1), 1.0)
+
+
+def hill_log_slope(log_level: np.ndarray, theta: np.ndarray):
+    """Log-slope e = d log Hill(a) / d log a = shape / (1 + (a / K)^shape) per channel at
+    the level a with log(a / reference) = ``log_level`` (C,), for the optimiser's theta
+    ([decay, log(K / reference), log(shape)] per channel); also de / d log(K / reference)
+    and de / d log(shape), each (C,)."""
+    t = np.asarray(theta, dtype=float).reshape(-1, 3)
+    shape = np.exp(t[:, 2])
+    u = np.asarray(log_level, dtype=float) - t[:, 1]  # log(a / K)
+    r = np.exp(np.clip(shape * u, -60.0, 60.0))
+    e = shape / (1.0 + r)
+    de_dk = shape * shape * r / (1.0 + r) ** 2
+    de_ds = shape * (1.0 / (1.0 + r) - shape * u * r / (1.0 + r) ** 2)
+    return e, de_dk, de_ds
 
 
 def _orthonormal_basis(x: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
@@ -171,10 +206,12 @@ class _Problem:
     """
 
     def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd,
-                 lift_rows: tuple[LiftRow, ...] = ()):
+                 lift_rows: tuple[LiftRow, ...] = (), returns_sd: float | None = None):
         self.x, self.y, self.per_capita = x, y, per_capita
         self.size, self.reference = size, reference
         self.prior_mean, self.prior_sd = prior_mean, prior_sd
+        self.returns_sd = returns_sd
+        self.log_typical = np.log(typical_spend(per_capita) / reference)
         self.lift_rows = tuple(lift_rows)
         self.g_n, self.t_n, self.c_n = per_capita.shape
         self.q = _orthonormal_basis(x)
@@ -236,11 +273,25 @@ class _Problem:
         beta = self._nnls(a, b)
         return beta, b - a @ beta
 
+    def _returns(self, theta: np.ndarray):
+        """The increasing-returns prior's z-scores (C,) and their derivative by theta."""
+        e, de_dk, de_ds = hill_log_slope(self.log_typical, theta)
+        over = e > RETURNS_PRIOR[0]
+        z = np.where(over, e - RETURNS_PRIOR[0], 0.0) / self.returns_sd
+        jac = np.zeros((self.c_n, theta.size))
+        idx = np.arange(self.c_n)
+        jac[idx, 3 * idx + 1] = np.where(over, de_dk, 0.0) / self.returns_sd
+        jac[idx, 3 * idx + 2] = np.where(over, de_ds, 0.0) / self.returns_sd
+        return z, jac
+
     def residuals(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
         _, r = self.solve(theta, weights)
-        if self.prior_sd is None:
-            return r
-        return np.concatenate([r, (theta - self.prior_mean) / self.prior_sd])
+        parts = [r]
+        if self.prior_sd is not None:
+            parts.append((theta - self.prior_mean) / self.prior_sd)
+        if self.returns_sd is not None:
+            parts.append(self._returns(theta)[0])
+        return np.concatenate(parts)
 
     def jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
         z, dz = media_design(self.per_capita, theta, self.size, self.reference, derivatives=True)
@@ -258,10 +309,12 @@ class _Problem:
         if active.any():
             qa, _ = np.linalg.qr(a[:, active])
             cols = cols - qa @ (qa.T @ cols)
-        jac = -cols
-        if self.prior_sd is None:
-            return jac
-        return np.vstack([jac, np.diag(1.0 / self.prior_sd)])
+        parts = [-cols]
+        if self.prior_sd is not None:
+            parts.append(np.diag(1.0 / self.prior_sd))
+        if self.returns_sd is not None:
+            parts.append(self._returns(theta)[1])
+        return np.vstack(parts)
 
     def segment_scale(self, theta: np.ndarray) -> np.ndarray:
         """Each segment's residual standard deviation at theta (unweighted fit)."""
@@ -398,10 +451,13 @@ class MMM:
             rows.append(LiftRow(channel=c, changed=changed[:, :, c] / self.size[:, None],
                                 t0=t0, t1=t1, lift=test.lift, se=test.lift_se,
                                 label=test.label or test.channel))
+        strength = self.settings.prior_strength
         return _Problem(x=x, y=panel.kpi.astype(float), per_capita=per_capita, size=self.size,
                         reference=self.reference_spend, prior_mean=prior_mean,
-                        prior_sd=prior_sd / math.sqrt(max(self.settings.prior_strength, 1e-12))
-                        if self.settings.prior_strength > 0 else None, lift_rows=tuple(rows))
+                        prior_sd=prior_sd / math.sqrt(strength) if strength > 0 else None,
+                        lift_rows=tuple(rows),
+                        returns_sd=RETURNS_PRIOR[1] / math.sqrt(strength)
+                        if strength > 0 else None)
 
     def _finish(self, problem: _Problem, theta: np.ndarray, weights: np.ndarray) -> None:
         beta, _ = problem.solve(theta, weights)

@@ -60,7 +60,9 @@ METHOD = (
     "with the media response (geometric adstock decay, Hill half-saturation and shape, β_c ≥ 0) "
     "shared across segments. It is fitted by variable projection: for given nonlinear "
     "parameters the linear ones are an exact bounded least-squares solve; the nonlinear ones "
-    "are optimised with scipy from several seeded starts under a weak prior. Intervals come "
+    "are optimised with scipy from several seeded starts under a weak prior, which also "
+    "makes a claim of increasing returns at today's spend (an S-curve's convex part) pay its "
+    "way in the fit. Intervals come "
     "from a moving-block residual bootstrap (segments resampled too). Elasticity of a channel: "
     "the % change of the total KPI over the history when its spend is multiplied by 1.01 in "
     "every week, divided by 1 %.")
