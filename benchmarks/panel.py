@@ -8,6 +8,12 @@ from mmm_evidence.config import TenantConfig
 
 CHANNEL_NAMES = ("tv", "search", "social", "display", "radio", "video", "print", "ooh")
 
+#: The panel's media response ranges: decay uniform, half-saturation (x mean adstocked
+#: per-capita spend) and Hill shape log-uniform between these bounds.
+DECAY_RANGE = (0.0, 0.8)
+HALF_SATURATION_RANGE = (0.3, 3.0)
+SHAPE_RANGE = (0.7, 3.0)
+
 
 def random_tenant(seed: int, segments: int, noise: float, weeks: int = 156) -> TenantConfig:
     """A tenant drawn from a wide, plausible process family (not the default tenants')."""
@@ -23,9 +29,9 @@ def random_tenant(seed: int, segments: int, noise: float, weeks: int = 156) -> T
         channels[name] = {
             "pattern": "flighted" if flighted else "always_on",
             "weekly_spend": float(np.exp(rng.uniform(np.log(5e3), np.log(2e5)))),
-            "decay": float(rng.uniform(0.0, 0.8)),
-            "half_saturation": float(np.exp(rng.uniform(np.log(0.3), np.log(3.0)))),
-            "shape": float(np.exp(rng.uniform(np.log(0.7), np.log(3.0)))),
+            "decay": float(rng.uniform(*DECAY_RANGE)),
+            "half_saturation": float(np.exp(rng.uniform(*np.log(HALF_SATURATION_RANGE)))),
+            "shape": float(np.exp(rng.uniform(*np.log(SHAPE_RANGE)))),
             "share": float(share),
             "flight_on_fraction": float(rng.uniform(0.3, 0.7)),
         }

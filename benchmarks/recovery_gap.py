@@ -118,19 +118,28 @@ def _run(args: tuple[str, float, int]) -> dict:
     return run_tenant(*args)
 
 
-def summarise(records: list[dict]) -> dict[str, dict]:
+def cell_medians(records: list[dict], cells, fits) -> dict[str, tuple[list[dict], dict]]:
+    """Per cell (shape, noise) that has records: its records, and per fit the median
+    error pooled over tenants x channels with its ratio to the oracle's."""
     out = {}
-    for shape, noise in CELLS:
+    for shape, noise in cells:
         group = [r for r in records if r["shape"] == shape and r["noise"] == noise]
         if not group:
             continue
         med = {f: float(np.median(np.concatenate([r["errors"][f] for r in group])))
-               for f in FITS}
+               for f in fits}
+        out[cell_key(shape, noise)] = group, {
+            "tenants": len(group), "err_median": med,
+            "ratio_to_oracle": {f: med[f] / med["oracle"] for f in fits}}
+    return out
+
+
+def summarise(records: list[dict]) -> dict[str, dict]:
+    out = {}
+    for key, (group, medians) in cell_medians(records, CELLS, FITS).items():
         obj = [r["objective"] for r in group]
-        out[cell_key(shape, noise)] = {
-            "tenants": len(group),
-            "err_median": med,
-            "ratio_to_oracle": {f: med[f] / med["oracle"] for f in FITS},
+        out[key] = {
+            **medians,
             "truth_start_lower_objective": sum(o["truth_start"] < o["mmm"] - TIE
                                                for o in obj),
             "truth_objective_minus_mmm_median": float(np.median([o["truth"] - o["mmm"]
