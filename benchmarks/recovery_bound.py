@@ -96,16 +96,14 @@ def metropolis(log_post, start: np.ndarray, cov: np.ndarray, steps: int,
     return np.array(draws), accepted / max(steps - burn, 1)
 
 
-def posterior_elasticities(fit: MMM, panel: Panel, draws: np.ndarray,
+def posterior_elasticities(fit: MMM, problem, panel: Panel, draws: np.ndarray,
                            weights: np.ndarray) -> np.ndarray:
-    """Elasticities (n, C) of the model with each draw's media parameters and the exact
-    linear solve there."""
-    model = MMM(fit.settings, seed=fit.seed)
-    problem = model._prepare(panel)
+    """Elasticities (n, C) of a copy of the fit with each draw's media parameters and the
+    exact linear solve there (``problem``: the fit's least-squares problem on ``panel``)."""
+    model = MMM.from_dict(fit.to_dict())
     out = []
     for theta in draws:
         model._finish(problem, theta, weights)
-        model._fitted = True
         e = model.elasticities(panel)
         out.append([e[c] for c in panel.channels])
     return np.array(out)
@@ -137,7 +135,7 @@ def run_tenant(shape: str, noise: float, index: int, steps: int) -> dict:
 
         start = np.clip(theta_fit, lo + 1e-6, hi - 1e-6)
         draws, acceptance = metropolis(log_post, start, cov, steps, rng)
-        el = posterior_elasticities(fit, panel, draws, weights)
+        el = posterior_elasticities(fit, v2, panel, draws, weights)
         out["errors"][f"{name}_posterior_median"] = _errors(np.median(el, axis=0), panel)
         if name == "panel":
             out["errors"]["panel_posterior_mean"] = _errors(el.mean(axis=0), panel)

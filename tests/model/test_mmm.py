@@ -5,7 +5,15 @@ import pytest
 from scipy.optimize import approx_fprime
 
 from mmm_evidence.config import ModelSettings
-from mmm_evidence.model.mmm import MMM, NotFittedError, media_design
+from mmm_evidence.model.mmm import (
+    MMM,
+    RETURNS_PRIOR,
+    NotFittedError,
+    hill_log_slope,
+    media_design,
+    typical_spend,
+)
+from mmm_evidence.model.transforms import hill
 from tests.model.conftest import TRUE, model_form_panel
 
 
@@ -124,16 +132,14 @@ def test_misuse_is_reported():
 
 
 def test_hill_log_slope_is_the_derivative_of_log_hill():
-    from mmm_evidence.model.mmm import hill_log_slope
-    from mmm_evidence.model.transforms import hill
-
     level = np.array([0.3, 0.0, -0.5])  # log(a / reference)
     theta = np.array([0.2, 0.4, np.log(3.0), 0.5, -0.3, np.log(0.8), 0.0, 0.1, np.log(1.5)])
     e, de_dk, de_ds = hill_log_slope(level, theta)
     t = theta.reshape(-1, 3)
     for c in range(3):
         k, s, a = np.exp(t[c, 1]), np.exp(t[c, 2]), np.exp(level[c])
-        fd = (np.log(hill(a * 1.0001, k, s)) - np.log(hill(a / 1.0001, k, s))) / (2 * np.log(1.0001))
+        step = np.log(1.0001)
+        fd = (np.log(hill(a * 1.0001, k, s)) - np.log(hill(a / 1.0001, k, s))) / (2 * step)
         assert e[c] == pytest.approx(fd, rel=1e-6)
         for j, analytic in ((1, de_dk[c]), (2, de_ds[c])):
             up, down = theta.copy(), theta.copy()
@@ -146,8 +152,6 @@ def test_hill_log_slope_is_the_derivative_of_log_hill():
 
 
 def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is_exact():
-    from mmm_evidence.model.mmm import RETURNS_PRIOR
-
     panel = model_form_panel(noise=0.03, seed=4)
     problem = MMM(ModelSettings(), seed=0)._prepare(panel)
     c_n = len(panel.channels)
@@ -156,8 +160,12 @@ def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is
     theta = np.array([0.5, np.log(5.0), np.log(3.5), 0.2, -0.2, np.log(1.0)])
     z = problem.residuals(theta, weights)[-c_n:]
     assert z[0] > 1.0 and z[1] == 0.0
-    e = problem._returns(theta)[0] * RETURNS_PRIOR[1] + RETURNS_PRIOR[0]
-    assert e[0] > RETURNS_PRIOR[0]
+    # the z-score is (e - threshold) / sd at the channel's mean spend over weeks with spend
+    per_capita = panel.spend / problem.size[:, None, None]
+    tv = per_capita[:, :, 0]
+    assert typical_spend(per_capita)[0] == pytest.approx(tv[tv > 0].mean())
+    e, _, _ = hill_log_slope(np.log(typical_spend(per_capita) / problem.reference), theta)
+    assert z[0] == pytest.approx((e[0] - RETURNS_PRIOR[0]) / RETURNS_PRIOR[1])
     jac = problem.jacobian(theta, weights)
     grad = jac.T @ problem.residuals(theta, weights)
     fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
