@@ -28,8 +28,14 @@ part is profiled, not integrated; the likelihood is MMM v2's (additive baseline,
 response for all segments), not the generator's.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery_bound.py
-[--tenants N] [--steps S] [--workers W]`` (default 12 tenants per cell, 6000 steps, ~6 min on
-2 cores); results go to ``benchmarks/results/recovery_bound.json``.
+[--tenants N] [--steps S] [--workers W] [--cells national:0.05,...]`` (default 12 tenants per
+cell, 6000 steps, ~6 min on 2 cores); results go to ``benchmarks/results/recovery_bound.json``.
+
+``--experiment params/mmm_v2.yaml [--chains K]`` asks the same of an experiment's tenants
+instead (with its model settings and seed): the value of the ``elasticity_median_error`` gate
+each estimator reaches, over K independent chains, in
+``benchmarks/results/recovery_bound_tenants.json``. A gate that even the panel-prior posterior
+fails is a FAIL the data impose, not one a better fit would turn into a PASS.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -48,15 +55,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from panel import DECAY_RANGE, HALF_SATURATION_RANGE, SHAPE_RANGE  # noqa: E402
-from recovery import Task, _rounded, cell_key, oracle_fit, panel_of, tenant_config  # noqa: E402
+from recovery import Task, _rounded, cell_key, panel_of, tenant_config, true_media  # noqa: E402
 from recovery_gap import _errors, cell_medians  # noqa: E402
 
-from mmm_evidence.config import ModelSettings  # noqa: E402
+from mmm_evidence.config import ModelSettings, load_experiment  # noqa: E402
+from mmm_evidence.data import load_tenant_panel  # noqa: E402
 from mmm_evidence.data.panel import Panel  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
+from mmm_evidence.pipeline.gates import (  # noqa: E402
+    elasticity_median_error_gate,
+    elasticity_table,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery_bound.json"
-CELLS = (("geo", 0.05), ("geo", 0.10), ("geo", 0.20), ("national", 0.05), ("national", 0.10))
+TENANT_RESULTS = RESULTS.with_name("recovery_bound_tenants.json")
+CELLS = (("geo", 0.05), ("geo", 0.10), ("geo", 0.20), ("national", 0.05), ("national", 0.10),
+         ("national", 0.20))
 FITS = ("mmm", "oracle", "v2_posterior_median", "panel_posterior_median",
         "panel_posterior_mean")
 THIN = 20
@@ -109,22 +123,23 @@ def posterior_elasticities(fit: MMM, problem, panel: Panel, draws: np.ndarray,
     return np.array(out)
 
 
-def run_tenant(shape: str, noise: float, index: int, steps: int) -> dict:
-    task = Task(shape, noise, index, False)
-    panel = panel_of(tenant_config(task))
-    fit = MMM(ModelSettings(), seed=task.seed).fit(panel)
-    oracle = oracle_fit(panel, task.seed)
+def bound_estimates(panel: Panel, settings: ModelSettings, seed: int, steps: int,
+                    chain: int = 0) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Elasticity estimates (C,) per fit in FITS on one panel, and the acceptance rate per
+    chain: MMM v2 with ``settings``, the oracle, and the posterior summaries from one seeded
+    chain per prior (``chain`` picks an independent chain of the same fit)."""
+    fit = MMM(settings, seed=seed).fit(panel)
+    oracle = MMM(settings, seed=seed).fit_fixed(panel, *true_media(panel))
     weights = 1.0 / np.asarray(fit.diagnostics.residual_scale)
     theta_fit = fit._theta()
     v2 = fit._prepare(panel)
-    flat = MMM(ModelSettings(prior_strength=0.0), seed=task.seed)._prepare(panel)
+    flat = MMM(settings.model_copy(update={"prior_strength": 0.0}), seed=seed)._prepare(panel)
     jac = v2.jacobian(theta_fit, weights)
     cov = np.linalg.inv(jac.T @ jac + 1e-8 * np.eye(theta_fit.size))
-    rng = np.random.default_rng([task.seed, 11])
-    out = {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
-           "errors": {"mmm": _errors(fit.elasticities(panel), panel),
-                      "oracle": _errors(oracle.elasticities(panel), panel)},
-           "acceptance": {}}
+    rng = np.random.default_rng([seed, 11] if chain == 0 else [seed, 11, chain])
+    estimates = {"mmm": _vector(fit.elasticities(panel), panel),
+                 "oracle": _vector(oracle.elasticities(panel), panel)}
+    acceptance = {}
     for name, problem, (lo, hi) in (("v2", v2, fit._bounds()),
                                     ("panel", flat, panel_box(len(panel.channels)))):
         def log_post(theta, problem=problem, lo=lo, hi=hi):
@@ -134,24 +149,157 @@ def run_tenant(shape: str, noise: float, index: int, steps: int) -> dict:
             return -0.5 * float(r @ r)
 
         start = np.clip(theta_fit, lo + 1e-6, hi - 1e-6)
-        draws, acceptance = metropolis(log_post, start, cov, steps, rng)
+        draws, acceptance[name] = metropolis(log_post, start, cov, steps, rng)
         el = posterior_elasticities(fit, v2, panel, draws, weights)
-        out["errors"][f"{name}_posterior_median"] = _errors(np.median(el, axis=0), panel)
+        estimates[f"{name}_posterior_median"] = np.median(el, axis=0)
         if name == "panel":
-            out["errors"]["panel_posterior_mean"] = _errors(el.mean(axis=0), panel)
-        out["acceptance"][name] = acceptance
-    return out
+            estimates["panel_posterior_mean"] = el.mean(axis=0)
+    return estimates, acceptance
+
+
+def _vector(elasticity: dict[str, float], panel: Panel) -> np.ndarray:
+    return np.array([elasticity[c] for c in panel.channels])
+
+
+def run_tenant(shape: str, noise: float, index: int, steps: int) -> dict:
+    task = Task(shape, noise, index, False)
+    panel = panel_of(tenant_config(task))
+    estimates, acceptance = bound_estimates(panel, ModelSettings(), task.seed, steps)
+    truth = np.array([panel.truth["channels"][c]["elasticity"] for c in panel.channels])
+    return {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
+            "errors": {f: _errors(e, panel) for f, e in estimates.items()},
+            "total_media_error": {f: abs(e.sum() - truth.sum()) / truth.sum()
+                                  for f, e in estimates.items()},
+            "acceptance": acceptance}
 
 
 def _run(args: tuple[str, float, int, int]) -> dict:
     return run_tenant(*args)
 
 
-def summarise(records: list[dict]) -> dict[str, dict]:
+def run_experiment_tenant(experiment: Path, tenant: str, steps: int, chain: int) -> dict:
+    """The bound on one of an experiment's tenants (its model settings, seed and elasticity
+    gate), from independent chain ``chain``: each fit's value of the elasticity median-error
+    gate and per-channel errors. The tenant's data are generated into a scratch folder."""
+    exp = load_experiment(experiment, [tenant])
+    with tempfile.TemporaryDirectory() as scratch:
+        panel = load_tenant_panel(exp, tenant, scratch)
+    if panel.truth is None:
+        raise ValueError(f"tenant {tenant!r} has no ground truth: the bound needs it")
+    estimates, acceptance = bound_estimates(panel, exp.model, exp.seed, steps, chain)
+    truth = {k: {c: panel.truth["channels"][c][k] for c in panel.channels}
+             for k in ("elasticity", "contribution_share")}
+    settings = exp.gates.elasticity
+    gates = {f: elasticity_median_error_gate(
+                 elasticity_table({"elasticities": dict(zip(panel.channels, e.tolist(),
+                                                           strict=True)),
+                                   "truth": truth}, settings), True, settings)
+             for f, e in estimates.items()}
+    return {"tenant": tenant, "chain": chain, "threshold": settings.max_median_relative_error,
+            "gate_value": {f: g["value"] for f, g in gates.items()},
+            "errors": {f: dict(zip(panel.channels, _errors(e, panel), strict=True))
+                       for f, e in estimates.items()},
+            "truth": truth["elasticity"],
+            "estimates": {f: dict(zip(panel.channels, e.tolist(), strict=True))
+                          for f, e in estimates.items()},
+            "acceptance": acceptance}
+
+
+def _run_experiment(args: tuple[Path, str, int, int]) -> dict:
+    return run_experiment_tenant(*args)
+
+
+def summarise_tenants(records: list[dict]) -> dict[str, dict]:
+    """Per tenant: each fit's gate value, median and range over the chains; per channel the
+    truth, MMM v2's estimate and the panel-prior posterior mean (median over the chains)."""
+    out = {}
+    for tenant in dict.fromkeys(r["tenant"] for r in records):
+        group = [r for r in records if r["tenant"] == tenant]
+        out[tenant] = {"chains": len(group), "threshold": group[0]["threshold"],
+                       "gate_value": {f: {"median": float(np.median(v)), "min": min(v),
+                                          "max": max(v)}
+                                      for f in FITS
+                                      for v in [[r["gate_value"][f] for r in group]]},
+                       "channels": {c: {"truth": group[0]["truth"][c],
+                                        "mmm": group[0]["estimates"]["mmm"][c],
+                                        "panel_posterior_mean": float(np.median(
+                                            [r["estimates"]["panel_posterior_mean"][c]
+                                             for r in group]))}
+                                    for c in group[0]["truth"]}}
+    return out
+
+
+def format_tenant_table(summary: dict[str, dict]) -> str:
+    head = f"{'tenant':18s} {'gate':>5s} " + " ".join(f"{f:>22s}" for f in FITS)
+    lines = [head, "-" * len(head)]
+    for tenant, s in summary.items():
+        cells = " ".join(f"{g['median']:8.3f} [{g['min']:.3f}-{g['max']:.3f}]"
+                         if g["max"] - g["min"] > 5e-4 else f"{g['median']:22.3f}"
+                         for g in (s["gate_value"][f] for f in FITS))
+        lines.append(f"{tenant:18s} {s['threshold']:5.2f} {cells}")
+    lines += ["", "elasticity per channel: truth / MMM v2 / panel-prior posterior mean"]
+    for tenant, s in summary.items():
+        lines.append(f"{tenant:18s} " + "  ".join(
+            f"{c} {ch['truth']:.3f}/{ch['mmm']:.3f}/{ch['panel_posterior_mean']:.3f}"
+            for c, ch in s["channels"].items()))
+    return "\n".join(lines)
+
+
+def main_experiment(args: argparse.Namespace) -> int:
+    """``--experiment``: the bound on each of the experiment's tenants that has truth."""
+    started = time.perf_counter()
+    exp = load_experiment(args.experiment)
+    tenants = [t for t in exp.tenants if exp.tenant(t).data.synthetic is not None
+               or exp.tenant(t).data.source.truth is not None]
+    jobs = [(args.experiment, t, args.steps, k) for t in tenants for k in range(args.chains)]
+    with ProcessPoolExecutor(args.workers) as pool:
+        records = []
+        for n, rec in enumerate(pool.map(_run_experiment, jobs), 1):
+            records.append(rec)
+            print(f"[{n:3d}/{len(jobs)}] {rec['tenant']:18s} chain {rec['chain']}  acceptance "
+                  f"v2 {rec['acceptance']['v2']:.2f} panel {rec['acceptance']['panel']:.2f}",
+                  flush=True)
+    summary = summarise_tenants(records)
+    seconds = time.perf_counter() - started
+    print(f"\nThe elasticity median-error gate value each estimator reaches on "
+          f"{args.experiment.name}'s tenants ({args.chains} chains of {args.steps} steps, "
+          f"median [range over chains]), {seconds:.0f} s\n")
+    print(format_tenant_table(summary))
+    out = args.out if args.out != RESULTS else TENANT_RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_rounded({
+        "benchmark": "recovery_bound_tenants", "experiment": exp.experiment,
+        "chains": args.chains, "steps": args.steps, "thin": THIN,
+        "runtime_seconds": seconds, "summary": summary, "records": records}),
+        indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def _cells(text: str) -> tuple[tuple[str, float], ...]:
+    """``national:0.05,geo:0.1`` -> (("national", 0.05), ("geo", 0.1))."""
+    cells = []
+    for item in text.split(","):
+        shape, _, noise = item.strip().partition(":")
+        if shape not in ("national", "geo") or not noise:
+            raise argparse.ArgumentTypeError(
+                f"cell {item!r}: expected SHAPE:NOISE with SHAPE national or geo")
+        try:
+            cells.append((shape, float(noise)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"cell {item!r}: noise {noise!r} is not a number") from None
+    return tuple(cells)
+
+
+def summarise(records: list[dict], cells=CELLS) -> dict[str, dict]:
     return {key: {**medians,
+                  "total_media_error_median": {
+                      f: float(np.median([r["total_media_error"][f] for r in group]))
+                      for f in FITS},
                   "acceptance_median": {k: float(np.median([r["acceptance"][k] for r in group]))
                                         for k in ("v2", "panel")}}
-            for key, (group, medians) in cell_medians(records, CELLS, FITS).items()}
+            for key, (group, medians) in cell_medians(records, cells, FITS).items()}
 
 
 def format_table(summary: dict[str, dict]) -> str:
@@ -163,6 +311,10 @@ def format_table(summary: dict[str, dict]) -> str:
                          for f in FITS)
         acc = s["acceptance_median"]
         lines.append(f"{key:13s} {s['tenants']:3d} {cells}   {acc['v2']:.2f} / {acc['panel']:.2f}")
+    lines += ["", "total media elasticity error (median over tenants)", "-" * len(head)]
+    for key, s in summary.items():
+        lines.append(f"{key:13s} {s['tenants']:3d} " + " ".join(
+            f"{s['total_media_error_median'][f]:22.3f}" for f in FITS))
     return "\n".join(lines)
 
 
@@ -171,10 +323,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenants", type=int, default=12, help="tenants per cell")
     parser.add_argument("--steps", type=int, default=6000, help="Metropolis steps per chain")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cells", type=_cells, default=CELLS,
+                        help="comma-separated SHAPE:NOISE cells (default: "
+                             + ",".join(f"{s}:{n:g}" for s, n in CELLS) + ")")
+    parser.add_argument("--experiment", type=Path, default=None,
+                        help="instead of the panel: the bound on this experiment's tenants "
+                             "(e.g. params/mmm_v2.yaml), written to "
+                             f"results/{TENANT_RESULTS.name}")
+    parser.add_argument("--chains", type=int, default=3,
+                        help="independent chains per tenant with --experiment")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.experiment is not None:
+        return main_experiment(args)
     started, load = time.perf_counter(), os.getloadavg()[0]
-    jobs = [(shape, noise, i, args.steps) for shape, noise in CELLS
+    jobs = [(shape, noise, i, args.steps) for shape, noise in args.cells
             for i in range(args.tenants)]
     with ProcessPoolExecutor(args.workers) as pool:
         records = []
@@ -183,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{n:3d}/{len(jobs)}] {cell_key(rec['shape'], rec['noise']):12s} tenant "
                   f"{rec['index']:3d}  acceptance v2 {rec['acceptance']['v2']:.2f} panel "
                   f"{rec['acceptance']['panel']:.2f}", flush=True)
-    summary = summarise(records)
+    summary = summarise(records, args.cells)
     seconds = time.perf_counter() - started
     print(f"\nThe best an estimator on MMM v2's likelihood can do: {args.tenants} tenants per "
           f"cell, {args.steps} Metropolis steps, {seconds:.0f} s, load {load:.1f} before\n"

@@ -1,5 +1,6 @@
 """Smoke test of the estimator-bound diagnostic (benchmarks/recovery_bound.py)."""
 
+import argparse
 import importlib.util
 import math
 import sys
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.paths import ROOT
+from tests.test_validation_notebook import write_tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -60,5 +62,42 @@ def test_one_tenant_end_to_end(bound):
     assert all(len(v) == rec["n_channels"] for v in rec["errors"].values())
     assert all(e >= 0 for v in rec["errors"].values() for e in v)
     assert set(rec["acceptance"]) == {"v2", "panel"}
+    assert set(rec["total_media_error"]) == set(bound.FITS)
+    assert all(e >= 0 for e in rec["total_media_error"].values())
     summary = bound.summarise([rec])
     assert summary["national 5%"]["ratio_to_oracle"]["oracle"] == pytest.approx(1.0)
+    assert summary["national 5%"]["total_media_error_median"] == pytest.approx(
+        rec["total_media_error"])
+    assert "total media elasticity" in bound.format_table(summary)
+
+
+def test_cells_parse_and_reject_with_the_offending_item(bound):
+    assert bound._cells("national:0.05, geo:0.1") == (("national", 0.05), ("geo", 0.1))
+    with pytest.raises(argparse.ArgumentTypeError, match="'regional:0.1'"):
+        bound._cells("geo:0.1,regional:0.1")
+    with pytest.raises(argparse.ArgumentTypeError, match="'ten'"):
+        bound._cells("geo:ten")
+
+
+def test_experiment_tenant_gate_values(bound, tmp_path):
+    params = write_tiny_experiment(tmp_path)
+    records = [bound.run_experiment_tenant(params, "tiny_shop", 150, chain)
+               for chain in (0, 1)]
+    rec = records[0]
+    assert set(rec["gate_value"]) == set(bound.FITS) and rec["threshold"] == 0.25
+    # the gate value is the median relative error over channels with true share >= 2 %
+    for fit, value in rec["gate_value"].items():
+        assert value == pytest.approx(float(np.median(list(rec["errors"][fit].values()))))
+    # MMM and oracle do not depend on the chain; the posterior summaries do
+    assert records[1]["gate_value"]["mmm"] == rec["gate_value"]["mmm"]
+    assert records[1]["gate_value"]["panel_posterior_mean"] != rec["gate_value"][
+        "panel_posterior_mean"]
+    summary = bound.summarise_tenants(records)["tiny_shop"]
+    assert summary["chains"] == 2
+    values = [r["gate_value"]["panel_posterior_mean"] for r in records]
+    assert summary["gate_value"]["panel_posterior_mean"]["min"] == min(values)
+    tv = summary["channels"]["tv"]
+    assert tv["mmm"] == rec["estimates"]["mmm"]["tv"] and tv["truth"] == rec["truth"]["tv"]
+    means = [r["estimates"]["panel_posterior_mean"]["tv"] for r in records]
+    assert tv["panel_posterior_mean"] == pytest.approx(float(np.median(means)))
+    assert "tiny_shop" in bound.format_tenant_table(bound.summarise_tenants(records))
