@@ -153,10 +153,10 @@ def panel_of(cfg: TenantConfig) -> Panel:
 
 def true_media(panel: Panel) -> tuple[list[float], list[float], list[float]]:
     """The true (decay, per-capita half-saturation, shape) per channel, for the oracle."""
-    ch = panel.truth["channels"]
-    return ([ch[c]["decay"] for c in panel.channels],
-            [ch[c]["half_saturation_per_capita"] for c in panel.channels],
-            [ch[c]["shape"] for c in panel.channels])
+    media = panel.true_media()
+    if media is None:
+        raise ValueError(f"tenant {panel.tenant!r}: the truth lacks the media parameters")
+    return media
 
 
 def oracle_fit(panel: Panel, seed: int) -> MMM:

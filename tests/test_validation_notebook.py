@@ -59,6 +59,8 @@ def test_validation_notebook_runs_and_glues_its_scraps(tmp_path):
     assert scraps["data_summary"]["holdout_weeks"] == 13
     assert set(scraps["elasticities"]) == {"tv", "search"}
     assert set(scraps["truth"]["elasticity"]) == {"tv", "search"}
+    # a synthetic tenant's truth carries its media response: the error floor is glued too
+    assert set(scraps["oracle_elasticities"]) == {"tv", "search"}
     for split in ("holdout", "in_sample"):
         assert {"r2", "mape", "nrmse", "rmse"} <= set(scraps["metrics"][split])
         assert all(math.isfinite(v) for v in scraps["metrics"][split].values())

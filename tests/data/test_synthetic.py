@@ -94,3 +94,24 @@ def test_simulated_panel_matches_the_files_read_back(tmp_path):
     np.testing.assert_allclose(direct.controls[order], read.controls)
     np.testing.assert_allclose(direct.size[order], read.size)
     assert direct.truth["channels"] == read.truth["channels"]
+
+
+def test_true_media_comes_from_the_truth_or_is_none():
+    from dataclasses import replace
+
+    from mmm_evidence.data.synthetic import simulate_panel
+
+    cfg = load_tenant(PARAMS / "tenants" / "alpine_telecom.yaml")
+    panel = simulate_panel(cfg)
+    decay, half, shape = panel.true_media()
+    assert decay == [cfg.data.synthetic.channels[c].decay for c in panel.channels]
+    assert shape == [cfg.data.synthetic.channels[c].shape for c in panel.channels]
+    assert half == [panel.truth["channels"][c]["half_saturation_per_capita"]
+                    for c in panel.channels]
+    channels = panel.truth["channels"]
+    first = panel.channels[0]
+    for broken in ({**channels[first], "shape": None}, {**channels[first], "decay": float("nan")},
+                   {k: v for k, v in channels[first].items() if k != "decay"}, 0.5):
+        truth = {**panel.truth, "channels": {**channels, first: broken}}
+        assert replace(panel, truth=truth).true_media() is None
+    assert replace(panel, truth=None).true_media() is None

@@ -6,6 +6,7 @@ from mmm_evidence.config import EvaluationSettings, GateSettings, ModelSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.validation import validate_tenant
 from mmm_evidence.pipeline.gates import evaluate_gates, tenant_verdict
+from mmm_evidence.report import plots
 from tests.model.conftest import model_form_panel
 
 SETTINGS = ModelSettings(n_starts=2)
@@ -50,6 +51,46 @@ def test_model_form_tenant_passes_with_truth():
         "fairness_error_parity": None, "fairness_uplift_gap": None, "privacy_no_pii": None,
         "privacy_k_anonymity": None, "privacy_no_raw_rows": None}
     assert v.elasticity_table().loc["tv", "relative_error"] < 0.25
+
+
+def test_oracle_elasticities_need_the_true_media_response():
+    from tests.model.conftest import TRUE
+
+    clean = validate_tenant(model_form_panel(seed=5), SETTINGS, EVAL, 0)
+    media = {c: {"decay": TRUE["decay"][i], "half_saturation_per_capita":
+                 TRUE["half_saturation"][i], "shape": TRUE["shape"][i]}
+             for i, c in enumerate(("tv", "search"))}
+    truth = {"channels": {c: {"elasticity": e, "contribution_share": clean.contribution_shares[c],
+                              "roi": clean.roi[c], **media[c]}
+                          for c, e in clean.elasticities.items()}}
+    panel = model_form_panel(noise=0.03, seed=5)
+    v = validate_tenant(Panel(**{**panel.__dict__, "truth": truth}), SETTINGS, EVAL, 0)
+    # given the true response only the linear part is fitted: close to the truth
+    for c, e in clean.elasticities.items():
+        assert v.oracle_elasticities[c] == pytest.approx(e, rel=0.1)
+    assert v.scraps()["oracle_elasticities"] == v.oracle_elasticities
+    table = v.elasticity_table()
+    assert table.loc["tv", "oracle_relative_error"] == pytest.approx(
+        abs(v.oracle_elasticities["tv"] - clean.elasticities["tv"]) / clean.elasticities["tv"])
+    assert ORACLE_LABEL in _legend(plots.elasticities_vs_truth(v))
+    # a truth without the media parameters (a real tenant's truth file): no oracle
+    bare = {"channels": {c: {k: row[k] for k in ("elasticity", "contribution_share", "roi")}
+                         for c, row in truth["channels"].items()}}
+    v = validate_tenant(Panel(**{**panel.__dict__, "truth": bare}), SETTINGS, EVAL, 0)
+    assert v.oracle_elasticities is None and v.scraps()["oracle_elasticities"] == {}
+    assert "oracle_relative_error" not in v.elasticity_table()
+    assert _legend(plots.elasticities_vs_truth(v)) == ["MMM v2", "truth"]
+
+
+ORACLE_LABEL = "same model given the true response"
+
+
+def _legend(fig) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    return labels
 
 
 def test_no_holdout_week_reaches_the_fit():

@@ -83,6 +83,23 @@ def test_elasticity_table_marks_counted_channels_and_relative_errors() -> None:
     assert table["social"]["relative_error"] == pytest.approx(1.0)
 
 
+def test_elasticity_table_and_median_gate_carry_the_oracle_floor() -> None:
+    data = {**scraps(truth=TRUTH), "oracle_elasticities": {"tv": 0.102, "search": 0.05,
+                                                           "social": 0.001}}
+    table = elasticity_table(data, EL)
+    assert table["tv"]["oracle_estimate"] == 0.102
+    assert table["tv"]["oracle_relative_error"] == pytest.approx(0.02)
+    assert table["search"]["oracle_relative_error"] == pytest.approx(0.0)
+    gate = elasticity_median_error_gate(table, True, EL)
+    assert gate["value"] == pytest.approx((0.1 + 0.04) / 2)  # judged on the model, not the floor
+    # the floor is the median over the same counted channels (social is not counted)
+    assert "true media response the same model form reaches 0.010" in gate["detail"]
+    # an oracle without every counted channel gives no floor rather than a wrong one
+    partial = elasticity_table({**data, "oracle_elasticities": {"tv": 0.102}}, EL)
+    assert partial["search"]["oracle_relative_error"] is None
+    assert "true media response" not in elasticity_median_error_gate(partial, True, EL)["detail"]
+
+
 def test_elasticity_table_without_truth_has_estimates_only() -> None:
     table = elasticity_table(scraps(), EL)
     assert table["tv"] == {"estimate": 0.11, "truth": None, "relative_error": None,

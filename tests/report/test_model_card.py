@@ -139,6 +139,20 @@ def test_metrics_elasticities_errors_and_relative_links() -> None:
     assert '<h2 id="errors">Errors</h2>' in html and "ValueError: bad" in html
 
 
+def test_error_floor_column_only_with_an_oracle() -> None:
+    assert "error floor" not in render_model_card(report())
+    data = report()
+    data["tenants"]["acme"]["elasticities"]["tv"].update(
+        {"oracle_estimate": 0.098, "oracle_relative_error": 0.02})
+    acme = tenant_html(render_model_card(data), "acme")
+    assert "<th>error floor</th>" in acme or ">error floor<" in acme
+    # estimate, interval, truth, relative error, error floor, counted
+    assert re.search(r"<td>tv</td><td class=\"num\">0.110</td><td class=\"num\">—</td>"
+                     r"<td class=\"num\">0.100</td><td class=\"num\">0.100</td>"
+                     r"<td class=\"num\">0.020</td><td class=\"num\">yes</td>", acme)
+    assert "need not be estimated" in acme
+
+
 def test_minimal_report_renders(tmp_path: Path) -> None:
     path = write_model_card({"verdict": "NOT ASSESSABLE"}, tmp_path / "card" / "m.html")
     html = path.read_text(encoding="utf-8")

@@ -59,6 +59,18 @@ class Panel:
         return replace(self, dates=self.dates[sl], kpi=self.kpi[:, sl], spend=self.spend[:, sl],
                        controls=self.controls[:, sl])
 
+    def true_media(self) -> tuple[list[float], list[float], list[float]] | None:
+        """The true (decay, per-capita half-saturation, shape) of every channel from the
+        truth, or None when the truth does not give all three, finite, for every channel (a
+        real tenant's truth file, an external dataset with another media form)."""
+        channels = (self.truth or {}).get("channels") or {}
+        keys = ("decay", "half_saturation_per_capita", "shape")
+        try:
+            values = tuple([float(channels[c][k]) for c in self.channels] for k in keys)
+        except (KeyError, TypeError, ValueError):
+            return None
+        return values if all(np.isfinite(v).all() for v in values) else None
+
     def with_spend(self, spend: np.ndarray) -> Panel:
         return replace(self, spend=np.asarray(spend, dtype=float))
 

@@ -718,18 +718,6 @@ def saturation_ratios(model: MMM, panel: Panel, channels: Iterable[str]) -> dict
     return ratios
 
 
-def _true_media(panel: Panel) -> tuple[list, list, list] | None:
-    """The true (decay, per-capita half-saturation, shape) per channel, when the panel's truth
-    has them (synthetic tenants), else None."""
-    truth = (panel.truth or {}).get("channels") or {}
-    keys = ("decay", "half_saturation_per_capita", "shape")
-    if not all(isinstance(truth.get(c), Mapping) and all(truth[c].get(k) is not None
-                                                         for k in keys)
-               for c in panel.channels):
-        return None
-    return tuple([float(truth[c][k]) for c in panel.channels] for k in keys)
-
-
 @_check("saturation", SANITY, "<", """Each judged channel's spend doubled in every week: its
         total contribution over the history / today's — the largest ratio (saturation: the
         contribution less than doubles). Where the tenant has ground truth, the same ratio of
@@ -741,7 +729,7 @@ def _saturation(ctx: SuiteContext) -> Measurement:
     if not ratios:
         return Measurement(None, "no judged channel has a positive contribution")
     data: dict[str, Any] = {"ratios": ratios}
-    media = _true_media(ctx.panel)
+    media = ctx.panel.true_media()
     if media is not None:
         oracle = MMM(ctx.model_settings, seed=ctx.seed).fit_fixed(ctx.panel, *media)
         data["oracle_ratios"] = saturation_ratios(oracle, ctx.panel, ratios)

@@ -37,6 +37,10 @@ class TenantValidation:
     uncertainty: Uncertainty | None = None
     lift_tests: list[dict] | None = None
     calibrated: bool = False
+    #: the full-history model's form given the TRUE media response (decay, half-saturation,
+    #: shape; only the linear part fitted): the floor of its elasticity error on these data.
+    #: None when the truth does not carry the media parameters.
+    oracle_elasticities: dict[str, float] | None = None
 
     @property
     def train_weeks(self) -> int:
@@ -84,6 +88,10 @@ class TenantValidation:
                             "relative_error": abs(row["elasticity"] - t) / abs(t) if t else None,
                             "true_contribution_share": truth["contribution_share"][c],
                             "true_roi": truth["roi"][c]})
+            if self.oracle_elasticities and truth:
+                o, t = self.oracle_elasticities[c], truth["elasticity"][c]
+                row.update({"oracle_elasticity": o,
+                            "oracle_relative_error": abs(o - t) / abs(t) if t else None})
             if self.uncertainty:
                 iv = self.uncertainty.interval("elasticity")[c]
                 row.update({"elasticity_low": iv["low"], "elasticity_high": iv["high"]})
@@ -124,6 +132,7 @@ class TenantValidation:
             "contribution_shares": self.contribution_shares,
             "roi": self.roi,
             "truth": self.truth() or {},  # scrapbook cannot glue None: {} = no truth
+            "oracle_elasticities": self.oracle_elasticities or {},
             "uncertainty": self.uncertainty.summary() if self.uncertainty else {},
             "lift_tests": ({"calibrated": self.calibrated, "tests": self.lift_tests}
                            if self.lift_tests else {}),
@@ -166,6 +175,17 @@ def cross_validation(panel: Panel, settings: ModelSettings, evaluation: Evaluati
     mean = ({k: float(np.mean([f[k] for f in folds])) for k in ("r2", "mape", "nrmse", "rmse")}
             if folds else None)
     return {"folds": folds, "mean": mean}
+
+
+def oracle_elasticities(panel: Panel, settings: ModelSettings, seed: int
+                        ) -> dict[str, float] | None:
+    """MMM v2's elasticities on the full history when given the true media response (only
+    the linear part fitted): what its form reaches on these data with nothing to estimate
+    but the baseline and the coefficients. None without the true media parameters."""
+    media = panel.true_media()
+    if media is None:
+        return None
+    return MMM(settings, seed=seed).fit_fixed(panel, *media).elasticities(panel)
 
 
 def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
@@ -218,4 +238,5 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
         contribution_shares=full_model.contribution_shares(panel), roi=full_model.roi(panel),
         uncertainty=uncertainty,
         lift_tests=compare_lift_tests(full_model, panel, tests) if tests else None,
-        calibrated=bool(calibration))
+        calibrated=bool(calibration),
+        oracle_elasticities=oracle_elasticities(panel, settings, seed))

@@ -18,7 +18,7 @@ VALIDATION_NOTEBOOK = "validation"
 #: Scraps the validation notebook must glue (``truth`` may be ``{}``).
 VALIDATION_SCRAPS = ("tenant", "data_summary", "metrics", "elasticities", "contribution_shares",
                      "roi", "model", "fit")
-OPTIONAL_VALIDATION_SCRAPS = ("truth",)
+OPTIONAL_VALIDATION_SCRAPS = ("truth", "oracle_elasticities")
 
 #: The notebook whose scraps make up ``baseline_metrics.json`` and the beats_baselines gate.
 BASELINES_NOTEBOOK = "baselines"

@@ -89,8 +89,11 @@ def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
 
 
 def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dict[str, dict]:
-    """Per channel: estimate, truth, relative_error, true_share, counted (in the median gate)."""
+    """Per channel: estimate, truth, relative_error, true_share, counted (in the median gate);
+    with an ``oracle_elasticities`` scrap also oracle_estimate and oracle_relative_error (the
+    model's form given the true media response: the floor of its error on these data)."""
     estimates = scraps.get("elasticities") or {}
+    oracle = scraps.get("oracle_elasticities") or {}
     truth = scraps.get("truth") or {}
     true_el = truth.get("elasticity") or {} if isinstance(truth, Mapping) else {}
     true_share = truth.get("contribution_share") or {} if isinstance(truth, Mapping) else {}
@@ -104,6 +107,13 @@ def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dic
         counted = share is not None and share >= settings.min_true_share and tru not in (None, 0.0)
         table[channel] = {"estimate": est, "truth": tru, "relative_error": rel,
                           "true_share": share, "counted": counted}
+        if oracle:
+            ora = finite_number(oracle.get(channel))
+            table[channel].update({
+                "oracle_estimate": ora,
+                "oracle_relative_error": (abs(ora - tru) / abs(tru)
+                                          if ora is not None and tru not in (None, 0.0)
+                                          else None)})
     return table
 
 
@@ -126,6 +136,10 @@ def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
                             if row["relative_error"] is not None)
     detail = (f"median over {len(counted)} channel(s) with true share ≥ "
               f"{settings.min_true_share:g}: {per_channel or '-'}")
+    floor = [row.get("oracle_relative_error") for row in counted.values()]
+    if floor and all(v is not None for v in floor):
+        detail += (f"; given the true media response the same model form reaches "
+                   f"{statistics.median(floor):.3f} (the error floor on these data)")
     if missing:
         return gate(name, threshold, value, False,
                     f"{detail}; no estimate for {', '.join(missing)}")

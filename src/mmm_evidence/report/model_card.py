@@ -215,6 +215,7 @@ def _elasticity_table(section: Mapping) -> Table:
     intervals = _get(section, "uncertainty", "elasticity") or {}
     ident = section.get("identification") or {}
     rows = []
+    floor = any("oracle_relative_error" in (row or {}) for row in table.values())
     for channel in sorted(set(table) | set(shares) | set(roi)):
         row = table.get(channel) or {}
         iv = intervals.get(channel) or {}
@@ -224,13 +225,16 @@ def _elasticity_table(section: Mapping) -> Table:
             interval += [" ", Badge("not identified", "na")]
         rows.append([
             channel, fmt_num(row.get("estimate")), interval, fmt_num(row.get("truth")),
-            fmt_num(row.get("relative_error")), "yes" if row.get("counted") else "no",
+            fmt_num(row.get("relative_error")),
+            *([fmt_num(row.get("oracle_relative_error"))] if floor else []),
+            "yes" if row.get("counted") else "no",
             fmt_pct(shares.get(channel)), fmt_pct(_get(truth, "contribution_share", channel)),
             fmt_num(roi.get(channel), 2), fmt_num(_get(truth, "roi", channel), 2),
         ])
-    return Table(["channel", "elasticity", "interval", "true elasticity", "relative error",
-                  "in median", "contribution share", "true share", "ROI", "true ROI"], rows,
-                 numeric=frozenset(range(1, 10)))
+    head = ["channel", "elasticity", "interval", "true elasticity", "relative error",
+            *(["error floor"] if floor else []), "in median", "contribution share",
+            "true share", "ROI", "true ROI"]
+    return Table(head, rows, numeric=frozenset(range(1, len(head))))
 
 
 def _lift_blocks(section: Mapping) -> list[Block]:
@@ -427,6 +431,13 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
                              "shaded weeks were not seen by that fit."))
     blocks.append(Heading(3, "Elasticities, contributions and ROI vs truth"))
     blocks.append(_elasticity_table(section))
+    if any("oracle_relative_error" in (row or {})
+           for row in (section.get("elasticities") or {}).values()):
+        blocks.append(Para("Error floor: the relative error of the same model form given the "
+                           "true decay, half-saturation and shape (only its linear part "
+                           "fitted): the error left on these data when the media response "
+                           "need not be estimated. An estimate can beat it on a channel by "
+                           "chance, rarely on the median.", "note"))
     png = card_plots.elasticities_png(section)
     if png:
         blocks.append(Figure(png, f"elasticities vs truth, {label}",

@@ -138,6 +138,10 @@ def elasticities_vs_truth(v: TenantValidation):
     if truth:
         ax.bar(x + width / 2, [truth["elasticity"][c] for c in channels], width,
                color="#999999", label="truth")
+    if truth and v.oracle_elasticities:
+        ax.scatter(x - width / 2, [v.oracle_elasticities[c] for c in channels], marker="D",
+                   s=22, facecolor="white", edgecolor="#333", zorder=3,
+                   label="same model given the true response")
     ax.set_xticks(x, channels)
     ax.set_ylabel("elasticity (total KPI, spend ×1.01)")
     ax.legend(frameon=False)
