@@ -29,7 +29,8 @@ response for all segments), not the generator's.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery_bound.py
 [--tenants N] [--steps S] [--workers W] [--cells national:0.05,...]`` (default 12 tenants per
-cell, 6000 steps, ~6 min on 2 cores); results go to ``benchmarks/results/recovery_bound.json``.
+cell, 6000 steps, ~7 min on 2 cores; the committed results are ``--tenants 40``, the recovery
+panel's own tenants, ~35 min); results go to ``benchmarks/results/recovery_bound.json``.
 
 ``--experiment params/mmm_v2.yaml [--chains K]`` asks the same of an experiment's tenants
 instead (with its model settings and seed): the value of the ``elasticity_median_error`` gate
