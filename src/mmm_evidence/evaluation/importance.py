@@ -44,7 +44,6 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,7 +91,6 @@ __all__ = [
     "tree_shap_values",
     "weighted_mean_abs", "importance_ranks", "spearman", "rank_agreement", "true_shares",
     "ImportanceResult", "explain_importance", "agreement_strength", "importance_summary",
-    "read_feature_importance_csv",
 ]
 
 
@@ -613,11 +611,3 @@ def importance_summary(rows: Sequence[Mapping], agreement: Mapping[str, Any]) ->
                 "how much it contributes: a steadily spent channel can rank low by SHAP and "
                 "high by share.")
     return " ".join(text)
-
-
-def read_feature_importance_csv(path: str | Path) -> list[dict]:
-    """The typed rows of a ``feature_importance.csv`` (defined with the artifact in
-    ``mmm_evidence.pipeline.feature_importance``; here for readers of the importance rows)."""
-    from mmm_evidence.pipeline.feature_importance import read_feature_importance_csv as read
-
-    return read(path)
