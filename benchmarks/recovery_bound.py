@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from panel import DECAY_RANGE, HALF_SATURATION_RANGE, SHAPE_RANGE  # noqa: E402
 from recovery import Task, _rounded, cell_key, panel_of, tenant_config, true_media  # noqa: E402
-from recovery_gap import _errors, cell_medians  # noqa: E402
+from recovery_gap import _errors, cell_medians, ratio_cells  # noqa: E402
 
 from mmm_evidence.config import ModelSettings, load_experiment  # noqa: E402
 from mmm_evidence.data import load_tenant_panel  # noqa: E402
@@ -162,14 +162,20 @@ def _vector(elasticity: dict[str, float], panel: Panel) -> np.ndarray:
     return np.array([elasticity[c] for c in panel.channels])
 
 
+def total_media_error(estimate: np.ndarray, panel: Panel) -> float:
+    """|sum of the estimated elasticities - sum of the true ones| / sum of the true ones
+    (``recovery.py``'s total media elasticity error)."""
+    truth = sum(panel.truth["channels"][c]["elasticity"] for c in panel.channels)
+    return abs(float(np.sum(estimate)) - truth) / truth
+
+
 def run_tenant(shape: str, noise: float, index: int, steps: int) -> dict:
     task = Task(shape, noise, index, False)
     panel = panel_of(tenant_config(task))
     estimates, acceptance = bound_estimates(panel, ModelSettings(), task.seed, steps)
-    truth = np.array([panel.truth["channels"][c]["elasticity"] for c in panel.channels])
     return {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
             "errors": {f: _errors(e, panel) for f, e in estimates.items()},
-            "total_media_error": {f: abs(e.sum() - truth.sum()) / truth.sum()
+            "total_media_error": {f: total_media_error(e, panel)
                                   for f, e in estimates.items()},
             "acceptance": acceptance}
 
@@ -308,10 +314,9 @@ def format_table(summary: dict[str, dict]) -> str:
             + "   acceptance v2 / panel")
     lines = [head, "-" * len(head)]
     for key, s in summary.items():
-        cells = " ".join(f"{s['err_median'][f]:13.3f} ({s['ratio_to_oracle'][f]:4.2f}x)"
-                         for f in FITS)
         acc = s["acceptance_median"]
-        lines.append(f"{key:13s} {s['tenants']:3d} {cells}   {acc['v2']:.2f} / {acc['panel']:.2f}")
+        lines.append(f"{key:13s} {s['tenants']:3d} {ratio_cells(s, FITS, 21)}   "
+                     f"{acc['v2']:.2f} / {acc['panel']:.2f}")
     lines += ["", "total media elasticity error (median over tenants)", "-" * len(head)]
     for key, s in summary.items():
         lines.append(f"{key:13s} {s['tenants']:3d} " + " ".join(

@@ -134,6 +134,13 @@ def cell_medians(records: list[dict], cells, fits) -> dict[str, tuple[list[dict]
     return out
 
 
+def ratio_cells(row: dict, fits, width: int) -> str:
+    """One summary row's median error per fit with its ratio to the oracle's, each
+    right-aligned in ``width`` characters: ``0.305 (1.78x)``."""
+    return " ".join(f"{row['err_median'][f]:{width - 8}.3f} ({row['ratio_to_oracle'][f]:4.2f}x)"
+                    for f in fits)
+
+
 def summarise(records: list[dict]) -> dict[str, dict]:
     out = {}
     for key, (group, medians) in cell_medians(records, CELLS, FITS).items():
@@ -178,9 +185,7 @@ def format_table(summary: dict[str, dict]) -> str:
             + "  truth-start<MMM  truth<MMM  truth-MMM objective (median)")
     lines = [head, "-" * len(head)]
     for key, s in summary.items():
-        cells = " ".join(f"{s['err_median'][f]:7.3f} ({s['ratio_to_oracle'][f]:4.2f}x)"
-                         for f in FITS)
-        lines.append(f"{key:12s} {s['tenants']:3d} {cells}  "
+        lines.append(f"{key:12s} {s['tenants']:3d} {ratio_cells(s, FITS, 15)}  "
                      f"{s['truth_start_lower_objective']:>6d}/{s['tenants']:<8d} "
                      f"{s['truth_objective_below_mmm']:>4d}/{s['tenants']:<4d} "
                      f"{s['truth_objective_minus_mmm_median']:10.2f}")

@@ -4,6 +4,7 @@ import argparse
 import importlib.util
 import math
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -69,6 +70,14 @@ def test_one_tenant_end_to_end(bound):
     assert summary["national 5%"]["total_media_error_median"] == pytest.approx(
         rec["total_media_error"])
     assert "total media elasticity" in bound.format_table(summary)
+
+
+def test_total_media_error_is_the_error_of_the_summed_elasticities(bound):
+    truth = {"channels": {"tv": {"elasticity": 0.03}, "search": {"elasticity": 0.01}}}
+    panel = SimpleNamespace(channels=("tv", "search"), truth=truth)
+    # the channels' errors cancel in the total: 0.02 + 0.02 against 0.04
+    assert bound.total_media_error(np.array([0.02, 0.02]), panel) == pytest.approx(0.0)
+    assert bound.total_media_error(np.array([0.03, 0.03]), panel) == pytest.approx(0.5)
 
 
 def test_cells_parse_and_reject_with_the_offending_item(bound):

@@ -207,6 +207,12 @@ def _gates_table(section: Mapping, notebooks: Sequence[str]) -> Table:
                  numeric=frozenset({1, 2}), empty="No gates were evaluated.")
 
 
+def _has_floor(section: Mapping) -> bool:
+    """Whether the tenant's elasticity table carries the error floor (an oracle fit)."""
+    return any("oracle_relative_error" in (row or {})
+               for row in (section.get("elasticities") or {}).values())
+
+
 def _elasticity_table(section: Mapping) -> Table:
     table = section.get("elasticities") or {}
     shares = section.get("contribution_shares") or {}
@@ -215,7 +221,7 @@ def _elasticity_table(section: Mapping) -> Table:
     intervals = _get(section, "uncertainty", "elasticity") or {}
     ident = section.get("identification") or {}
     rows = []
-    floor = any("oracle_relative_error" in (row or {}) for row in table.values())
+    floor = _has_floor(section)
     for channel in sorted(set(table) | set(shares) | set(roi)):
         row = table.get(channel) or {}
         iv = intervals.get(channel) or {}
@@ -431,8 +437,7 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
                              "shaded weeks were not seen by that fit."))
     blocks.append(Heading(3, "Elasticities, contributions and ROI vs truth"))
     blocks.append(_elasticity_table(section))
-    if any("oracle_relative_error" in (row or {})
-           for row in (section.get("elasticities") or {}).values()):
+    if _has_floor(section):
         blocks.append(Para("Error floor: the relative error of the same model form given the "
                            "true decay, half-saturation and shape (only its linear part "
                            "fitted): the error left on these data when the media response "
