@@ -221,8 +221,8 @@ class _Problem:
         """z minus its per-segment projection on the baseline design; z is (G, T, ...)."""
         shape = z.shape
         flat = z.reshape(self.q.shape[0], self.q.shape[1], -1)
-        coef = np.einsum("gtp,gtk->gpk", self.q, flat)
-        return (flat - np.einsum("gtp,gpk->gtk", self.q, coef)).reshape(shape)
+        coef = np.matmul(self.q.transpose(0, 2, 1), flat)  # batched BLAS: einsum's loops
+        return (flat - np.matmul(self.q, coef)).reshape(shape)  # cost 10x more here
 
     def media(self, theta: np.ndarray) -> np.ndarray:
         return media_design(self.per_capita, theta, self.size, self.reference)
