@@ -67,7 +67,8 @@ FLOOR_CODE = """\
 import json, sys
 from pathlib import Path
 from mmm_evidence.config import load_experiment
-from mmm_evidence.pipeline import run_experiment, write_run_artifacts
+from mmm_evidence.evidence import write_run_artifacts
+from mmm_evidence.pipeline import run_experiment
 from mmm_evidence.pipeline.inprocess import execute_in_process
 
 params, out, workers = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmm_evidence.pipeline.artifacts import write_run_artifacts
+from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline.export import reviewer_html_path
 from tests.pipeline.test_artifacts import fake_result
 

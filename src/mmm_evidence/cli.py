@@ -120,7 +120,7 @@ def _error(message: str) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from mmm_evidence.config import ConfigError, load_experiment
-    from mmm_evidence.pipeline.artifacts import write_run_artifacts
+    from mmm_evidence.evidence import write_run_artifacts
     from mmm_evidence.pipeline.kernel import KernelSetupError, ensure_kernel
     from mmm_evidence.pipeline.runner import run_experiment
 

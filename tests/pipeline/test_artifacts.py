@@ -12,6 +12,7 @@ import pytest
 
 import mmm_evidence
 from mmm_evidence.config import load_experiment
+from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline.artifacts import (
     build_run_manifest,
     build_validation_report,
@@ -19,7 +20,6 @@ from mmm_evidence.pipeline.artifacts import (
     canonical_json,
     compute_run_id,
     write_canonical_json,
-    write_run_artifacts,
 )
 from mmm_evidence.pipeline.runner import RunResult, TaskResult
 

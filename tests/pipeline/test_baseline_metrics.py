@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import mmm_evidence
+from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline.artifacts import (
     BASELINES_FILE,
     build_baseline_metrics,
     build_validation_report,
     canonical_json,
-    write_run_artifacts,
 )
 from mmm_evidence.report.model_card import render_model_card
 from tests.pipeline.test_artifacts import baseline_scraps, fake_result

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from mmm_evidence.config import load_experiment
-from mmm_evidence.pipeline import run_experiment, write_run_artifacts
+from mmm_evidence.evidence import write_run_artifacts
+from mmm_evidence.pipeline import run_experiment
 from mmm_evidence.pipeline.cache import (
     DataStamps,
     FolderMemo,

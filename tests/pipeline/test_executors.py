@@ -135,7 +135,8 @@ ARTIFACTS = ("validation_report.json", "baseline_metrics.json", "robustness_repo
 def test_dask_local_cluster_gives_the_local_executors_evidence(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     from mmm_evidence.config import load_experiment
-    from mmm_evidence.pipeline import run_experiment, write_run_artifacts
+    from mmm_evidence.evidence import write_run_artifacts
+    from mmm_evidence.pipeline import run_experiment
 
     params = _builder().build_experiment(tmp_path, ["alpha", "beta", "gamma"],
                                          notebooks=("validation", "baselines", "robustness"))

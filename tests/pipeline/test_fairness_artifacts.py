@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 import mmm_evidence
+from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline.artifacts import (
     FAIRNESS_FILE,
     REPORT_FILE,
@@ -18,7 +19,6 @@ from mmm_evidence.pipeline.artifacts import (
     build_validation_report,
     canonical_json,
     leak_findings,
-    write_run_artifacts,
 )
 from tests.pipeline.test_artifacts import fairness_scraps, fake_result
 

@@ -13,7 +13,8 @@ import pytest
 
 from mmm_evidence.config import ConfigError, GateSettings, ImportanceGate, load_experiment
 from mmm_evidence.evaluation.importance import CSV_COLUMNS
-from mmm_evidence.pipeline.artifacts import build_validation_report, write_run_artifacts
+from mmm_evidence.evidence import write_run_artifacts
+from mmm_evidence.pipeline.artifacts import build_validation_report
 from mmm_evidence.pipeline.collect import IMPORTANCE_NOTEBOOK, IMPORTANCE_SCRAPS
 from mmm_evidence.pipeline.feature_importance import (
     FEATURE_IMPORTANCE_FILE,

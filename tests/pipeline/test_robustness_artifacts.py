@@ -11,12 +11,12 @@ import pytest
 
 import mmm_evidence
 from mmm_evidence.config import GateSettings
+from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline.artifacts import (
     ROBUSTNESS_FILE,
     build_robustness_report,
     build_validation_report,
     canonical_json,
-    write_run_artifacts,
 )
 from mmm_evidence.pipeline.gates import evaluate_gates, robustness_gate
 from mmm_evidence.report.model_card import render_model_card

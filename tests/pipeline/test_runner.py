@@ -18,7 +18,8 @@ import nbformat
 import pytest
 
 from mmm_evidence.config import load_experiment
-from mmm_evidence.pipeline import RunResult, run_experiment, write_run_artifacts
+from mmm_evidence.evidence import write_run_artifacts
+from mmm_evidence.pipeline import RunResult, run_experiment
 from mmm_evidence.pipeline.collect import read_scraps
 from mmm_evidence.pipeline.runner import NotebookTask, execute_notebook_task
 

@@ -37,7 +37,7 @@ from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_
 from mmm_evidence.model.elasticity import spend_elasticities
 
 if TYPE_CHECKING:
-    from mmm_evidence.pipeline.models import FittedModels
+    from mmm_evidence.evaluation.validation import ModelFits
 
 MMM_NAME = "mmm"
 NAIVE = "naive"
@@ -467,7 +467,7 @@ class BaselineComparison:
 def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
                       seed: int, baselines: Sequence[str] = BASELINES, *,
                       calibrate: bool = False, min_true_share: float = 0.02,
-                      models: FittedModels | None = None) -> BaselineComparison:
+                      models: ModelFits | None = None) -> BaselineComparison:
     """Fit MMM v2 and every baseline on the training weeks of the holdout split and of each
     rolling-origin fold (the validation notebook's splits), score the weekly total KPI of the
     test weeks, and the MMM's skill against each baseline; refit the MMM, the linear and the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -17,8 +17,22 @@ from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_
 from mmm_evidence.model.mmm import MMM
 from mmm_evidence.model.uncertainty import Uncertainty, block_bootstrap
 
-if TYPE_CHECKING:
-    from mmm_evidence.pipeline.models import FittedModels
+
+class ModelFits(Protocol):
+    """A tenant's MMM v2 fits, made once and shared by its notebooks
+    (``pipeline.models.FittedModels``): the evaluations take their fits from one instead of
+    fitting."""
+
+    def fit(self, train_weeks: int | None = None) -> MMM:
+        """MMM v2 fitted on the first ``train_weeks`` weeks (None: the whole history)."""
+
+    def full(self) -> MMM:
+        """MMM v2 fitted on the whole history."""
+
+    def check_compatible(self, panel: Panel, settings: ModelSettings, seed: int,
+                         calibrated: bool) -> None:
+        """Raise ValueError unless these are fits of ``panel`` with ``settings``, ``seed``
+        and (no) calibration."""
 
 
 @dataclass
@@ -147,7 +161,7 @@ class TenantValidation:
 
 
 def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: int,
-                   lift_tests: Sequence[LiftTest] = (), models: FittedModels | None = None
+                   lift_tests: Sequence[LiftTest] = (), models: ModelFits | None = None
                    ) -> tuple[MMM, np.ndarray]:
     """Fit on the split's training weeks only (or take that fit from ``models``, the tenant's
     cached fits); predict (G, weeks up to the test end)."""
@@ -161,7 +175,7 @@ def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: in
 
 def cross_validation(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
                      seed: int, lift_tests: Sequence[LiftTest] = (),
-                     models: FittedModels | None = None) -> dict:
+                     models: ModelFits | None = None) -> dict:
     """Rolling-origin folds: scores of the weekly total KPI per fold and their mean."""
     folds = []
     actual = panel.total_kpi()
@@ -189,7 +203,7 @@ def oracle_elasticities(panel: Panel, settings: ModelSettings, seed: int
 
 
 def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
-                    seed: int, calibrate: bool = False, models: FittedModels | None = None
+                    seed: int, calibrate: bool = False, models: ModelFits | None = None
                     ) -> TenantValidation:
     """Fit on all but the last holdout weeks and score them on the weekly total KPI; score
     rolling-origin folds; refit on the full history for elasticities, shares and ROI; compare

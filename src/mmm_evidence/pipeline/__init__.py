@@ -1,8 +1,8 @@
 """Run the notebooks (papermill, in parallel), collect scraps, apply gates, write artifacts.
 
 ``run_experiment(exp)`` executes every notebook × tenant and returns a ``RunResult``;
-``write_run_artifacts(result)`` writes validation_report.json, run_manifest.json and
-model_card.html into the run's output folder.
+``mmm_evidence.evidence.write_run_artifacts(result)`` writes its artifacts and reviewer
+outputs into the run's output folder.
 """
 
 from mmm_evidence.pipeline.artifacts import (
@@ -10,7 +10,6 @@ from mmm_evidence.pipeline.artifacts import (
     build_validation_report,
     canonical_json,
     write_canonical_json,
-    write_run_artifacts,
 )
 from mmm_evidence.pipeline.gates import FAIL, NOT_ASSESSABLE, PASS
 from mmm_evidence.pipeline.kernel import KernelSetupError, ensure_kernel
@@ -19,5 +18,5 @@ from mmm_evidence.pipeline.runner import RunResult, TaskResult, run_experiment
 __all__ = [
     "FAIL", "NOT_ASSESSABLE", "PASS", "KernelSetupError", "RunResult", "TaskResult",
     "build_run_manifest", "build_validation_report", "canonical_json", "ensure_kernel",
-    "run_experiment", "write_canonical_json", "write_run_artifacts",
+    "run_experiment", "write_canonical_json",
 ]

@@ -1,24 +1,19 @@
-"""JSON artifacts of a run: canonical JSON, ``validation_report.json``, ``run_manifest.json``.
-
-Canonical JSON: keys sorted, floats rounded to ``FLOAT_SIGNIFICANT_DIGITS`` significant digits,
-NaN/inf written as ``null``, ``-0.0`` as ``0.0``, numpy/pandas values converted, indent 2 and a
-trailing newline, so the same inputs always give the same bytes.
+"""The JSON artifacts of a finished run, built from its ``RunResult``: ``validation_report.json``,
+``run_manifest.json``, ``baseline_metrics.json``, ``robustness_report.json``,
+``fairness_report.json`` (with the leak scan of everything the run wrote). Their file names and
+the canonical JSON they are written in are ``pipeline.files``; ``mmm_evidence.evidence`` writes
+them with the reviewer outputs.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
-import math
 import os
 import platform
-import subprocess
 import sys
 from collections.abc import Mapping
-from importlib import metadata
-from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import mmm_evidence
 from mmm_evidence.pipeline.collect import (
@@ -26,6 +21,21 @@ from mmm_evidence.pipeline.collect import (
     FAIRNESS_NOTEBOOK,
     IMPORTANCE_NOTEBOOK,
     ROBUSTNESS_NOTEBOOK,
+)
+from mmm_evidence.pipeline.files import (
+    BASELINES_FILE,
+    FAIRNESS_FILE,
+    MANIFEST_FILE,
+    REPORT_FILE,
+    ROBUSTNESS_FILE,
+    SCHEMA_VERSION,
+    canonical,
+    canonical_json,
+    compute_run_id,
+    git_commit,
+    git_dirty,
+    package_versions,
+    write_canonical_json,
 )
 from mmm_evidence.pipeline.gates import (
     ELASTICITY_MEDIAN_ERROR,
@@ -46,175 +56,17 @@ from mmm_evidence.pipeline.gates import (
     robustness_gate,
     tenant_verdict,
 )
-
-if TYPE_CHECKING:
-    from mmm_evidence.pipeline.runner import RunResult
-
-SCHEMA_VERSION = 1
-FLOAT_SIGNIFICANT_DIGITS = 10
-REPORT_FILE = "validation_report.json"
-MANIFEST_FILE = "run_manifest.json"
-BASELINES_FILE = "baseline_metrics.json"
-ROBUSTNESS_FILE = "robustness_report.json"
-FAIRNESS_FILE = "fairness_report.json"
-
-#: Distributions whose versions go into the run manifest.
-MANIFEST_PACKAGES = (
-    "numpy", "pandas", "scipy", "papermill", "scrapbook", "nbconvert", "nbclient", "nbformat",
-    "ipykernel", "jupyter_client", "matplotlib", "pydantic", "pyyaml", "lightgbm", "shap",
-    "fairlearn",
-)
+from mmm_evidence.pipeline.runner import RunResult, notebook_scraps
 
 __all__ = [
     "SCHEMA_VERSION", "REPORT_FILE", "MANIFEST_FILE", "canonical", "canonical_json",
     "write_canonical_json", "compute_run_id", "git_commit", "git_dirty", "build_validation_report",
-    "build_run_manifest", "package_versions", "write_run_artifacts", "GATE_NAMES",
+    "build_run_manifest", "package_versions", "GATE_NAMES",
     "BASELINES_FILE", "build_baseline_metrics", "ROBUSTNESS_FILE", "build_robustness_report",
     "FAIRNESS_FILE", "build_fairness_report", "leak_findings",
 ]
 
 GATE_NAMES = (HOLDOUT_R2, ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL)
-
-
-# --------------------------------------------------------------------------- canonical JSON
-
-
-def _canonical_float(value: float) -> float | None:
-    if not math.isfinite(value):
-        return None
-    rounded = float(format(value, f".{FLOAT_SIGNIFICANT_DIGITS}g"))
-    return 0.0 if rounded == 0 else rounded
-
-
-def canonical(value: Any) -> Any:
-    """``value`` as plain JSON data: dicts, lists, str, int, bool, rounded float, None."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return _canonical_float(value)
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                plain = canonical(key)
-                if isinstance(plain, PurePath | str):
-                    key = str(plain)
-                elif isinstance(plain, bool | int | float):
-                    key = json.dumps(plain)
-                else:
-                    raise TypeError(f"canonical JSON: dict key {key!r} is not a scalar")
-            out[key] = canonical(item)
-        return out
-    if isinstance(value, PurePath):
-        return value.as_posix()
-    if isinstance(value, list | tuple):
-        return [canonical(item) for item in value]
-    if isinstance(value, set | frozenset):
-        return sorted(canonical(item) for item in value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    # numpy and pandas, without importing them here
-    module = type(value).__module__.split(".")[0]
-    if module == "numpy":
-        if hasattr(value, "tolist"):
-            return canonical(value.tolist())
-    if module == "pandas":
-        if hasattr(value, "isoformat"):
-            return value.isoformat()
-        if hasattr(value, "to_dict"):
-            return canonical(value.to_dict())
-    raise TypeError(f"canonical JSON: cannot serialise {type(value).__name__}: {value!r}")
-
-
-def canonical_json(value: Any) -> str:
-    """The canonical JSON text of ``value`` (keys sorted, indent 2, trailing newline)."""
-    return json.dumps(canonical(value), sort_keys=True, indent=2, ensure_ascii=False,
-                      allow_nan=False) + "\n"
-
-
-def write_text(text: str, path: str | Path) -> Path:
-    """Write ``text`` to ``path`` as UTF-8 with LF line endings on every platform (so the bytes,
-    and their hashes in the bundle, are the same everywhere), making its folder; return it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    return path
-
-
-def write_canonical_json(value: Any, path: str | Path) -> Path:
-    """Write ``canonical_json(value)`` to ``path`` (UTF-8, LF line endings); return the path."""
-    return write_text(canonical_json(value), path)
-
-
-# --------------------------------------------------------------------------- provenance
-
-
-def _git(args: list[str], where: Path) -> str | None:
-    try:
-        proc = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True,
-                              timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
-def git_commit(where: str | Path | None) -> str | None:
-    """``git rev-parse HEAD`` of the repository containing ``where``, or None."""
-    if where is None:
-        return None
-    where = Path(where)
-    folder = where if where.is_dir() else where.parent
-    return _git(["rev-parse", "HEAD"], folder) or None
-
-
-def git_dirty(where: str | Path | None) -> bool | None:
-    """True when the repository containing ``where`` has uncommitted changes; None outside git."""
-    if where is None:
-        return None
-    where = Path(where)
-    folder = where if where.is_dir() else where.parent
-    status = _git(["status", "--porcelain", "--untracked-files=no"], folder)
-    return None if status is None else bool(status)
-
-
-def package_versions(names: tuple[str, ...] = MANIFEST_PACKAGES) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def data_hash_entries(data_hashes: Mapping[str, Mapping[str, str]]) -> list[list[str]]:
-    """[[tenant, file name, sha256], ...] sorted: the location-independent view of input data."""
-    rows = [[tenant, Path(path).name, sha] for tenant, files in data_hashes.items()
-            for path, sha in files.items()]
-    return sorted(rows)
-
-
-def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]],
-                   notebook_bytes: Mapping[str, bytes], package_version: str) -> str:
-    """12 hex digits of SHA-256 over params, data hashes, notebook bytes and package version.
-
-    Paths are deliberately left out (only file names), so the same inputs moved elsewhere or
-    run into another output folder give the same id.
-    """
-    digest = hashlib.sha256()
-    digest.update(b"params\0" + params_hash.encode() + b"\0")
-    for tenant, name, sha in data_hash_entries(data_hashes):
-        digest.update(f"data\0{tenant}\0{name}\0{sha}\0".encode())
-    for name in sorted(notebook_bytes):
-        digest.update(f"notebook\0{name}\0".encode())
-        digest.update(hashlib.sha256(notebook_bytes[name]).digest())
-    digest.update(b"package\0" + package_version.encode())
-    return digest.hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------- validation report
@@ -318,20 +170,6 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
 
 
 # --------------------------------------------------------------------------- baseline metrics
-
-
-def notebook_scraps(result: RunResult, tenant: str, notebook: str) -> tuple[dict | None, str]:
-    """A notebook's scraps for ``tenant`` — or None and why they are missing."""
-    if notebook not in result.exp.notebooks:
-        return None, f"the {notebook} notebook is not in this experiment's notebooks"
-    if tenant in result.data_errors:
-        return None, f"the tenant's data errored: the {notebook} notebook did not run"
-    task = result.task(tenant, notebook)
-    if task is None:
-        return None, f"the {notebook} notebook did not run"
-    if task.status != "ok":
-        return None, f"the {notebook} notebook errored (see errors)"
-    return dict(task.scraps), ""
 
 
 def _baseline_scraps(result: RunResult, tenant: str) -> tuple[dict | None, str]:
@@ -602,80 +440,3 @@ def build_run_manifest(result: RunResult) -> dict:
         ],
         "environment": dict(result.kernel_env),
     })
-
-
-def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None, *,
-                        leaks: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Write validation_report.json, run_manifest.json and — when the experiment runs the
-    baselines notebook — baseline_metrics.json, and — when it runs the robustness notebook —
-    robustness_report.json and robustness_suite.log, and — when it runs the fairness notebook
-    — fairness_report.json, and — when it runs the importance notebook —
-    feature_importance.csv (pipeline/feature_importance.py); then, from those files, the
-    reviewer outputs (model_card.html/.md, index.html, defects.md, SUMMARY.md); return their
-    paths.
-
-    With the fairness notebook, the leak scan (``leak_findings``) runs over the executed
-    notebooks and exports first, and again over everything once written: when that finds more
-    (an artifact leaked what no notebook showed), every artifact is written once more with the
-    findings (which hold no values, so they cannot leak); when only the number of files
-    scanned grew, fairness_report.json alone is rewritten with it. ``leaks``: findings to use
-    as given (no rescan).
-    """
-    from mmm_evidence.pipeline.cache import ReviewerStamp, write_reviewer_outputs_if_changed
-
-    folder = Path(output_dir or result.output_dir)
-    first_pass = leaks is None
-    if first_pass:
-        leaks = leak_findings(result, folder)
-    report = build_validation_report(result, leaks=leaks)
-    baselines = (build_baseline_metrics(result) if BASELINES_NOTEBOOK in result.exp.notebooks
-                 else None)
-    paths = {
-        "validation_report": write_canonical_json(report, folder / REPORT_FILE),
-        "run_manifest": write_canonical_json(build_run_manifest(result), folder / MANIFEST_FILE),
-    }
-    if baselines is not None:
-        paths["baseline_metrics"] = write_canonical_json(baselines, folder / BASELINES_FILE)
-    else:  # a previous run's file must not pass for this run's
-        (folder / BASELINES_FILE).unlink(missing_ok=True)
-    robustness = None
-    from mmm_evidence.report.robustness_log import ROBUSTNESS_LOG_FILE, write_robustness_log
-
-    if ROBUSTNESS_NOTEBOOK in result.exp.notebooks:
-        robustness = build_robustness_report(result)
-        paths["robustness_report"] = write_canonical_json(robustness, folder / ROBUSTNESS_FILE)
-        paths["robustness_log"] = write_robustness_log(robustness, folder / ROBUSTNESS_LOG_FILE)
-    else:  # likewise
-        (folder / ROBUSTNESS_FILE).unlink(missing_ok=True)
-        (folder / ROBUSTNESS_LOG_FILE).unlink(missing_ok=True)
-    if FAIRNESS_NOTEBOOK in result.exp.notebooks:
-        paths["fairness_report"] = write_canonical_json(build_fairness_report(result, leaks),
-                                                        folder / FAIRNESS_FILE)
-    else:  # likewise
-        (folder / FAIRNESS_FILE).unlink(missing_ok=True)
-    from mmm_evidence.pipeline.feature_importance import (
-        FEATURE_IMPORTANCE_FILE,
-        build_feature_importance_rows,
-        write_feature_importance_csv,
-    )
-
-    if IMPORTANCE_NOTEBOOK in result.exp.notebooks:
-        paths["feature_importance"] = write_feature_importance_csv(
-            build_feature_importance_rows(result), folder / FEATURE_IMPORTANCE_FILE)
-    else:  # likewise
-        (folder / FEATURE_IMPORTANCE_FILE).unlink(missing_ok=True)
-    # last: the reviewer outputs are made from every artifact written above (not redrawn
-    # when those are byte-identical to the last run's: pipeline/cache.py)
-    reviewer = write_reviewer_outputs_if_changed(folder)
-    paths.update(reviewer)
-    if first_pass and leaks is not None:  # the leak scan must cover what was just written
-        rescanned = leak_findings(result, folder)
-        if [rescanned[k] for k in ("tenants", "notes")] != [leaks[k] for k in ("tenants",
-                                                                             "notes")]:
-            return write_run_artifacts(result, output_dir, leaks=rescanned)
-        if rescanned != leaks:  # only the number of files scanned grew: no gate changes
-            paths["fairness_report"] = write_canonical_json(
-                build_fairness_report(result, rescanned), folder / FAIRNESS_FILE)
-            leak_findings(result, folder)  # remembered for the final folder: a rerun with
-    ReviewerStamp(folder).record(reviewer)  # nothing changed scans nothing (pipeline/cache.py)
-    return paths

@@ -40,10 +40,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mmm_evidence
+from mmm_evidence.pipeline.files import MANIFEST_FILE
 
 if TYPE_CHECKING:
     from mmm_evidence.config import ExperimentConfig
-    from mmm_evidence.pipeline.runner import NotebookTask, TaskResult
+    from mmm_evidence.pipeline.tasks import NotebookTask, TaskResult
 
 #: Bump when the layout of an entry or what goes into a key changes.
 CACHE_FORMAT = 1
@@ -60,7 +61,7 @@ KEY_LIBRARIES = (
 
 __all__ = ["CACHE_DIR", "CACHE_FORMAT", "KEY_LIBRARIES", "DataStamps", "TaskCache", "cache_dir",
            "library_versions", "model_cache_dir", "package_fingerprint", "task_key",
-           "tenant_parameters", "ReviewerStamp", "write_reviewer_outputs_if_changed",
+           "tenant_parameters", "ReviewerStamp",
            "FolderMemo", "manifest_view"]
 
 
@@ -229,7 +230,7 @@ class TaskCache:
 
     def restore(self, key: str, record: dict, task: NotebookTask) -> TaskResult:
         """Copy an entry's files back into the output folder; its ``TaskResult``."""
-        from mmm_evidence.pipeline.runner import OK, TaskResult
+        from mmm_evidence.pipeline.tasks import OK, TaskResult
 
         folder = self.entry(key)
         paths: dict[str, Path] = {}
@@ -327,8 +328,6 @@ class ReviewerStamp:
         self.path = cache_dir(folder) / "reviewer_outputs.json"
 
     def inputs_key(self, outputs: set[str]) -> str:
-        from mmm_evidence.pipeline.artifacts import MANIFEST_FILE
-
         files: dict[str, Any] = {}
         for path in sorted(self.folder.iterdir()):
             if not path.is_file() or path.name in outputs or path.name.endswith(".tar.gz"):
@@ -369,18 +368,6 @@ class ReviewerStamp:
         self.path.write_text(json.dumps(record, sort_keys=True, indent=1), encoding="utf-8")
 
 
-def write_reviewer_outputs_if_changed(folder: str | Path) -> dict[str, Path]:
-    """``report.reviewer.write_reviewer_outputs(folder)``, unless the outputs it would write
-    are already there for byte-identical inputs (``ReviewerStamp``). The caller records the
-    stamp (``ReviewerStamp(folder).record(paths)``) once every artifact is final."""
-    paths = ReviewerStamp(folder).current()
-    if paths is None:
-        from mmm_evidence.report.reviewer import write_reviewer_outputs
-
-        paths = write_reviewer_outputs(folder)
-    return paths
-
-
 class FolderMemo:
     """A JSON-able result computed from the files of a run's folder (and ``inputs``),
     remembered in ``<folder>/.cache/memo/<name>-<key>.json``: the key is the SHA-256 of every
@@ -393,8 +380,6 @@ class FolderMemo:
     def __init__(self, folder: str | Path, name: str, inputs: Any = None):
         self.folder = Path(folder)
         self.name = name
-        from mmm_evidence.pipeline.artifacts import MANIFEST_FILE
-
         root = self.folder.resolve()
         cache = cache_dir(root)
         files = sorted((p.relative_to(root).as_posix(),

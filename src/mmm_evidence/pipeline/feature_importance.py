@@ -58,7 +58,7 @@ def sort_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict]:
 def build_feature_importance_rows(result: RunResult) -> list[dict]:
     """Every tenant's rows as the importance notebook glued them, sorted; a tenant whose
     notebook did not run or errored has none (its gate says why)."""
-    from mmm_evidence.pipeline.artifacts import notebook_scraps
+    from mmm_evidence.pipeline.runner import notebook_scraps
 
     rows: list[dict] = []
     for tenant in result.exp.tenants:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm_evidence.pipeline.collect import clean_scrap_data
-from mmm_evidence.pipeline.runner import ERROR, OK, NotebookTask, TaskResult
+from mmm_evidence.pipeline.tasks import ERROR, OK, NotebookTask, TaskResult
 
 __all__ = ["execute_in_process", "SCRAP_MIMETYPE"]
 

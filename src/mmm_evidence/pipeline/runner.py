@@ -35,7 +35,6 @@ from typing import Any
 
 import mmm_evidence
 from mmm_evidence.config import ExperimentConfig
-from mmm_evidence.pipeline.artifacts import compute_run_id, git_commit
 from mmm_evidence.pipeline.collect import (
     REQUIRED_SCRAPS,
     VALIDATION_NOTEBOOK,
@@ -43,7 +42,16 @@ from mmm_evidence.pipeline.collect import (
     missing_scraps,
     read_scraps,
 )
+from mmm_evidence.pipeline.files import MANIFEST_FILE, compute_run_id, git_commit
 from mmm_evidence.pipeline.kernel import ensure_kernel, kernel_info
+from mmm_evidence.pipeline.tasks import (
+    ERROR,
+    OK,
+    NotebookTask,
+    TaskResult,
+    task_outputs,
+    tenant_output_dir,
+)
 
 #: Environment of every notebook kernel (passed to the kernel; the caller's is not changed).
 KERNEL_ENV = {
@@ -56,74 +64,18 @@ KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
 }
 
-OK = "ok"
-ERROR = "error"
 #: The papermill engine of the runner (``_register_engine``).
 ENGINE_NAME = "mmm-evidence"
 #: Set to 0 to start every kernel cold instead of forking it from a template (forkserver.py).
 FORK_ENV = "MMM_EVIDENCE_FORK_KERNELS"
 
 __all__ = ["KERNEL_ENV", "NotebookTask", "TaskResult", "RunResult", "run_experiment",
-           "execute_notebook_task", "tenant_output_dir", "task_outputs"]
-
-
-def tenant_output_dir(output_dir: str | Path, tenant: str) -> Path:
-    return Path(output_dir) / "tenants" / tenant
+           "execute_notebook_task", "tenant_output_dir", "task_outputs", "notebook_scraps"]
 
 
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
     return lines[0] if lines else ""
-
-
-@dataclass(frozen=True)
-class NotebookTask:
-    """One notebook to execute for one tenant (picklable: sent to a worker process)."""
-
-    tenant: str
-    notebook: str
-    source: Path
-    ipynb: Path
-    html: Path
-    parameters: dict[str, Any]
-    kernel_name: str
-    timeout_seconds: int
-    cwd: Path
-    preload: tuple[str, ...] = ()  # modules the kernel template imports (forkserver.py)
-    fork_kernels: bool = True  # fork kernels from a pre-imported template where possible
-
-
-@dataclass
-class TaskResult:
-    """What happened to one notebook task; ``seconds`` is wall-clock (manifest only)."""
-
-    tenant: str
-    notebook: str
-    ipynb: Path
-    html: Path
-    status: str
-    error: str | None = None
-    seconds: float = 0.0
-    execute_seconds: float = 0.0
-    scraps: dict[str, Any] = field(default_factory=dict)
-    reviewer_html: Path | None = None  # <notebook>.reviewer.html (no code cells), if written
-    cached: bool = False  # restored from the task cache, not executed
-    cache_key: str | None = None
-
-    @property
-    def ipynb_exists(self) -> bool:
-        return self.ipynb.is_file()
-
-    @property
-    def html_exists(self) -> bool:
-        return self.html.is_file()
-
-
-def task_outputs(task: NotebookTask) -> list[Path]:
-    """The files executing ``task`` writes: the notebook and its HTML exports."""
-    from mmm_evidence.pipeline.export import reviewer_html_path
-
-    return [task.ipynb, task.html, reviewer_html_path(task.html)]
 
 
 def kernel_transport_config(socket_dir: str | Path):  # -> traitlets.config.Config
@@ -297,6 +249,20 @@ class RunResult:
         return bool(self.data_errors) or any(t.status != OK for t in self.tasks)
 
 
+def notebook_scraps(result: RunResult, tenant: str, notebook: str) -> tuple[dict | None, str]:
+    """A notebook's scraps for ``tenant`` — or None and why they are missing."""
+    if notebook not in result.exp.notebooks:
+        return None, f"the {notebook} notebook is not in this experiment's notebooks"
+    if tenant in result.data_errors:
+        return None, f"the tenant's data errored: the {notebook} notebook did not run"
+    task = result.task(tenant, notebook)
+    if task is None:
+        return None, f"the {notebook} notebook did not run"
+    if task.status != "ok":
+        return None, f"the {notebook} notebook errored (see errors)"
+    return dict(task.scraps), ""
+
+
 def _now() -> str:
     """The current UTC time, or the time SOURCE_DATE_EPOCH fixes (reproducible-builds.org):
     the run's recorded times and the date on the model card then come from that variable,
@@ -368,8 +334,6 @@ def _progress_line(done: int, total: int, result: TaskResult) -> str:
 def previous_task_seconds(output_dir: Path) -> dict[tuple[str, str], float]:
     """{(tenant, notebook): seconds} executed in the last run into ``output_dir`` (from its
     ``run_manifest.json``; {} when there is none): the scheduler starts long tasks first."""
-    from mmm_evidence.pipeline.artifacts import MANIFEST_FILE
-
     try:
         manifest = json.loads((output_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
         return {(t["tenant"], t["notebook"]): float(t["seconds"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmm_evidence.pipeline.artifacts import write_text
+from mmm_evidence.pipeline.files import write_text
 from mmm_evidence.report.document import (
     Block,
     Code,

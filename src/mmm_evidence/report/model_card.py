@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmm_evidence.pipeline.artifacts import write_text
+from mmm_evidence.pipeline.files import write_text
 from mmm_evidence.report import card_plots
 from mmm_evidence.report.defects import collect_defects, defect_blocks, gate_notebook
 from mmm_evidence.report.document import (

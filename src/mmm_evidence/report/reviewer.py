@@ -18,17 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmm_evidence.pipeline.artifacts import (
+from mmm_evidence.pipeline.cache import ReviewerStamp
+from mmm_evidence.pipeline.feature_importance import (
+    FEATURE_IMPORTANCE_FILE,
+    FeatureImportanceError,
+    read_feature_importance_csv,
+)
+from mmm_evidence.pipeline.files import (
     BASELINES_FILE,
     FAIRNESS_FILE,
     MANIFEST_FILE,
     REPORT_FILE,
     ROBUSTNESS_FILE,
-)
-from mmm_evidence.pipeline.feature_importance import (
-    FEATURE_IMPORTANCE_FILE,
-    FeatureImportanceError,
-    read_feature_importance_csv,
 )
 from mmm_evidence.report.defects import DEFECTS_FILE, write_defects
 from mmm_evidence.report.index_page import INDEX_FILE, write_index
@@ -41,7 +42,8 @@ BUNDLE_PREFIX = "validation_bundle_"
 REVIEWER_OUTPUTS = (MODEL_CARD_FILE, MODEL_CARD_MD_FILE, INDEX_FILE, DEFECTS_FILE, SUMMARY_FILE)
 
 __all__ = ["REVIEWER_OUTPUTS", "RunArtifacts", "ArtifactError", "load_run_artifacts",
-           "evidence_files", "write_reviewer_outputs", "BUNDLE_PREFIX"]
+           "evidence_files", "write_reviewer_outputs", "write_reviewer_outputs_if_changed",
+           "BUNDLE_PREFIX"]
 
 
 class ArtifactError(ValueError):
@@ -153,3 +155,11 @@ def write_reviewer_outputs(folder: str | Path) -> dict[str, Path]:
         "defects": write_defects(arts.report, folder / DEFECTS_FILE),
         "summary": write_summary(arts.report, folder / SUMMARY_FILE, files, arts.date),
     }
+
+
+def write_reviewer_outputs_if_changed(folder: str | Path) -> dict[str, Path]:
+    """``write_reviewer_outputs(folder)``, unless the outputs it would write are already there
+    for byte-identical inputs (``pipeline.cache.ReviewerStamp``). The caller records the stamp
+    (``ReviewerStamp(folder).record(paths)``) once every artifact is final."""
+    paths = ReviewerStamp(folder).current()
+    return write_reviewer_outputs(folder) if paths is None else paths

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mmm_evidence.pipeline.artifacts import write_text
+from mmm_evidence.pipeline.files import write_text
 
 ROBUSTNESS_LOG_FILE = "robustness_suite.log"
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmm_evidence.pipeline.artifacts import write_text
+from mmm_evidence.pipeline.files import write_text
 from mmm_evidence.report.defects import collect_defects, defect_blocks, tenant_order
 from mmm_evidence.report.document import (
     Badge,
