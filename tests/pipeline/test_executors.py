@@ -29,8 +29,10 @@ class FakeExecutor:
 
     name = "fake"
 
-    def __init__(self, capacity: int, finish_order=None):
+    def __init__(self, capacity: int, finish_order=None, seconds=None):
         self.capacity = capacity
+        self.seconds = seconds or {}  # notebook -> how long its tasks take on the fake clock
+        self.now = 0.0
         self.started: list[Task] = []
         self.max_running = 0
         self.running: list[tuple[Future, Task]] = []
@@ -52,6 +54,7 @@ class FakeExecutor:
                     pick = names.index(wanted)
                     break
         future, task = self.running.pop(pick)
+        self.now += self.seconds.get(task.notebook, 1.0)
         if task.notebook == "boom":
             future.set_exception(RuntimeError("worker died"))
         else:
@@ -99,6 +102,29 @@ def test_a_tenants_notebooks_wait_for_its_first_unless_a_worker_would_idle() -> 
               first="validation")
     # one tenant: the second worker starts its baselines rather than idle
     assert single.started[:2] == [Task("a", "validation"), Task("a", "baselines")]
+
+
+def test_a_cold_run_learns_which_notebooks_are_long() -> None:
+    """No earlier timings: once a notebook's first task has finished, its other tenants'
+    tasks are ordered by how long it took, longest first, so short ones are left for the end
+    (where one worker would otherwise idle behind a long one)."""
+    tasks = [Task(t, nb) for t in ("a", "b", "c") for nb in ("validation", "short", "long")]
+    executor = FakeExecutor(capacity=1, seconds={"validation": 5.0, "short": 1.0,
+                                                 "long": 9.0})
+    run_tasks(tasks, str, executor, lambda task, result: None, lambda task, exc: None,
+              first="validation", clock=lambda: executor.now)
+    assert [f"{t.tenant}/{t.notebook}" for t in executor.started] == [
+        "a/validation", "b/validation", "c/validation",  # first notebooks first
+        "a/short", "a/long",  # not timed yet: in order, and now their times are known
+        "b/long", "c/long", "b/short", "c/short"]  # the longest first
+    # timings from an earlier run still come first, and order the untimed ones too
+    executor = FakeExecutor(capacity=1, seconds={"validation": 5.0, "short": 1.0,
+                                                 "long": 9.0})
+    run_tasks(tasks, str, executor, lambda task, result: None, lambda task, exc: None,
+              first="validation", expected={("a", "short"): 20.0},
+              clock=lambda: executor.now)
+    assert [f"{t.tenant}/{t.notebook}" for t in executor.started][3:6] == [
+        "a/long", "a/short", "b/long"]
 
 
 def test_a_dead_worker_becomes_a_result() -> None:

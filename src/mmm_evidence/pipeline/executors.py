@@ -9,8 +9,11 @@ the cluster's worker threads), so the order below is the order they start:
 
 1. a tenant's *first* notebook (``validation``) before its other notebooks: it fits and caches
    the tenant's models, which the others then read instead of refitting;
-2. among the tasks that may start, the longest expected first (seconds of the same task in
-   the previous run's manifest, when there is one), so no long task is left for the end;
+2. among the tasks that may start, the longest expected first, so no long task is left for
+   the end: expected are the seconds of the same task in the previous run's manifest, when
+   there is one, else the mean seconds of the same notebook's tasks finished in this run
+   (a cold run learns them as it goes), else in the previous run; a notebook with no time
+   at all starts before those with one (in the experiment's order), so its time gets known;
 3. when every task left waits for a first notebook that is still running and a worker is
    free, the next one starts anyway (it fits what is not cached yet): no core is left idle.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -175,27 +179,54 @@ def run_tasks(tasks: Sequence[Any], fn: Callable[[Any], Any], executor: Executor
               on_result: Callable[[Any, Any], None],
               on_error: Callable[[Any, BaseException], Any],
               first: str | None = None,
-              expected: Mapping[tuple[str, str], float] | None = None) -> None:
+              expected: Mapping[tuple[str, str], float] | None = None,
+              clock: Callable[[], float] = time.perf_counter) -> None:
     """Run ``fn(task)`` for every task on ``executor`` in ``schedule_order``; call
     ``on_result(task, result)`` as each finishes (``on_error(task, exc)`` gives the result
-    when the worker itself failed)."""
+    when the worker itself failed). Tasks without an ``expected`` time are ordered by the
+    seconds (``clock``) the same notebook's tasks took so far in this run (see the module's
+    docstring)."""
+    expected = dict(expected or {})
     pending = schedule_order(tasks, first, expected)
     waiting_for = {t.tenant for t in pending if t.notebook == first}
     running: dict[Any, Any] = {}
+    started: dict[Any, float] = {}
+    took: dict[str, list[float]] = {}  # notebook -> seconds of its tasks finished in this run
+    before: dict[str, list[float]] = {}  # notebook -> seconds of its tasks in the earlier run
+    for (_, notebook), seconds in expected.items():
+        before.setdefault(notebook, []).append(seconds)
+
+    def estimate(task: Any) -> float | None:
+        known = expected.get((task.tenant, task.notebook))
+        if known is not None:
+            return known
+        seen = took.get(task.notebook) or before.get(task.notebook)
+        return sum(seen) / len(seen) if seen else None
 
     def next_task() -> Any:
-        for i, task in enumerate(pending):
-            if task.notebook == first or task.tenant not in waiting_for:
-                return pending.pop(i)
-        return pending.pop(0)  # all blocked: start one anyway rather than idle
+        ready = [i for i, task in enumerate(pending)
+                 if task.notebook == first or task.tenant not in waiting_for]
+        if not ready:
+            return pending.pop(0)  # all blocked: start one anyway rather than idle
+        firsts = [i for i in ready if pending[i].notebook == first]
+        if firsts:
+            return pending.pop(firsts[0])
+
+        def key(i: int) -> tuple:
+            seconds = estimate(pending[i])
+            return (seconds is not None, -(seconds or 0.0), i)
+
+        return pending.pop(min(ready, key=key))
 
     try:
         while pending or running:
             while pending and len(running) < executor.capacity:
                 task = next_task()
-                running[executor.submit(fn, task)] = task
+                future = executor.submit(fn, task)
+                running[future], started[future] = task, clock()
             for future in executor.wait_any(list(running)):
                 task = running.pop(future)
+                took.setdefault(task.notebook, []).append(clock() - started.pop(future))
                 if task.notebook == first:
                     waiting_for.discard(task.tenant)
                 try:
