@@ -35,12 +35,11 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mmm_evidence
-from mmm_evidence.pipeline.files import MANIFEST_FILE
+from mmm_evidence.pipeline.files import MANIFEST_FILE, package_versions
 
 if TYPE_CHECKING:
     from mmm_evidence.config import ExperimentConfig
@@ -93,11 +92,7 @@ def library_versions() -> dict[str, str | None]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "machine": platform.machine(),
     }
-    for name in KEY_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions.update(package_versions(KEY_LIBRARIES))
     return versions
 
 
