@@ -366,6 +366,7 @@ class RobustnessThresholds(_Strict):
     response_curves: Annotated[int, Field(ge=0)] = 0
     contributions_non_negative: Annotated[int, Field(ge=0)] = 0
     prediction_positive: Annotated[int, Field(ge=0)] = 0
+    baseline_non_negative: Annotated[int, Field(ge=0)] = 0
     additivity: PositiveFloat = 1e-9
     zero_spend: PositiveFloat = 1e-9
     saturation: Annotated[float, Field(gt=1.0)] = 2.0  # value < threshold: less than double

@@ -31,7 +31,7 @@ def tiny_panel(weeks: int = 30, segments: int = 2, channels: int = 3, seed: int 
 
 
 def test_registry_has_at_least_23_checks_in_every_category() -> None:
-    assert len(rb.CHECKS) >= 23
+    assert len(rb.CHECKS) >= 24
     assert {c.category for c in rb.CHECKS.values()} == set(rb.CATEGORIES)
     for name, check in rb.CHECKS.items():
         assert check.name == name and check.description and check.comparison in rb._COMPARE

@@ -46,7 +46,7 @@ def by_name(result) -> dict:
 
 
 def test_the_whole_suite_runs_and_every_check_passes_on_a_sound_model(suite) -> None:
-    assert len(suite.checks) == len(CHECKS) >= 23
+    assert len(suite.checks) == len(CHECKS) >= 24
     assert {c.category for c in suite.checks} == set(CATEGORIES)
     not_passed = {c.name: (c.value, c.detail) for c in suite.checks if c.passed is not True}
     assert not not_passed, not_passed
@@ -173,6 +173,32 @@ def test_a_model_with_a_negative_effect_fails_the_sanity_checks(panel: Panel) ->
     # the decomposition still adds up and the KPI stays positive: those checks stay green
     assert checks["additivity"].passed is True
     assert checks["prediction_positive"].passed is True
+
+
+class OverCreditingMMM(MMM):
+    """Broken: the same predictions, but the decomposition gives media four times its
+    contribution and takes the difference out of the baseline."""
+
+    def _parts(self, panel: Panel, spend=None):
+        base, media = super()._parts(panel, spend)
+        return base - 3.0 * media.sum(axis=2), 4.0 * media
+
+
+def test_a_model_crediting_media_with_more_than_the_kpi_fails_the_baseline_check(
+        panel: Panel) -> None:
+    sound = run(panel, None, ["baseline_non_negative"]).check("baseline_non_negative")
+    assert sound.passed is True and sound.value == 0
+    assert all(0.0 < v < 1.0 for v in sound.data["baseline_share"].values())
+    result = run(panel, lambda seed, data: OverCreditingMMM(SETTINGS, seed),
+                 ["baseline_non_negative", "prediction_positive", "additivity"])
+    checks = by_name(result)
+    check = checks["baseline_non_negative"]
+    assert check.passed is False and check.value > 0
+    assert check.data["minimum"] < 0 and check.data["segments"]
+    assert "segment-weeks below 0" in check.detail
+    # the predictions are untouched: the checks on them stay green
+    assert checks["prediction_positive"].passed is True
+    assert checks["additivity"].passed is True
 
 
 class CappedSpendMMM(MMM):

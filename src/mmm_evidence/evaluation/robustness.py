@@ -679,6 +679,32 @@ def _prediction_positive(ctx: SuiteContext) -> Measurement:
                        f"{float(pred.min()):.4g}", {"minimum": float(pred.min())})
 
 
+@_check("baseline_non_negative", SANITY, "<=", """The number of segment-weeks whose baseline
+        (the predicted KPI without any media) is below zero: media credited with more than the
+        whole KPI of a week.""")
+def _baseline_non_negative(ctx: SuiteContext) -> Measurement:
+    parts = ctx.reference.contributions(ctx.panel)
+    base = parts["baseline"]
+    negative = base < -1e-12 * _tolerance(ctx)
+    n = int(negative.sum())
+    predicted = ctx.reference.predict(ctx.panel).sum(axis=1)
+    share = base.sum(axis=1) / np.where(predicted > 0, predicted, np.nan)
+    segments = [str(s) for s, k in zip(ctx.panel.segments, negative.sum(axis=1), strict=True)
+                if k]
+    detail = f"{n} of {base.size} segment-weeks below 0"
+    if n:
+        detail += (f" in {len(segments)} segment(s): {', '.join(segments[:5])}"
+                   + (", ..." if len(segments) > 5 else ""))
+    if np.isfinite(share).any():
+        lowest = int(np.nanargmin(share))
+        detail += (f"; smallest baseline share of a segment's predicted KPI "
+                   f"{float(share[lowest]):.3g} ({ctx.panel.segments[lowest]})")
+    return Measurement(n, detail, {
+        "segments": segments, "minimum": float(base.min()),
+        "baseline_share": {str(s): (float(v) if np.isfinite(v) else None)
+                           for s, v in zip(ctx.panel.segments, share, strict=True)}})
+
+
 @_check("additivity", SANITY, "<=", """Baseline plus channel contributions equal the
         prediction: the largest absolute gap over segment-weeks / mean |prediction|.""")
 def _additivity(ctx: SuiteContext) -> Measurement:
