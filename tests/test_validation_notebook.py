@@ -57,6 +57,7 @@ def test_validation_notebook_runs_and_glues_its_scraps(tmp_path):
     assert scraps["tenant"] == "tiny_shop"
     assert scraps["data_summary"]["weeks"] == 78
     assert scraps["data_summary"]["holdout_weeks"] == 13
+    assert scraps["data_summary"]["findings"] == []  # nothing in its data limits the fit
     assert set(scraps["elasticities"]) == {"tv", "search"}
     assert set(scraps["truth"]["elasticity"]) == {"tv", "search"}
     # a synthetic tenant's truth carries its media response: the error floor is glued too
@@ -72,3 +73,4 @@ def test_validation_notebook_runs_and_glues_its_scraps(tmp_path):
     # plots were rendered as images
     text = out.read_text()
     assert text.count('"image/png"') >= 5
+    assert "No findings: every channel has spend in the training weeks" in text

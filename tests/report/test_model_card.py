@@ -312,3 +312,19 @@ def test_limitations_name_weak_channels_and_defects_list_what_did_not_pass() -> 
     passing["errors"] = []
     html = render_model_card(passing)
     assert "<p>No open defects.</p>" in html
+
+
+def test_data_findings_are_listed_in_the_tenant_section_and_the_limitations() -> None:
+    data = report()
+    data["tenants"]["acme"]["data"]["findings"] = [
+        {"kind": "no_spend", "subject": "search",
+         "detail": f"channel 'search' has no spend in any of the 156 weeks {EVIL}"}]
+    html = render_model_card(data)
+    section = html[html.index('id="tenant-acme"'):html.index('id="tenant-noisy"')]
+    assert "<h3>Data findings</h3>" in section
+    assert "<li>no_spend: channel &#x27;search&#x27; has no spend in any of the 156 weeks" \
+        in section
+    assert EVIL not in html
+    limits = html[html.index('<h2 id="limitations">'):html.index('<h2 id="defects">')]
+    assert "acme: channel" in limits and "has no spend in any of the 156 weeks" in limits
+    assert "Data findings" not in render_model_card(report())

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from mmm_evidence.config import EvaluationSettings, ModelSettings
+from mmm_evidence.data.findings import data_findings
 from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.lift import compare_lift_tests
@@ -121,6 +122,7 @@ class TenantValidation:
             "start": p.dates[0].date().isoformat(), "end": p.dates[-1].date().isoformat(),
             "kpi": p.kpi_name, "total_kpi": float(p.kpi.sum()),
             "total_spend": {c: float(p.spend[:, :, i].sum()) for i, c in enumerate(p.channels)},
+            "findings": data_findings(p, self.holdout_weeks),
         }
 
     def weekly_totals(self) -> dict:

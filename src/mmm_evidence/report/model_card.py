@@ -171,6 +171,12 @@ def _data_meta(data: Any) -> list[Block]:
     ])]
 
 
+def _findings(section: Mapping) -> list[Mapping]:
+    """The data findings of a tenant's report section (``data.findings``), if any."""
+    found = _get(section, "data", "findings") or []
+    return [f for f in found if isinstance(f, Mapping)]
+
+
 def _metrics_blocks(metrics: Any) -> list[Block]:
     splits = [("holdout", _get(metrics, "holdout")), ("in-sample", _get(metrics, "in_sample"))]
     for fold in _get(metrics, "cv", "folds") or []:
@@ -421,6 +427,12 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
     if section.get("data_error"):
         blocks += [Heading(3, "Data error"), Pre(str(section["data_error"]))]
     blocks += _data_meta(section.get("data"))
+    findings = _findings(section)
+    if findings:
+        blocks += [Heading(3, "Data findings"),
+                   Para("What in this tenant's data limits any model fitted to it "
+                        "(not errors: see the validation notebook).", "note"),
+                   Bullets([f"{f.get('kind')}: {f.get('detail')}" for f in findings])]
     blocks.append(Heading(3, "Gates"))
     blocks.append(_gates_table(section, notebooks))
     if not section.get("truth") and section.get("status") == "ok":
@@ -554,6 +566,7 @@ def _derived_limitations(report: Mapping, order: Sequence[str]) -> list[str]:
         out.append(f"No ground truth for {', '.join(no_truth)}: their truth-based gates are "
                    "not assessable.")
     for t in order:
+        out += [f"{t}: {f.get('detail')}." for f in _findings(tenants[t])]
         ident = tenants[t].get("identification") or {}
         weak = sorted(c for c, row in ident.items()
                       if isinstance(row, Mapping) and row.get("identified") is False)

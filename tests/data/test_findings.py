@@ -1,0 +1,90 @@
+"""Data findings: each kind found on a panel that has it, none on a clean panel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmm_evidence.data.findings import FINDING_KINDS, data_findings
+from mmm_evidence.data.panel import Panel
+
+WEEKS, HOLDOUT = 60, 10
+
+
+@pytest.fixture()
+def panel() -> Panel:
+    rng = np.random.default_rng(0)
+    g, t = 3, WEEKS
+    spend = rng.uniform(0.0, 100.0, size=(g, t, 3))
+    spend[:, ::4, 1] = 0.0  # a flighted channel: zero weeks are fine
+    return Panel(
+        tenant="t", dates=pd.date_range("2024-01-01", periods=t, freq="7D"),
+        segments=("a", "b", "c"), channels=("tv", "search", "social"),
+        control_names=("price",), kpi=rng.uniform(50.0, 150.0, size=(g, t)), spend=spend,
+        controls=rng.normal(size=(g, t, 1)), size=np.ones(g), kpi_name="revenue")
+
+
+def kinds(found: list[dict]) -> list[tuple[str, str]]:
+    return [(f["kind"], f["subject"]) for f in found]
+
+
+def test_a_clean_panel_has_no_findings(panel: Panel) -> None:
+    assert data_findings(panel, HOLDOUT) == []
+
+
+def test_a_channel_without_spend(panel: Panel) -> None:
+    spend = panel.spend.copy()
+    spend[:, :, 2] = 0.0
+    found = data_findings(panel.with_spend(spend), HOLDOUT)
+    assert kinds(found) == [("no_spend", "social")]
+    assert "'social' has no spend in any of the 60 weeks" in found[0]["detail"]
+
+
+def test_a_channel_whose_spend_starts_in_the_holdout(panel: Panel) -> None:
+    spend = panel.spend.copy()
+    spend[:, : WEEKS - 4, 0] = 0.0  # spend in the last 4 weeks only
+    found = data_findings(panel.with_spend(spend), HOLDOUT)
+    assert kinds(found) == [("no_training_spend", "tv")]
+    assert found[0]["weeks_with_spend"] == 4
+    assert panel.dates[WEEKS - 4].date().isoformat() in found[0]["detail"]
+    # one week of spend before the holdout is enough for the holdout fit to see it
+    spend[0, WEEKS - HOLDOUT - 1, 0] = 1.0
+    assert data_findings(panel.with_spend(spend), HOLDOUT) == []
+
+
+def test_two_channels_with_proportional_spend(panel: Panel) -> None:
+    spend = panel.spend.copy()
+    spend[:, :, 2] = 3.0 * spend[:, :, 0]
+    found = data_findings(panel.with_spend(spend), HOLDOUT)
+    assert kinds(found) == [("identical_spend", "tv, social")]
+    assert found[0]["correlation"] == pytest.approx(1.0)
+
+
+def test_a_control_constant_within_each_segment(panel: Panel) -> None:
+    controls = np.repeat(np.array([1.0, 2.0, 3.0])[:, None, None], WEEKS, axis=1)
+    found = data_findings(replace(panel, controls=controls), HOLDOUT)
+    assert kinds(found) == [("constant_control", "price")]
+
+
+def test_weeks_with_a_kpi_of_zero(panel: Panel) -> None:
+    kpi = panel.kpi.copy()
+    kpi[2, 5] = 0.0
+    kpi[0, 7] = -1.0
+    found = data_findings(replace(panel, kpi=kpi), HOLDOUT)
+    assert kinds(found) == [("kpi_not_positive", "revenue")]
+    assert found[0]["segment_weeks"] == 2
+    first = f"c {panel.dates[5].date().isoformat()}, a {panel.dates[7].date().isoformat()}"
+    assert f"(first: {first})" in found[0]["detail"]
+
+
+def test_findings_come_in_kind_order(panel: Panel) -> None:
+    spend, kpi = panel.spend.copy(), panel.kpi.copy()
+    spend[:, :, 1] = 0.0
+    kpi[0, 0] = 0.0
+    spend[:, :, 2] = spend[:, :, 0]
+    found = data_findings(replace(panel.with_spend(spend), kpi=kpi), HOLDOUT)
+    assert [f["kind"] for f in found] == ["no_spend", "identical_spend", "kpi_not_positive"]
+    assert all(f["kind"] in FINDING_KINDS for f in found)
