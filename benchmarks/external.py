@@ -11,11 +11,16 @@
    come from (it used 400 replicates).
 2. **Meridian** ``national_media.csv`` (156 weeks, 4 channels; KPI ``conversions``, the
    outcome Meridian models; spend ``Channel<i>_spend``; controls the competitor-activity and
-   sentiment scores) and **Robyn** ``dt_simulated_weekly.csv`` (208 weeks; KPI ``revenue``;
+   sentiment scores), its geo-level ``geo_media.csv`` (the same columns, 20 geos) and
+   ``geo_all_channels.csv`` (40 geos, 5 channels; controls competitor sales, sentiment and
+   ``Promo``), and **Robyn** ``dt_simulated_weekly.csv`` (208 weeks; KPI ``revenue``;
    the five paid ``*_S`` spends; controls ``competitor_sales_B`` and the organic
    ``newsletter``; the categorical ``events`` column, two single weeks, is left out). Neither
    publishes its truth, so only the fitted elasticities, shares, ROI and fit are shown: the
-   point is that the model runs, converges and fits data from other generators.
+   point is that the model runs, converges and fits data from other generators — and
+   whether its decomposition stays sane there: the segment-weeks whose baseline (the KPI
+   without media) is below zero, which the robustness suite's ``baseline_non_negative``
+   check counts.
 
 Each dataset is read through the package's loader with a column mapping (``read_tenant_files``),
 fitted with ``MMM(ModelSettings(), seed=0)`` on the full history.
@@ -51,6 +56,7 @@ SIGNIFICANT = 6
 GATE_MAX_MEDIAN_ERROR = 0.25  # params/mmm_v2.yaml default: elasticity median relative error
 
 MERIDIAN_CHANNELS = [f"channel{i}" for i in range(4)]
+MERIDIAN_ALL_CHANNELS = [f"channel{i}" for i in range(5)]
 ROBYN_CHANNELS = ["tv", "ooh", "print", "facebook", "search"]
 
 #: Datasets without truth: tenant config fields and the column mapping (our name: theirs).
@@ -63,6 +69,24 @@ UNTRUTHED = {
         "columns": {"date": "time",
                     **{f"spend_{c}": f"Channel{i}_spend"
                        for i, c in enumerate(MERIDIAN_CHANNELS)}},
+    },
+    "meridian_geo_media": {
+        "file": "meridian/geo_media.csv",
+        "kpi": "conversions",
+        "channels": MERIDIAN_CHANNELS,
+        "controls": ["competitor_activity_score_control", "sentiment_score_control"],
+        "columns": {"date": "time", "segment": "geo",
+                    **{f"spend_{c}": f"Channel{i}_spend"
+                       for i, c in enumerate(MERIDIAN_CHANNELS)}},
+    },
+    "meridian_geo_all_channels": {
+        "file": "meridian/geo_all_channels.csv",
+        "kpi": "conversions",
+        "channels": MERIDIAN_ALL_CHANNELS,
+        "controls": ["competitor_sales_control", "sentiment_score_control", "promo"],
+        "columns": {"date": "time", "segment": "geo", "promo": "Promo",
+                    **{f"spend_{c}": f"Channel{i}_spend"
+                       for i, c in enumerate(MERIDIAN_ALL_CHANNELS)}},
     },
     "robyn_simulated_weekly": {
         "file": "robyn/dt_simulated_weekly.csv",
@@ -99,10 +123,19 @@ def fit_dataset(panel: Panel) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     model = MMM(ModelSettings(), seed=0).fit(panel)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    fit = scores(panel.total_kpi(), model.predict(panel).sum(axis=0))
+    predicted = model.predict(panel)
+    fit = scores(panel.total_kpi(), predicted.sum(axis=0))
     d = model.diagnostics
+    baseline = model.contributions(panel)["baseline"]
     return {
         "weeks": panel.n_weeks,
+        "segments": panel.n_segments,
+        # the robustness suite's baseline_non_negative check, and each segment's baseline
+        # share of its predicted KPI at its lowest
+        "baseline": {"negative_segment_weeks": int((baseline < 0).sum()),
+                     "segment_weeks": int(baseline.size),
+                     "min_segment_share": float((baseline.sum(axis=1)
+                                                 / predicted.sum(axis=1)).min())},
         "channels": list(panel.channels),
         "controls": list(panel.control_names),
         "elasticity": model.elasticities(panel),
@@ -218,8 +251,12 @@ def print_untruthed(name: str, result: dict) -> None:
               f"{100 * result['contribution_share'][c]:7.2f}% "
               f"{'-' if roi is None else f'{roi:10.4g}':>10s} "
               f"{result['media'][c]['decay']:6.2f} {result['media'][c]['shape']:6.2f}")
+    base = result["baseline"]
     print(f"total media share {100 * sum(result['contribution_share'].values()):.1f}%, "
-          f"total media elasticity {sum(result['elasticity'].values()):.3f}")
+          f"total media elasticity {sum(result['elasticity'].values()):.3f}; "
+          f"{result['segments']} segment(s), baseline below 0 in "
+          f"{base['negative_segment_weeks']} of {base['segment_weeks']} segment-weeks "
+          f"(lowest segment baseline share {100 * base['min_segment_share']:.1f}%)")
     _print_fit(result)
 
 
