@@ -142,6 +142,14 @@ def test_ragged_csv(tenant, write_csv):
     assert str(path) in msg and "not a readable CSV" in msg
 
 
+@pytest.mark.parametrize(("sep", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
+def test_a_file_separated_by_something_else_than_commas(frame, tenant, write_csv, sep, name):
+    path = write_csv(frame.to_csv(index=False, sep=sep))
+    msg = _error(tenant, path)
+    assert str(path) in msg and f"the file looks {name}-separated" in msg
+    assert "expected a comma-separated CSV" in msg
+
+
 def test_line_numbers_count_blank_lines(frame, tenant, write_csv):
     text = frame.to_csv(index=False).splitlines()
     text.insert(3, "")  # a blank line 4; the data row that was line 4 is now line 5

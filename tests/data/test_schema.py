@@ -163,6 +163,19 @@ def test_non_numeric_value(frame, tenant, column):
     assert "2 offending rows, first: line 4: 'abc', line 11: '1,5'" in msg
 
 
+@pytest.mark.parametrize("value", ["2,754,371.67", "$120", "€ 1.234,50", "3,5", "1 234 567"])
+def test_formatted_numbers_get_a_hint(frame, tenant, value):
+    frame.loc[2, "revenue"] = value
+    msg = _error(frame, tenant)
+    assert f"line 4: '{value}'" in msg
+    assert "look like formatted numbers" in msg and "e.g. 1234567.89" in msg
+
+
+def test_a_word_is_not_taken_for_a_formatted_number(frame, tenant):
+    frame.loc[2, "revenue"] = "n/a,1"
+    assert "formatted numbers" not in _error(frame, tenant)
+
+
 def test_infinite_value_is_not_a_number(frame, tenant):
     frame.loc[0, "spend_tv"] = "inf"
     msg = _error(frame, tenant)

@@ -15,6 +15,7 @@ with frame index ``i`` is line ``i + 2``). Example::
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -98,6 +99,20 @@ class _Names:
 # --------------------------------------------------------------------------- checks
 
 
+def _check_separator(frame: pd.DataFrame, source: str) -> None:
+    """A header read as one column holding another separator: the file is not comma-separated
+    (a spreadsheet export with ';' or tabs)."""
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if sep in header:
+            raise DataError(
+                f"{source}: the header reads as one column {header!r}: the file looks "
+                f"{name}-separated; expected a comma-separated CSV (export it with ',' "
+                f"between columns and '.' as the decimal point)")
+
+
 def _select_columns(
     frame: pd.DataFrame, tenant: TenantConfig, source: str, columns: dict[str, str]
 ) -> tuple[pd.DataFrame, dict[str, str], bool]:
@@ -173,6 +188,22 @@ def _parse_dates(
     return parsed.astype("datetime64[ns]")
 
 
+#: A number written for people rather than machines: a currency sign, thousands separators,
+#: or a decimal comma.
+_FORMATTED_NUMBER = re.compile(r"^\s*[-+]?\s*[$€£¥]?\s*\d{1,3}([,.' \u00a0]\d{3})+([.,]\d+)?\s*$"
+                               r"|^\s*[-+]?\s*[$€£¥]\s*[\d.,]+\s*$|^\s*[-+]?\d+,\d+\s*$")
+
+
+def _number_format_hint(values: pd.Series) -> str:
+    """A hint when the offending values look like formatted numbers ('1,234.5', '$12',
+    '3,5'): the file must hold plain numbers."""
+    if any(isinstance(v, str) and _FORMATTED_NUMBER.match(v) for v in values.iloc[:MAX_SHOWN]):
+        return (" — these look like formatted numbers (a currency sign, thousands separators "
+                "or a decimal comma): write plain numbers with a '.' decimal point, e.g. "
+                "1234567.89")
+    return ""
+
+
 def _parse_numbers(
     frame: pd.DataFrame, names: list[str], label: _Names, lines: np.ndarray, source: str
 ) -> dict[str, np.ndarray]:
@@ -188,7 +219,8 @@ def _parse_numbers(
         bad = ~np.isfinite(number) & ~absent
         if bad.any():
             not_numbers.append(f"{source}: {label(name)}: expected a finite number; "
-                               f"{_rows(lines, bad, _value_of(raw))}")
+                               f"{_rows(lines, bad, _value_of(raw))}"
+                               f"{_number_format_hint(raw[bad])}")
         if absent.any():
             missing.append(f"{source}: {label(name)}: expected a number in every row, found "
                            f"missing values; {_rows(lines, absent, _missing)}")
@@ -337,6 +369,7 @@ def validate_tenant_frame(
     if len(frame) == 0:
         raise DataError(f"{source}: no data rows; expected one row per week and segment "
                         f"below the header")
+    _check_separator(frame, source)
     selected, csv_names, national = _select_columns(frame, tenant, source, columns)
     label = _Names(csv_names)
     lines = _line_numbers(frame)
