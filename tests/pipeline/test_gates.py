@@ -10,6 +10,7 @@ from mmm_evidence.config import ElasticityGate, GateSettings
 from mmm_evidence.pipeline.gates import (
     ELASTICITY_MEDIAN_ERROR,
     ELASTICITY_NO_MISSED_CHANNEL,
+    ELASTICITY_NO_PHANTOM_CHANNEL,
     FAIL,
     HOLDOUT_R2,
     NOT_ASSESSABLE,
@@ -17,6 +18,7 @@ from mmm_evidence.pipeline.gates import (
     count_gates,
     elasticity_median_error_gate,
     elasticity_no_missed_channel_gate,
+    elasticity_no_phantom_channel_gate,
     elasticity_table,
     evaluate_gates,
     experiment_verdict,
@@ -135,7 +137,8 @@ def test_median_error_gate_fails_when_a_counted_channel_has_no_estimate() -> Non
 @pytest.mark.parametrize("truth", [None, {}, {"elasticity": {}}])
 def test_truth_gates_are_null_without_truth(truth: dict | None) -> None:
     gates = by_name(evaluate_gates(scraps(truth=truth), SETTINGS))
-    for name in (ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL):
+    for name in (ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL,
+                 ELASTICITY_NO_PHANTOM_CHANNEL):
         assert gates[name]["passed"] is None and gates[name]["value"] is None
         assert "no ground truth" in gates[name]["detail"]
 
@@ -163,6 +166,29 @@ def test_missed_channel_gate_uses_zero_estimate_threshold() -> None:
     table = elasticity_table(scraps(elasticities=est, truth=TRUTH), EL)
     gate = elasticity_no_missed_channel_gate(table, True, EL)
     assert gate["value"] == 0 and gate["passed"] is True
+
+
+def test_phantom_channel_gate_counts_channels_without_effect_estimated_as_elastic() -> None:
+    truth = {**TRUTH, "elasticity": {"tv": 0.10, "search": 0.05, "social": 0.0}}
+    est = {"tv": 0.1, "search": 0.05, "social": 0.04}  # social has no effect: 0.04 invented
+    gate = elasticity_no_phantom_channel_gate(
+        elasticity_table(scraps(elasticities=est, truth=truth), EL), True, EL)
+    assert gate["value"] == 1 and gate["threshold"] == 0 and gate["passed"] is False
+    assert gate["detail"].endswith("estimated at ≥ 0.01: social 0.04")
+    # the median error does not see it: social's true share is below 2 %
+    table = elasticity_table(scraps(elasticities=est, truth=truth), EL)
+    assert elasticity_median_error_gate(table, True, EL)["passed"] is True
+    est["social"] = 0.009  # below zero_true_elasticity: not a phantom
+    gate = elasticity_no_phantom_channel_gate(
+        elasticity_table(scraps(elasticities=est, truth=truth), EL), True, EL)
+    assert gate["value"] == 0 and gate["passed"] is True
+
+
+def test_phantom_channel_gate_only_judges_channels_without_a_true_effect() -> None:
+    est = {"tv": 0.5, "search": 0.5, "social": 0.5}  # TRUTH's social is 0.004: it has an effect
+    gate = elasticity_no_phantom_channel_gate(
+        elasticity_table(scraps(elasticities=est, truth=TRUTH), EL), True, EL)
+    assert gate["passed"] is True and gate["detail"].startswith("0 channel(s) without")
 
 
 def test_gate_thresholds_come_from_settings() -> None:

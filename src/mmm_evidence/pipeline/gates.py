@@ -28,6 +28,7 @@ NOT_ASSESSABLE = "NOT ASSESSABLE"
 HOLDOUT_R2 = "holdout_r2"
 ELASTICITY_MEDIAN_ERROR = "elasticity_median_error"
 ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
+ELASTICITY_NO_PHANTOM_CHANNEL = "elasticity_no_phantom_channel"
 ELASTICITY_IDENTIFIED = "elasticity_identified"
 BEATS_BASELINES = "beats_baselines"
 ROBUSTNESS = "robustness"
@@ -40,9 +41,11 @@ PRIVACY_NO_RAW_ROWS = "privacy_no_raw_rows"
 
 __all__ = [
     "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
-    "ELASTICITY_NO_MISSED_CHANNEL", "ELASTICITY_IDENTIFIED", "BEATS_BASELINES", "gate",
+    "ELASTICITY_NO_MISSED_CHANNEL", "ELASTICITY_NO_PHANTOM_CHANNEL", "ELASTICITY_IDENTIFIED",
+    "BEATS_BASELINES", "gate",
     "holdout_r2_gate", "elasticity_table",
     "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
+    "elasticity_no_phantom_channel_gate",
     "elasticity_identified_gate", "identification", "beats_baselines_gate", "evaluate_gates",
     "tenant_verdict", "experiment_verdict", "count_gates", "ROBUSTNESS", "robustness_gate",
     "IMPORTANCE_AGREEMENT", "importance_agreement_gate",
@@ -160,6 +163,25 @@ def elasticity_no_missed_channel_gate(table: Mapping[str, Mapping], has_truth: b
               f"{settings.zero_true_elasticity:g}; estimated at ≤ {settings.zero_estimate:g}: "
               f"{', '.join(missed) or 'none'}")
     return gate(name, 0, len(missed), not missed, detail)
+
+
+def elasticity_no_phantom_channel_gate(table: Mapping[str, Mapping], has_truth: bool,
+                                       settings: ElasticityGate) -> dict:
+    """The mirror of the missed-channel gate: no channel without a true effect (true
+    elasticity ≤ zero_estimate) may be estimated at an elasticity ≥ zero_true_elasticity. The
+    median-error gate does not see such a channel (its true share is below min_true_share)."""
+    name = ELASTICITY_NO_PHANTOM_CHANNEL
+    if not has_truth:
+        return gate(name, 0, None, None, "no ground truth for this tenant")
+    relevant = [c for c, row in table.items()
+                if row["truth"] is not None and row["truth"] <= settings.zero_estimate]
+    phantom = sorted(c for c in relevant if table[c]["estimate"] is not None
+                     and table[c]["estimate"] >= settings.zero_true_elasticity)
+    shown = ", ".join(f"{c} {table[c]['estimate']:.4g}" for c in phantom) or "none"
+    detail = (f"{len(relevant)} channel(s) without a true effect (true elasticity ≤ "
+              f"{settings.zero_estimate:g}); estimated at ≥ "
+              f"{settings.zero_true_elasticity:g}: {shown}")
+    return gate(name, 0, len(phantom), not phantom, detail)
 
 
 def identification(scraps: Mapping[str, Any], settings: IdentificationGate) -> dict[str, dict]:
@@ -466,6 +488,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
         holdout_r2_gate(scraps.get("metrics"), settings.holdout_r2.min),
         elasticity_median_error_gate(table, has_truth, settings.elasticity),
         elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
+        elasticity_no_phantom_channel_gate(table, has_truth, settings.elasticity),
         elasticity_identified_gate(scraps, settings.identification),
         beats_baselines_gate(baselines, settings.beats_baselines, baselines_unavailable),
         robustness_gate(robustness, robustness_unavailable),

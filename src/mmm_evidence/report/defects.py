@@ -40,6 +40,7 @@ GATE_NOTEBOOKS = {
     "holdout_r2": "validation",
     "elasticity_median_error": "validation",
     "elasticity_no_missed_channel": "validation",
+    "elasticity_no_phantom_channel": "validation",
     "elasticity_identified": "validation",
     "beats_baselines": "baselines",
     "robustness": "robustness",
