@@ -278,6 +278,9 @@ class FairnessGate(_Strict):
     segment: ParityThresholds = ParityThresholds()
     attribute: ParityThresholds = ParityThresholds(
         max_mape_gap=1.0, max_bias_gap=0.20, max_uplift_error_gap=0.15)
+    calibrated_max_segments: Annotated[int, Field(ge=2)] = Field(
+        24, description="the most segments of a calibration tenant: a gap over more segments "
+        "is wider by nature, and the gate's detail says so")
 
 
 class ImportanceGate(_Strict):

@@ -40,6 +40,22 @@ def test_parity_checks_use_segment_and_attribute_thresholds() -> None:
     assert checks[2]["level"] == "attribute"
 
 
+def test_gaps_over_more_segments_than_calibrated_say_so() -> None:
+    many = SETTINGS.calibrated_max_segments + 36
+    for gate in (g.fairness_error_parity_gate, g.fairness_uplift_gap_gate):
+        wide = gate(fairness(segment={"mape": entry(0.5, groups=many),
+                                      "normalised_bias": entry(0.1, groups=many),
+                                      "uplift_error": entry(0.1, groups=many)}), SETTINGS)
+        assert f"{many} segments, more than the 24 the segment thresholds were calibrated on" \
+            in wide["detail"]
+        assert wide["passed"] is True  # said, not judged: the thresholds stay
+        usual = gate(fairness(segment={"mape": entry(0.5, groups=24),
+                                       "normalised_bias": entry(0.1, groups=24),
+                                       "uplift_error": entry(0.1, groups=24)},
+                              region={"mape": entry(0.1, groups=60)}), SETTINGS)
+        assert "calibrated on" not in usual["detail"]  # attribute groups are not segments
+
+
 def test_error_parity_value_is_the_largest_gap_share_and_names_the_offender() -> None:
     ok = g.fairness_error_parity_gate(
         fairness(segment={"mape": entry(0.5), "normalised_bias": entry(0.1)}), SETTINGS)

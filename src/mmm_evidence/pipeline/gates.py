@@ -348,13 +348,14 @@ def parity_checks(fairness: Mapping[str, Any] | None, settings: FairnessGate,
             if value is None:  # a non-finite gap (MAPE max / min with a zero min)
                 value = math.inf
             out.append({"grouping": grouping, "level": level, "metric": metric, "gap": value,
+                        "groups": int(entry["groups"]),
                         "threshold": threshold, "share": value / threshold,
                         "passed": value <= threshold, "max_group": entry.get("max_group"),
                         "min_group": entry.get("min_group")})
     return out
 
 
-def _parity_gate(name: str, checks: list[dict], what: str) -> dict:
+def _parity_gate(name: str, checks: list[dict], what: str, settings: FairnessGate) -> dict:
     worst = max(c["share"] for c in checks)
     failed = [c for c in checks if not c["passed"]]
     parts = []
@@ -367,6 +368,12 @@ def _parity_gate(name: str, checks: list[dict], what: str) -> dict:
               + (", ".join(f"{c['grouping']} {_PARITY_METRICS[c['metric']][1]} "
                            f"({c['max_group']} vs {c['min_group']})" for c in failed)
                  or "none"))
+    segments = max((c["groups"] for c in checks if c["level"] == "segment"), default=0)
+    if segments > settings.calibrated_max_segments:
+        detail += (f"; {segments} segments, more than the "
+                   f"{settings.calibrated_max_segments} the segment thresholds were calibrated "
+                   f"on: a gap over more segments is wider by chance, compare with the "
+                   f"attribute groups' gaps")
     return gate(name, 1.0, worst if math.isfinite(worst) else None, not failed, detail)
 
 
@@ -382,7 +389,7 @@ def fairness_error_parity_gate(fairness: Mapping[str, Any] | None, settings: Fai
         return gate(FAIRNESS_ERROR_PARITY, 1.0, None, None,
                     "fewer than two segments and no attribute groups: nothing to compare")
     return _parity_gate(FAIRNESS_ERROR_PARITY, checks, "holdout MAPE (max/min − 1) and "
-                        "normalised bias (max − min)")
+                        "normalised bias (max − min)", settings)
 
 
 def fairness_uplift_gap_gate(fairness: Mapping[str, Any] | None, settings: FairnessGate,
@@ -400,7 +407,8 @@ def fairness_uplift_gap_gate(fairness: Mapping[str, Any] | None, settings: Fairn
         return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None,
                     "fewer than two segments and no attribute groups: nothing to compare")
     return _parity_gate(FAIRNESS_UPLIFT_GAP, checks,
-                        "relative error of the +10 % spend uplift vs truth (max − min)")
+                        "relative error of the +10 % spend uplift vs truth (max − min)",
+                        settings)
 
 
 def privacy_no_pii_gate(privacy: Mapping[str, Any] | None,
