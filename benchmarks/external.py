@@ -47,6 +47,7 @@ from mmm_evidence.data.external import load_pymc_example
 from mmm_evidence.data.loader import read_tenant_files
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.metrics import scores
+from mmm_evidence.evaluation.robustness import baseline_below_zero
 from mmm_evidence.model.mmm import MMM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,19 +124,17 @@ def fit_dataset(panel: Panel) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     model = MMM(ModelSettings(), seed=0).fit(panel)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    predicted = model.predict(panel)
-    fit = scores(panel.total_kpi(), predicted.sum(axis=0))
+    fit = scores(panel.total_kpi(), model.predict(panel).sum(axis=0))
     d = model.diagnostics
-    baseline = model.contributions(panel)["baseline"]
+    baseline, negative, share = baseline_below_zero(model, panel)
     return {
         "weeks": panel.n_weeks,
         "segments": panel.n_segments,
         # the robustness suite's baseline_non_negative check, and each segment's baseline
         # share of its predicted KPI at its lowest
-        "baseline": {"negative_segment_weeks": int((baseline < 0).sum()),
+        "baseline": {"negative_segment_weeks": int(negative.sum()),
                      "segment_weeks": int(baseline.size),
-                     "min_segment_share": float((baseline.sum(axis=1)
-                                                 / predicted.sum(axis=1)).min())},
+                     "min_segment_share": float(np.nanmin(share))},
         "channels": list(panel.channels),
         "controls": list(panel.control_names),
         "elasticity": model.elasticities(panel),

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_evidence.data.findings import FINDING_KINDS, data_findings
+from mmm_evidence.data.findings import (
+    FINDING_KINDS,
+    NO_FINDINGS,
+    data_findings,
+    findings_markdown,
+)
 from mmm_evidence.data.panel import Panel
 
 WEEKS, HOLDOUT = 60, 10
@@ -88,3 +93,12 @@ def test_findings_come_in_kind_order(panel: Panel) -> None:
     found = data_findings(replace(panel.with_spend(spend), kpi=kpi), HOLDOUT)
     assert [f["kind"] for f in found] == ["no_spend", "identical_spend", "kpi_not_positive"]
     assert all(f["kind"] in FINDING_KINDS for f in found)
+
+
+def test_findings_as_markdown(panel: Panel) -> None:
+    assert findings_markdown([]) == NO_FINDINGS
+    spend = panel.spend.copy()
+    spend[:, :, 2] = 0.0
+    text = findings_markdown(data_findings(panel.with_spend(spend), HOLDOUT))
+    assert text.startswith("- **no_spend** (social): channel 'social' has no spend")
+    assert "\n" not in text  # one finding, one line

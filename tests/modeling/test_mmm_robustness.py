@@ -13,7 +13,12 @@ import pytest
 
 from mmm_evidence.config import ModelSettings, RobustnessSettings
 from mmm_evidence.data.panel import Panel
-from mmm_evidence.evaluation.robustness import CATEGORIES, CHECKS, run_robustness_suite
+from mmm_evidence.evaluation.robustness import (
+    CATEGORIES,
+    CHECKS,
+    baseline_below_zero,
+    run_robustness_suite,
+)
 from mmm_evidence.model.mmm import MMM
 from tests.modeling.conftest import synthetic_panel
 
@@ -189,6 +194,13 @@ def test_a_model_crediting_media_with_more_than_the_kpi_fails_the_baseline_check
     sound = run(panel, None, ["baseline_non_negative"]).check("baseline_non_negative")
     assert sound.passed is True and sound.value == 0
     assert all(0.0 < v < 1.0 for v in sound.data["baseline_share"].values())
+    # the helper the check and benchmarks/external.py share, by hand on the broken model
+    model = OverCreditingMMM(SETTINGS, SEED).fit(panel)
+    base, negative, share = baseline_below_zero(model, panel)
+    parts = model.contributions(panel)
+    np.testing.assert_allclose(base, parts["baseline"])
+    assert negative.sum() == (parts["baseline"] < 0).sum() > 0
+    np.testing.assert_allclose(share, base.sum(axis=1) / model.predict(panel).sum(axis=1))
     result = run(panel, lambda seed, data: OverCreditingMMM(SETTINGS, seed),
                  ["baseline_non_negative", "prediction_positive", "additivity"])
     checks = by_name(result)

@@ -19,7 +19,8 @@ import numpy as np
 
 from mmm_evidence.data.panel import Panel
 
-__all__ = ["FINDING_KINDS", "IDENTICAL_SPEND_CORRELATION", "data_findings"]
+__all__ = ["FINDING_KINDS", "IDENTICAL_SPEND_CORRELATION", "NO_FINDINGS", "data_findings",
+           "findings_markdown"]
 
 #: Spend of two channels correlating at least this much over segment-weeks is proportional up
 #: to round-off: no fit can split their effects.
@@ -35,6 +36,10 @@ FINDING_KINDS = {
 }
 
 MAX_LISTED = 5
+
+#: What the validation notebook says when there is nothing to report.
+NO_FINDINGS = ("No findings: every channel has spend in the training weeks, no two channels' "
+               "spend is proportional, every control varies and every KPI value is positive.")
 
 
 def _finding(kind: str, subject: str, detail: str, **data) -> dict:
@@ -115,3 +120,9 @@ def data_findings(panel: Panel, holdout_weeks: int) -> list[dict]:
              *_constant_controls(panel), *_kpi_not_positive(panel)]
     rank = {kind: i for i, kind in enumerate(FINDING_KINDS)}
     return sorted(found, key=lambda f: rank[f["kind"]])  # stable: channel order kept
+
+
+def findings_markdown(findings: list[dict]) -> str:
+    """The findings as a Markdown list (kind, subject, detail), or ``NO_FINDINGS``."""
+    return "\n".join(f"- **{f['kind']}** ({f['subject']}): {f['detail']}"
+                     for f in findings) or NO_FINDINGS

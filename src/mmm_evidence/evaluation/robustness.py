@@ -64,7 +64,8 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 __all__ = [
     "CATEGORIES", "CHECKS", "Check", "CheckResult", "Measurement", "ModelFactory",
     "RobustnessResult", "SuiteContext", "default_factory", "run_robustness_suite",
-    "relative_difference", "judged_channels", "relative_changes", "aggregate",
+    "relative_difference", "judged_channels", "baseline_below_zero", "relative_changes",
+    "aggregate",
     "add_extra_noise", "add_outliers", "drop_and_impute_weeks", "permute_channels",
     "derangement", "with_extra_channel", "media_regressors", "collinearity",
     "response_curve_violations", "bound_distances", "parameter_difference", "summarise",
@@ -679,16 +680,25 @@ def _prediction_positive(ctx: SuiteContext) -> Measurement:
                        f"{float(pred.min()):.4g}", {"minimum": float(pred.min())})
 
 
+def baseline_below_zero(model: MMM, panel: Panel, tol: float = 0.0
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's baseline (G, T) — the predicted KPI without any media —, the mask of its
+    segment-weeks below ``-tol``, and each segment's baseline share of its predicted KPI (G,)
+    (NaN where the prediction does not sum to a positive number)."""
+    parts = model.contributions(panel)
+    base = parts["baseline"]
+    predicted = sum(parts.values()).sum(axis=1)
+    share = base.sum(axis=1) / np.where(predicted > 0, predicted, np.nan)
+    return base, base < -tol, share
+
+
 @_check("baseline_non_negative", SANITY, "<=", """The number of segment-weeks whose baseline
         (the predicted KPI without any media) is below zero: media credited with more than the
         whole KPI of a week.""")
 def _baseline_non_negative(ctx: SuiteContext) -> Measurement:
-    parts = ctx.reference.contributions(ctx.panel)
-    base = parts["baseline"]
-    negative = base < -1e-12 * _tolerance(ctx)
+    base, negative, share = baseline_below_zero(ctx.reference, ctx.panel,
+                                                1e-12 * _tolerance(ctx))
     n = int(negative.sum())
-    predicted = ctx.reference.predict(ctx.panel).sum(axis=1)
-    share = base.sum(axis=1) / np.where(predicted > 0, predicted, np.nan)
     segments = [str(s) for s, k in zip(ctx.panel.segments, negative.sum(axis=1), strict=True)
                 if k]
     detail = f"{n} of {base.size} segment-weeks below 0"
