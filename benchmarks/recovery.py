@@ -39,10 +39,12 @@ Definitions (``true`` from the generator's truth, estimates on the full 156 week
 - 90 % interval coverage: the share of (tenant, channel) pairs whose true elasticity lies in
   the 90 % percentile interval of a moving-block residual bootstrap (13-week blocks, the same
   weeks for every segment, ``REPLICATES`` refits). MMM: the product's ``block_bootstrap``
-  (warm-started refits of all parameters). Oracle: the same resamples refitted with
-  ``fit_fixed`` at the true media parameters. Log-log: the same block scheme on log-scale
-  residuals. Bootstraps are costly, so coverage is measured on the first
-  ``--coverage-tenants`` tenants of every cell only (the table's ``n_cov`` column says how
+  (warm-started refits of all parameters; residuals scaled by sqrt(n / (n - p)) for the p
+  parameters the fit spent, see ``model.uncertainty``). Oracle: the same resamples, scaled
+  for the linear parameters it fits, refitted with ``fit_fixed`` at the true media
+  parameters. Log-log: the same block scheme on log-scale residuals (not scaled).
+  Bootstraps are costly, so coverage is measured on the first ``--coverage-tenants``
+  tenants of every cell only (the table's ``n_cov`` column says how
   many (tenant, channel) pairs it rests on). With R replicates, numpy's interpolated 5 % and
   95 % quantiles cover on average (0.9 (R - 1) + 1) / (R + 1) of the bootstrap distribution
   (86 % for R = 40), so even an exact bootstrap reads somewhat below 90 %;
@@ -90,7 +92,11 @@ from mmm_evidence.data.synthetic import simulate_panel  # noqa: E402
 from mmm_evidence.evaluation.loglog import LogLogOLS  # noqa: E402
 from mmm_evidence.evaluation.metrics import mape  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
-from mmm_evidence.model.uncertainty import block_bootstrap, block_indices  # noqa: E402
+from mmm_evidence.model.uncertainty import (  # noqa: E402
+    block_bootstrap,
+    block_indices,
+    residual_inflation,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery.json"
 MODELS = ("mmm", "oracle", "loglog")
@@ -179,9 +185,10 @@ def _interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def oracle_bootstrap(model: MMM, panel: Panel, seed: int) -> np.ndarray:
     """Elasticity draws (REPLICATES, C): the same block resamples as ``block_bootstrap``,
-    refitted with the true media parameters."""
+    refitted with the true media parameters (residuals scaled for the linear parameters the
+    oracle fits, as the product's bootstrap scales them for all of its own)."""
     fitted = model.predict(panel)
-    resid = panel.kpi - fitted
+    resid = (panel.kpi - fitted) * residual_inflation(model)
     rng = np.random.default_rng(seed)
     media = true_media(panel)
     draws = np.empty((REPLICATES, len(panel.channels)))
@@ -540,7 +547,7 @@ def _rounded(obj):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=40, help="tenants per shape x noise")
-    parser.add_argument("--coverage-tenants", type=int, default=8,
+    parser.add_argument("--coverage-tenants", type=int, default=16,
                         help="tenants per cell that also get the bootstrap (coverage)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true",

@@ -3,7 +3,7 @@ import pytest
 
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.model.mmm import MMM
-from mmm_evidence.model.uncertainty import block_bootstrap, block_indices
+from mmm_evidence.model.uncertainty import block_bootstrap, block_indices, residual_inflation
 from tests.model.conftest import model_form_panel
 
 
@@ -31,6 +31,34 @@ def test_bootstrap_is_deterministic_and_brackets_the_estimate():
     assert national.method == "moving-block residual bootstrap"
     with pytest.raises(ValueError, match="replicates"):
         block_bootstrap(model, panel, replicates=1)
+
+
+def test_residuals_are_scaled_for_the_parameters_the_fit_spent():
+    panel = model_form_panel(noise=0.05, seed=3)
+    model = MMM(ModelSettings(n_starts=1), seed=0).fit(panel)
+    d = model.diagnostics
+    c_n = len(panel.channels)
+    # per segment: intercept, trend, 2 x 2 Fourier terms, controls; beta and 3 media
+    # parameters per channel
+    p = panel.n_segments * (6 + len(panel.control_names)) + 4 * c_n
+    assert (d.n_linear_parameters, d.n_nonlinear_parameters) == (p - 3 * c_n, 3 * c_n)
+    assert residual_inflation(model) == pytest.approx(np.sqrt(panel.kpi.size
+                                                              / (panel.kpi.size - p)))
+    oracle = MMM(ModelSettings(), seed=0).fit_fixed(panel, model.decay,
+                                                    model.half_saturation, model.shape)
+    assert oracle.diagnostics.n_nonlinear_parameters == 0
+    assert 1.0 < residual_inflation(oracle) < residual_inflation(model)
+    unc = block_bootstrap(model, panel, replicates=2, seed=1)
+    assert unc.summary()["residual_inflation"] == residual_inflation(model)
+    # the same resamples of unscaled residuals give narrower draws
+    d.n_nonlinear_parameters = -d.n_linear_parameters  # n / (n - 0) = 1: no scaling
+    assert residual_inflation(model) == 1.0
+    raw = block_bootstrap(model, panel, replicates=2, seed=1)
+    assert raw.summary()["residual_inflation"] == 1.0
+    assert not np.allclose(raw.draws["elasticity"], unc.draws["elasticity"])
+    d.n_nonlinear_parameters = d.n_observations  # nothing left to resample
+    with pytest.raises(ValueError, match="no residual degrees of freedom"):
+        residual_inflation(model)
 
 
 @pytest.mark.slow

@@ -87,6 +87,13 @@ class FitDiagnostics:
     n_linear_parameters: int
     residual_scale: list[float] = field(default_factory=list)
     calibration: list[str] = field(default_factory=list)
+    #: decay, half-saturation and shape per channel when they were fitted; 0 for fit_fixed
+    n_nonlinear_parameters: int = 0
+
+    @property
+    def residual_dof(self) -> int:
+        """Observations left after every fitted parameter (n - p)."""
+        return self.n_observations - self.n_linear_parameters - self.n_nonlinear_parameters
 
 
 def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Timestamp,
@@ -393,6 +400,7 @@ class MMM:
             n_linear_parameters=int(self.baseline_coef.size + len(self.channels)),
             residual_scale=[float(v) for v in sigma],
             calibration=[row.label for row in problem.lift_rows],
+            n_nonlinear_parameters=int(final.x.size),
         )
         self._fitted = True
         return self

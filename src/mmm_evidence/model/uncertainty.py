@@ -5,6 +5,16 @@ consecutive weeks — the same weeks for every segment, so autocorrelation withi
 correlation across segments survive — then refits the model (warm-started from the original
 fit) and recomputes elasticities, contribution shares and ROI. Percentile intervals follow.
 
+Fitted residuals are smaller than the errors behind them: the fit spent p parameters
+(baseline and media coefficients, and decay, half-saturation and shape per channel) on
+making them small. They are scaled by sqrt(n / (n - p)) before resampling (the usual
+degrees-of-freedom correction of a residual bootstrap, Davison & Hinkley 1997, sec. 6.2.3):
+about 1.03 for a geo tenant of 156 weeks, 1.07-1.16 for national data. Measured on the
+random recovery panel (24 national tenants per noise level, 390 channels), it raised the
+national 90 % coverage from 0.73 to 0.77; multi-start refits instead of warm starts gave
+0.76 at four times the cost, and a bias-corrected (BC) or basic interval instead of the
+percentile one covered less (0.70 and 0.61 pooled over both shapes, against 0.80).
+
 With several segments the segments are resampled too (with replacement, a cluster
 bootstrap): the media response is pooled across segments, and how much the pooled estimate
 depends on which segments the data happen to hold is part of its uncertainty that residuals
@@ -42,6 +52,7 @@ class Uncertainty:
     replicates: int
     block_weeks: int
     method: str = "moving-block residual bootstrap"
+    residual_inflation: float = 1.0
 
     def interval(self, quantity: str) -> dict[str, dict[str, float]]:
         """{channel: {"low", "high", "sd"}} — the central `level` percentile interval."""
@@ -57,7 +68,18 @@ class Uncertainty:
         """JSON-able: the settings and every quantity's intervals."""
         return {"method": self.method, "level": self.level,
                 "replicates": self.replicates, "block_weeks": self.block_weeks,
+                "residual_inflation": self.residual_inflation,
                 **{q: self.interval(q) for q in QUANTITIES}}
+
+
+def residual_inflation(model: MMM) -> float:
+    """sqrt(n / (n - p)) for a fitted model: n observations, p fitted parameters."""
+    d = model.diagnostics
+    if d.residual_dof <= 0:
+        raise ValueError(f"the fit has {d.n_observations} observations and "
+                         f"{d.n_observations - d.residual_dof} parameters: no residual degrees "
+                         f"of freedom to bootstrap")
+    return float(np.sqrt(d.n_observations / d.residual_dof))
 
 
 def _quantities(model: MMM, panel: Panel) -> dict[str, np.ndarray]:
@@ -80,7 +102,8 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
     if replicates < 2:
         raise ValueError(f"replicates={replicates}: need at least 2")
     fitted = model.predict(panel)
-    resid = panel.kpi - fitted
+    inflation = residual_inflation(model)
+    resid = (panel.kpi - fitted) * inflation
     rng = np.random.default_rng(seed)
     draws = {q: np.empty((replicates, len(model.channels))) for q in QUANTITIES}
     for r in range(replicates):
@@ -99,4 +122,5 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
     method = "moving-block residual bootstrap" + (
         " with resampled segments" if resample_segments else "")
     return Uncertainty(channels=tuple(model.channels), draws=draws, level=level,
-                       replicates=replicates, block_weeks=block_weeks, method=method)
+                       replicates=replicates, block_weeks=block_weeks, method=method,
+                       residual_inflation=inflation)
