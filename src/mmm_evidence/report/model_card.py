@@ -63,7 +63,8 @@ METHOD = (
     "are optimised with scipy from several seeded starts under a weak prior, which also "
     "makes a claim of increasing returns at today's spend (an S-curve's convex part) pay its "
     "way in the fit. Intervals come "
-    "from a moving-block residual bootstrap (segments resampled too). Elasticity of a channel: "
+    "from a moving-block residual bootstrap (segments resampled too; the residuals scaled by "
+    "√(n / (n − p)) for the p parameters the fit spent on them). Elasticity of a channel: "
     "the % change of the total KPI over the history when its spend is multiplied by 1.01 in "
     "every week, divided by 1 %.")
 
