@@ -136,6 +136,10 @@ class TenantConfig(_Strict):
     segment_size: str | None = Field(
         None, description="segment attribute column used as segment size (else mean KPI)"
     )
+    count_column: str | None = Field(
+        None, description="individuals per (week, segment) cell for the privacy k-anonymity "
+        "gate: a column of the tenant's data file or segment table, by its own name; "
+        "overrides the experiment's privacy.count_column for this tenant")
     data: TenantData
     calibrate_with_lift_tests: bool = Field(
         False, description="use the tenant's lift tests (with lift_se) as a calibration prior")

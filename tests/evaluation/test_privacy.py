@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from mmm_evidence.config import PII_COLUMN_PATTERNS, TenantConfig, load_experiment
+from mmm_evidence.data.loader import read_tenant_csv
 from mmm_evidence.data.schema import DataError
 from mmm_evidence.evaluation import privacy as pv
 from mmm_evidence.pipeline.gates import privacy_k_anonymity_gate, privacy_no_pii_gate
@@ -198,6 +199,26 @@ def test_a_clean_tenant_passes_and_a_small_segment_fails_k_anonymity(tmp_path: P
     assert privacy_no_pii_gate(result.scraps()["privacy"])["passed"] is True
     assert result.k_anonymity["segments_below_k"] == ["south"]
     assert result.counts.loc["south"].max() == 6
+
+
+def test_a_tenant_names_its_own_count_column(tmp_path: Path) -> None:
+    """A real tenant's count column has its own name: the tenant's count_column names it and
+    overrides the experiment's privacy.count_column; mapping it through columns: is an error
+    that says where to name it."""
+    path = write_csv_experiment(tmp_path, {"Kunden": ["500"] * 8 + ["7"] * 8})
+    yaml_file = tmp_path / "tenants" / "acme.yaml"
+    yaml_file.write_text(yaml_file.read_text() + "count_column: Kunden\n")
+    result = pv.assess_privacy(load_experiment(path), "acme", tmp_path / "out")
+    assert result.count_source == "column 'Kunden' of acme.csv (per week and segment)"
+    assert result.k_anonymity["segments_below_k"] == ["south"]
+    # without it, the experiment's own column name ('customers') is looked for and absent
+    yaml_file.write_text(yaml_file.read_text().replace("count_column: Kunden\n", ""))
+    result = pv.assess_privacy(load_experiment(path), "acme", tmp_path / "out")
+    assert result.k_anonymity["passed"] is None and "no column 'customers'" in result.count_source
+    yaml_file.write_text(yaml_file.read_text().replace(
+        "{csv: acme.csv}", "{csv: acme.csv, columns: {customers: Kunden}}"))
+    with pytest.raises(DataError, match=r"'customers' are not canonical.*tenant's count_column"):
+        read_tenant_csv(load_experiment(path).tenant("acme"))
 
 
 # --------------------------------------------------------------------------- leak scan

@@ -125,7 +125,9 @@ def _select_columns(
     if unknown:
         raise DataError(
             f"{source}: column mapping key(s) {', '.join(repr(k) for k in unknown)} are not "
-            f"canonical column names; expected keys among {', '.join(allowed)}"
+            f"canonical column names; expected keys among {', '.join(allowed)} (columns the "
+            f"model does not use are named by their own name: the privacy count by the "
+            f"tenant's count_column, the segment size by segment_size)"
         )
     dangling = {key: col for key, col in columns.items() if col not in present}
     if dangling:

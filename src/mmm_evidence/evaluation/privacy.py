@@ -206,7 +206,8 @@ def cell_counts(tables: Mapping[str, pd.DataFrame], cfg: TenantConfig,
     """Individuals per (segment, week) cell: a segment x week frame (index: segment names as
     in the data) and where the counts come from — or (None, why not)."""
     if count_column is None:
-        return None, "no count column is configured (privacy.count_column)"
+        return None, ("no count column is configured (the experiment's privacy.count_column "
+                      "or the tenant's count_column)")
     data = tables.get("data")
     if data is None:
         return None, "the tenant's data file is missing"
@@ -297,7 +298,7 @@ def assess_privacy(exp: ExperimentConfig, tenant: str, output_dir: str | Path,
     tables = read_input_tables(input_files(exp, tenant, output_dir))
     exempt = {"data": set(declared_columns(cfg).values())}
     pii = scan_pii(tables, settings.pii_column_patterns, exempt)
-    counts, source = cell_counts(tables, cfg, settings.count_column)
+    counts, source = cell_counts(tables, cfg, cfg.count_column or settings.count_column)
     return PrivacyAssessment(
         tenant=tenant, files=[t.attrs.get("file", r) for r, t in tables.items()], pii=pii,
         k_anonymity=k_anonymity(counts, settings.k, source), counts=counts,
