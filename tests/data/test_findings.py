@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmm_evidence.config import EvaluationSettings
 from mmm_evidence.data.findings import (
     FINDING_KINDS,
     NO_FINDINGS,
@@ -15,6 +16,8 @@ from mmm_evidence.data.findings import (
     findings_markdown,
 )
 from mmm_evidence.data.panel import Panel
+from mmm_evidence.evaluation.splits import cv_splits
+from mmm_evidence.evaluation.validation import tenant_findings
 
 WEEKS, HOLDOUT = 60, 10
 
@@ -58,6 +61,36 @@ def test_a_channel_whose_spend_starts_in_the_holdout(panel: Panel) -> None:
     # one week of spend before the holdout is enough for the holdout fit to see it
     spend[0, WEEKS - HOLDOUT - 1, 0] = 1.0
     assert data_findings(panel.with_spend(spend), HOLDOUT) == []
+
+
+def test_a_channel_that_a_cross_validation_fold_never_sees(panel: Panel) -> None:
+    folds = [("fold1", 30), ("fold2", 40)]
+    spend = panel.spend.copy()
+    spend[:, :35, 0] = 0.0  # tv starts in week 35: after fold1's training weeks end
+    found = data_findings(panel.with_spend(spend), HOLDOUT, folds)
+    assert kinds(found) == [("no_training_spend", "tv")]
+    assert found[0]["splits"] == ["fold1"] and found[0]["weeks_with_spend"] == WEEKS - 35
+    assert f"no spend before {panel.dates[35].date().isoformat()}" in found[0]["detail"]
+    assert "the fit of fold1 never sees it, so cross-validation" in found[0]["detail"]
+    assert data_findings(panel.with_spend(spend), HOLDOUT) == []  # without the folds
+    # spend from the holdout on: the holdout and both folds are blind to it
+    spend[:, : WEEKS - 4, 0] = 0.0
+    found = data_findings(panel.with_spend(spend), HOLDOUT, folds)
+    assert found[0]["splits"] == ["holdout", "fold1", "fold2"]
+    assert found[0]["detail"].endswith("; the fits of fold1, fold2 never see it either")
+    # spend in fold1's last training week is enough for every fit to see it
+    spend[:, 29, 0] = 1.0
+    assert data_findings(panel.with_spend(spend), HOLDOUT, folds) == []
+
+
+def test_tenant_findings_use_the_evaluation_splits(panel: Panel) -> None:
+    evaluation = EvaluationSettings(holdout_weeks=HOLDOUT, cv_folds=2, cv_horizon_weeks=10,
+                                    cv_min_train_weeks=20)
+    assert [s.train_end for s in cv_splits(WEEKS, evaluation)] == [40, 50]
+    spend = panel.spend.copy()
+    spend[:, :45, 1] = 0.0
+    found = tenant_findings(panel.with_spend(spend), evaluation)
+    assert kinds(found) == [("no_training_spend", "search")] and found[0]["splits"] == ["fold1"]
 
 
 def test_two_channels_with_proportional_spend(panel: Panel) -> None:

@@ -23,11 +23,11 @@ from mmm_evidence.evaluation.baselines import (
     SeasonalNaiveBaseline,
     compare_baselines,
     elasticity_comparison,
-    evaluation_splits,
     make_baseline,
     skill_scores,
 )
 from mmm_evidence.evaluation.metrics import mape, skill_score
+from mmm_evidence.evaluation.splits import evaluation_splits
 from mmm_evidence.evaluation.validation import validate_tenant
 from mmm_evidence.model.elasticity import spend_elasticities
 from mmm_evidence.pipeline.gates import BEATS_BASELINES, beats_baselines_gate

@@ -3,16 +3,20 @@
 Not errors — the loader rejects data that breaks the schema (``data.schema``) — but facts a
 reviewer must know before reading the estimates: a channel with no spend at all has no
 estimable effect (its elasticity 0 is not an estimate), a channel whose spend starts inside
-the holdout is never seen by the holdout fit, a control that never changes within a segment is
-absorbed by the segment intercept, two channels with proportional spend cannot be told apart,
-and weeks with a KPI of zero or below usually mean an outage or missing data written as 0.
+the holdout (or a cross-validation fold's test weeks) is never seen by that fit, a control
+that never changes within a segment is absorbed by the segment intercept, two channels with
+proportional spend cannot be told apart, and weeks with a KPI of zero or below usually mean
+an outage or missing data written as 0.
 
-``data_findings(panel, holdout_weeks)`` returns them as JSON-able dicts, in a fixed order
-(kind, then channel / control order), so the same data give the same list.
+``data_findings(panel, holdout_weeks, folds)`` returns them as JSON-able dicts, in a fixed
+order (kind, then channel / control order), so the same data give the same list. Given the
+rolling-origin ``folds`` as (name, training weeks) pairs, it also names a channel that a
+fold's fit never sees: one whose spend starts after that fold's training weeks end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
@@ -29,7 +33,8 @@ IDENTICAL_SPEND_CORRELATION = 0.999
 #: What each kind of finding means, in the order they are listed.
 FINDING_KINDS = {
     "no_spend": "a channel without spend in any week: its effect cannot be estimated",
-    "no_training_spend": "a channel whose spend lies only in the holdout weeks",
+    "no_training_spend": "a channel whose spend starts after the training weeks of the "
+                         "holdout fit or of a cross-validation fold",
     "identical_spend": "two channels with proportional spend: their effects cannot be split",
     "constant_control": "a control that never changes within a segment",
     "kpi_not_positive": "segment-weeks with a KPI of zero or below",
@@ -46,26 +51,42 @@ def _finding(kind: str, subject: str, detail: str, **data) -> dict:
     return {"kind": kind, "subject": subject, "detail": detail, **data}
 
 
-def _spend_findings(panel: Panel, holdout_weeks: int) -> list[dict]:
+def _spend_findings(panel: Panel, holdout_weeks: int,
+                    folds: Sequence[tuple[str, int]]) -> list[dict]:
     out = []
     train = max(panel.n_weeks - holdout_weeks, 0)
+    splits = [("holdout", train), *folds]
     for i, channel in enumerate(panel.channels):
         spend = panel.spend[:, :, i]
-        weeks_with_spend = int((spend.sum(axis=0) > 0).sum())
+        weekly = spend.sum(axis=0)
+        weeks_with_spend = int((weekly > 0).sum())
         if weeks_with_spend == 0:
             out.append(_finding(
                 "no_spend", channel,
                 f"channel {channel!r} has no spend in any of the {panel.n_weeks} weeks: its "
                 f"effect cannot be estimated, and its elasticity of 0 is not an estimate",
                 weeks_with_spend=0))
-        elif 0 < train < panel.n_weeks and spend[:, :train].sum() == 0:
-            first = int(np.flatnonzero(spend.sum(axis=0) > 0)[0])
-            out.append(_finding(
-                "no_training_spend", channel,
-                f"channel {channel!r} has spend only in the last {panel.n_weeks - train} "
-                f"(holdout) weeks, from {panel.dates[first].date().isoformat()}: the holdout "
-                f"fit never sees it, and the full-history estimate rests on "
-                f"{weeks_with_spend} week(s)", weeks_with_spend=weeks_with_spend))
+            continue
+        first = int(np.flatnonzero(weekly > 0)[0])
+        blind = [name for name, end in splits if 0 < end < panel.n_weeks and first >= end]
+        if not blind:
+            continue
+        start = panel.dates[first].date().isoformat()
+        folds_blind = [name for name in blind if name != "holdout"]
+        fold_fits = (f"the fit of {folds_blind[0]} never sees" if len(folds_blind) == 1
+                     else f"the fits of {', '.join(folds_blind)} never see")
+        if "holdout" in blind:
+            detail = (f"channel {channel!r} has spend only in the last "
+                      f"{panel.n_weeks - train} (holdout) weeks, from {start}: the holdout "
+                      f"fit never sees it, and the full-history estimate rests on "
+                      f"{weeks_with_spend} week(s)"
+                      + (f"; {fold_fits} it either" if folds_blind else ""))
+        else:
+            detail = (f"channel {channel!r} has no spend before {start}: {fold_fits} it, so "
+                      f"cross-validation scores its test weeks with a model that does not "
+                      f"know the channel")
+        out.append(_finding("no_training_spend", channel, detail,
+                            weeks_with_spend=weeks_with_spend, splits=blind))
     return out
 
 
@@ -114,9 +135,11 @@ def _kpi_not_positive(panel: Panel) -> list[dict]:
         f"real", segment_weeks=n)]
 
 
-def data_findings(panel: Panel, holdout_weeks: int) -> list[dict]:
-    """Every finding on the panel (see the module docstring), in ``FINDING_KINDS`` order."""
-    found = [*_spend_findings(panel, holdout_weeks), *_identical_spend(panel),
+def data_findings(panel: Panel, holdout_weeks: int,
+                  folds: Sequence[tuple[str, int]] = ()) -> list[dict]:
+    """Every finding on the panel (see the module docstring), in ``FINDING_KINDS`` order;
+    ``folds``: (name, training weeks) of each rolling-origin fold."""
+    found = [*_spend_findings(panel, holdout_weeks, folds), *_identical_spend(panel),
              *_constant_controls(panel), *_kpi_not_positive(panel)]
     rank = {kind: i for i, kind in enumerate(FINDING_KINDS)}
     return sorted(found, key=lambda f: rank[f["kind"]])  # stable: channel order kept

@@ -33,7 +33,7 @@ import pandas as pd
 from mmm_evidence.config import EvaluationSettings, ModelSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.metrics import scores, skill_score
-from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
+from mmm_evidence.evaluation.splits import Split, evaluation_splits
 from mmm_evidence.model.elasticity import spend_elasticities
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ __all__ = [
     "MMM_NAME", "BASELINES", "SPEND_BASELINES", "SKILL_METRICS", "SEASON_WEEKS", "CV_MEAN",
     "NaiveBaseline", "SeasonalNaiveBaseline", "LinearBaseline", "LightGBMBaseline",
     "make_baseline", "skill_scores", "elasticity_comparison",
-    "evaluation_splits", "BaselineComparison", "compare_baselines",
+    "BaselineComparison", "compare_baselines",
 ]
 
 
@@ -352,13 +352,6 @@ def elasticity_comparison(estimates: Mapping[str, Mapping[str, float]], truth: M
                      if errors and all(e is not None for e in errors) else None)
     return {"channels": table, "median_relative_error": median,
             "min_true_share": min_true_share, "has_truth": bool(true_el)}
-
-
-def evaluation_splits(n_weeks: int, evaluation: EvaluationSettings) -> list[Split]:
-    """The validation notebook's splits: the holdout, then the rolling-origin folds."""
-    return [holdout_split(n_weeks, evaluation.holdout_weeks),
-            *rolling_origin_splits(n_weeks, evaluation.cv_folds, evaluation.cv_horizon_weeks,
-                                   evaluation.cv_min_train_weeks)]
 
 
 def _nan_scores() -> dict[str, float]:

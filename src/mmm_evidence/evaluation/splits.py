@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmm_evidence.config import EvaluationSettings
+
 
 @dataclass(frozen=True)
 class Split:
@@ -42,3 +44,14 @@ def rolling_origin_splits(n_weeks: int, folds: int, horizon: int, min_train: int
         if train_end >= min_train:
             out.append(Split(f"fold{len(out) + 1}", train_end, train_end + horizon))
     return out
+
+
+def cv_splits(n_weeks: int, evaluation: EvaluationSettings) -> list[Split]:
+    """The evaluation's rolling-origin folds over `n_weeks` weeks."""
+    return rolling_origin_splits(n_weeks, evaluation.cv_folds, evaluation.cv_horizon_weeks,
+                                 evaluation.cv_min_train_weeks)
+
+
+def evaluation_splits(n_weeks: int, evaluation: EvaluationSettings) -> list[Split]:
+    """The validation notebook's splits: the holdout, then the rolling-origin folds."""
+    return [holdout_split(n_weeks, evaluation.holdout_weeks), *cv_splits(n_weeks, evaluation)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -14,7 +14,7 @@ from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.lift import compare_lift_tests
 from mmm_evidence.evaluation.metrics import rmse, scores
-from mmm_evidence.evaluation.splits import Split, holdout_split, rolling_origin_splits
+from mmm_evidence.evaluation.splits import Split, cv_splits, holdout_split
 from mmm_evidence.model.mmm import MMM
 from mmm_evidence.model.uncertainty import Uncertainty, block_bootstrap
 
@@ -56,6 +56,8 @@ class TenantValidation:
     #: shape; only the linear part fitted): the floor of its elasticity error on these data.
     #: None when the truth does not carry the media parameters.
     oracle_elasticities: dict[str, float] | None = None
+    #: what in the data limits any model (``tenant_findings``)
+    findings: list[dict] = field(default_factory=list)
 
     @property
     def train_weeks(self) -> int:
@@ -122,7 +124,7 @@ class TenantValidation:
             "start": p.dates[0].date().isoformat(), "end": p.dates[-1].date().isoformat(),
             "kpi": p.kpi_name, "total_kpi": float(p.kpi.sum()),
             "total_spend": {c: float(p.spend[:, :, i].sum()) for i, c in enumerate(p.channels)},
-            "findings": data_findings(p, self.holdout_weeks),
+            "findings": self.findings,
         }
 
     def weekly_totals(self) -> dict:
@@ -175,15 +177,19 @@ def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: in
     return model, model.predict(panel.weeks(None, split.test_end))
 
 
+def tenant_findings(panel: Panel, evaluation: EvaluationSettings) -> list[dict]:
+    """The data findings (``data.findings``) for this evaluation's holdout and folds."""
+    return data_findings(panel, evaluation.holdout_weeks,
+                         [(s.name, s.train_end) for s in cv_splits(panel.n_weeks, evaluation)])
+
+
 def cross_validation(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
                      seed: int, lift_tests: Sequence[LiftTest] = (),
                      models: ModelFits | None = None) -> dict:
     """Rolling-origin folds: scores of the weekly total KPI per fold and their mean."""
     folds = []
     actual = panel.total_kpi()
-    for split in rolling_origin_splits(panel.n_weeks, evaluation.cv_folds,
-                                       evaluation.cv_horizon_weeks,
-                                       evaluation.cv_min_train_weeks):
+    for split in cv_splits(panel.n_weeks, evaluation):
         _, pred = forecast_split(panel, split, settings, seed, lift_tests, models)
         test = slice(split.train_end, split.test_end)
         folds.append({**split.as_dict(),
@@ -255,4 +261,5 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
         uncertainty=uncertainty,
         lift_tests=compare_lift_tests(full_model, panel, tests) if tests else None,
         calibrated=bool(calibration),
-        oracle_elasticities=oracle_elasticities(panel, settings, seed))
+        oracle_elasticities=oracle_elasticities(panel, settings, seed),
+        findings=tenant_findings(panel, evaluation))
