@@ -365,7 +365,7 @@ class RobustnessThresholds(_Strict):
     time_shift: PositiveFloat = 0.30  # p95 0.2503
     # stability
     seeds: PositiveFloat = 0.05  # same optimum: 17/20 tenants <= 0.0022
-    bootstrap_spread: PositiveFloat = 0.45  # p95 0.437
+    bootstrap_spread: PositiveFloat = 0.50  # p95 0.456
     refresh: PositiveFloat = 0.35  # p95 0.32
     parameter_bounds: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.01  # value > threshold
     two_thirds_history: PositiveFloat = 0.60  # p95 0.596

@@ -228,3 +228,19 @@ def test_factory_gets_the_seed_and_the_data() -> None:
     rb.run_robustness_suite(panel, ModelSettings(n_starts=1), RobustnessSettings(), 5, 10,
                             factory=factory, only=["holdout_leakage"])
     assert seen == [(5, 60), (5, 60), (5, 60)]  # the reference, then twice the holdout model
+
+
+def test_bootstrap_spread_scales_the_residuals_as_the_intervals_do(monkeypatch) -> None:
+    """The check resamples residuals scaled by sqrt(n / (n - p)), as model.uncertainty does
+    for the reported intervals: unscaled, the same resamples give a smaller spread."""
+    panel = model_form_panel(noise=0.05, seed=2, weeks=60)
+    settings = RobustnessSettings.model_validate({"perturbations": {"bootstrap_replicates": 6}})
+
+    def spread() -> float:
+        result = rb.run_robustness_suite(panel, ModelSettings(n_starts=1), settings, 0, 8,
+                                         only=["bootstrap_spread"])
+        return result.checks[0].value
+
+    scaled = spread()
+    monkeypatch.setattr(rb, "residual_inflation", lambda model: 1.0)
+    assert 0 < spread() < scaled

@@ -46,7 +46,7 @@ from mmm_evidence.config import ModelSettings, RobustnessSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.splits import holdout_split
 from mmm_evidence.model.mmm import MMM, baseline_design, media_design
-from mmm_evidence.model.uncertainty import block_indices
+from mmm_evidence.model.uncertainty import block_indices, residual_inflation
 
 PERTURBATION = "perturbation"
 STABILITY = "stability"
@@ -573,13 +573,14 @@ def _seeds(ctx: SuiteContext) -> Measurement:
 
 @_check("bootstrap_spread", STABILITY, "<=", """Moving-block residual bootstrap
         (bootstrap_replicates refits warm-started from the reference, blocks of
-        bootstrap_block_weeks, the same weeks for every segment); median over judged channels
+        bootstrap_block_weeks, the same weeks for every segment; residuals scaled by
+        sqrt(n / (n - p)) as the reported intervals scale them); median over judged channels
         of the elasticity's bootstrap sd / its estimate.""")
 def _bootstrap_spread(ctx: SuiteContext) -> Measurement:
     p = ctx.perturbations
     panel, ref = ctx.panel, ctx.reference
     fitted = ref.predict(panel)
-    resid = panel.kpi - fitted
+    resid = (panel.kpi - fitted) * residual_inflation(ref)
     rng = ctx.rng("bootstrap_spread")
     draws = np.empty((p.bootstrap_replicates, len(panel.channels)))
     for r in range(p.bootstrap_replicates):
