@@ -61,6 +61,11 @@ def test_json_round_trip_predicts_the_same(fitted):
     np.testing.assert_allclose(again.predict(panel), model.predict(panel))
     assert again.elasticities(panel) == model.elasticities(panel)
     assert json.loads(again.to_json()) == json.loads(model.to_json())
+    assert again.diagnostics.n_nonlinear_parameters == 3 * len(panel.channels)
+    # a model saved before the nonlinear parameter count was recorded gets it back
+    old = json.loads(model.to_json())
+    del old["diagnostics"]["n_nonlinear_parameters"]
+    assert MMM.from_dict(old).diagnostics.residual_dof == model.diagnostics.residual_dof
 
 
 def test_same_seed_gives_identical_fit():

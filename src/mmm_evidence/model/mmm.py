@@ -662,7 +662,11 @@ class MMM:
                     "decay", "half_saturation", "shape", "beta", "baseline_coef",
                     "residual_scale"):
             setattr(model, key, np.asarray(data[key], dtype=float))
-        model.diagnostics = FitDiagnostics(**data["diagnostics"])
+        diagnostics = dict(data["diagnostics"])
+        # a model saved before the count was recorded: a multi-start fit spent 3 per channel
+        diagnostics.setdefault("n_nonlinear_parameters",
+                               3 * len(model.channels) if diagnostics.get("n_starts") else 0)
+        model.diagnostics = FitDiagnostics(**diagnostics)
         model._fitted = True
         return model
 
