@@ -129,6 +129,20 @@ def test_cross_validation_folds_never_see_their_test_weeks():
     assert 0.5 < v.metrics["holdout"]["rmse_to_noise"] < 2.0
 
 
+def test_the_noise_floor_counts_every_parameter_the_fit_spent():
+    panel = model_form_panel(noise=0.05, seed=7)
+    v = validate_tenant(panel, SETTINGS, EVAL, 0)
+    d = v.holdout_model.diagnostics
+    cut = v.train_weeks
+    g_n, c_n = panel.n_segments, len(panel.channels)
+    p = d.n_linear_parameters + 3 * c_n  # baselines and beta, decay/half-sat/shape
+    in_sample = v.metrics["in_sample"]["rmse"]
+    expected = in_sample * np.sqrt(cut / (cut - p / g_n))
+    assert v.metrics["noise_floor"]["rmse"] == pytest.approx(expected)
+    assert v.metrics["holdout"]["rmse_to_noise"] == pytest.approx(
+        v.metrics["holdout"]["rmse"] / expected)
+
+
 def test_lift_tests_are_compared_and_can_calibrate():
     from dataclasses import replace
 

@@ -239,8 +239,10 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
     cut = split.train_end
     metrics = {"holdout": scores(actual[cut:], predicted[cut:]),
                "in_sample": scores(actual[:cut], predicted[:cut])}
-    # the noise floor the fit's residuals imply: holdout RMSE over in-sample residual RMSE
-    dof = max(cut - holdout_model.diagnostics.n_linear_parameters / panel.n_segments, 1.0)
+    # the noise floor the fit's residuals imply: holdout RMSE over in-sample residual RMSE,
+    # scaled up for every parameter the fit spent (linear and nonlinear), per segment-week
+    # series: the weekly total keeps cut - p / G of its cut weeks' degrees of freedom
+    dof = max(holdout_model.diagnostics.residual_dof / panel.n_segments, 1.0)
     noise_rmse = rmse(actual[:cut], predicted[:cut]) * np.sqrt(cut / dof)
     metrics["holdout"]["rmse_to_noise"] = metrics["holdout"]["rmse"] / noise_rmse
     metrics["noise_floor"] = {"rmse": noise_rmse,
