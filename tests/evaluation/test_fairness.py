@@ -13,6 +13,7 @@ import pytest
 from mmm_evidence.config import FairnessGate, ModelSettings, TenantConfig
 from mmm_evidence.data.synthetic import read_synthetic_tenant
 from mmm_evidence.evaluation import fairness as fm
+from mmm_evidence.evaluation.validation import oracle_fit
 from mmm_evidence.model.mmm import MMM
 from mmm_evidence.pipeline.gates import fairness_error_parity_gate, fairness_uplift_gap_gate
 
@@ -255,3 +256,30 @@ def test_national_data_has_nothing_to_compare(fitted) -> None:
     assert set(scraps["skipped"]) == {"region", "income_tier", "urbanicity"}
     gate = fairness_error_parity_gate(scraps, FairnessGate())
     assert gate["passed"] is None and "nothing to compare" in gate["detail"]
+
+
+def test_the_uplift_gate_gives_the_floor_of_a_pooled_media_response(fitted, tmp_path) -> None:
+    """Given the true media response, the same pooled form's uplift gap is what a shared
+    response reaches on the data: near 0 where segments are alike, large where their media
+    really differ — so a reviewer can tell a misestimate from a model form that pools."""
+    panel, holdout, full = fitted
+    oracle = oracle_fit(panel, ModelSettings(n_starts=2), 3)
+    f = fm.assess_fairness(panel, holdout, full, HOLDOUT, oracle_model=oracle).scraps()["fairness"]
+    floor = f["oracle_uplift_gaps"]["segment"]["uplift_error"]
+    assert floor["groups"] == panel.n_segments and 0 <= floor["gap"] < 0.05
+    gate = fairness_uplift_gap_gate(f, FairnessGate())
+    assert (f"given the true media response the same pooled model form reaches segment "
+            f"{floor['gap']:.3g}") in gate["detail"]
+    without = fm.assess_fairness(panel, holdout, full, HOLDOUT).scraps()["fairness"]
+    assert without["oracle_uplift_gaps"] is None
+    assert "true media response" not in fairness_uplift_gap_gate(without, FairnessGate())["detail"]
+    # segments whose media differ (log-sd 0.5): even the true response, pooled, fails the gate
+    spec = small_tenant().model_dump()
+    spec["data"]["synthetic"]["segment_heterogeneity"] = 0.5
+    mixed = read_synthetic_tenant(TenantConfig.model_validate(spec), tmp_path)
+    pooled = oracle_fit(mixed, ModelSettings(n_starts=2), 3)
+    f = fm.assess_fairness(mixed, pooled, pooled, HOLDOUT, oracle_model=pooled).scraps()
+    floor = f["fairness"]["oracle_uplift_gaps"]["segment"]["uplift_error"]["gap"]
+    gate = fairness_uplift_gap_gate(f["fairness"], FairnessGate())
+    assert floor > FairnessGate().segment.max_uplift_error_gap and gate["passed"] is False
+    assert f"reaches segment {floor:.3g}" in gate["detail"]

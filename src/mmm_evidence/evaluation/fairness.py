@@ -308,6 +308,9 @@ class FairnessAssessment:
     hidden: dict[str, list[str]] = field(default_factory=dict)
     k: int | None = None
     suppression_note: str | None = None
+    #: per grouping, the uplift-error gap of the same model form given the true media
+    #: response (``validation.oracle_fit``): the floor of a pooled response on these data
+    oracle_uplift_gaps: dict[str, dict] | None = None
 
     def table(self, grouping: str = SEGMENT) -> pd.DataFrame:
         """Errors and (when there is truth) uplift of one grouping, small cells suppressed."""
@@ -352,6 +355,7 @@ class FairnessAssessment:
             "suppressed": {g: len(v) for g, v in self.hidden.items()},
             "k": self.k,
             "suppression_note": self.suppression_note,
+            "oracle_uplift_gaps": self.oracle_uplift_gaps,
         }}
 
 
@@ -368,10 +372,13 @@ def _plain(value: Any) -> Any:
 def assess_fairness(panel: Panel, holdout_model: Any, full_model: Any, holdout_weeks: int,
                     attributes: Sequence[str] = ("region", "income_tier", "urbanicity"), *,
                     counts: pd.DataFrame | None = None, k: int | None = None,
-                    counts_note: str | None = None) -> FairnessAssessment:
+                    counts_note: str | None = None,
+                    oracle_model: Any | None = None) -> FairnessAssessment:
     """Errors per segment and attribute group of the holdout model over the holdout weeks,
     uplift vs truth of the full-history model, their gaps; groups whose smallest cell (of the
-    segment x week ``counts``) is below ``k`` are suppressed in the tables."""
+    segment x week ``counts``) is below ``k`` are suppressed in the tables. With
+    ``oracle_model`` (the same form given the true media response) also its uplift-error
+    gaps: what a pooled media response reaches on these data when nothing is misestimated."""
     frame = holdout_frame(panel, holdout_model, holdout_weeks)
     attr_groups, skipped = attribute_groupings(panel, attributes)
     groupings: dict[str, pd.Series | None] = {SEGMENT: None, **attr_groups}
@@ -395,8 +402,16 @@ def assess_fairness(panel: Panel, holdout_model: Any, full_model: Any, holdout_w
             hidden[name] = sorted(str(g) for g, v in mins.items() if not v >= k)
     elif suppression_note is None:
         suppression_note = "no individual counts: small cells cannot be suppressed"
+    oracle_gaps = None
+    oracle_up = (uplift_frame(panel, oracle_model)
+                 if oracle_model is not None and up is not None else None)
+    if oracle_up is not None:
+        oracle_gaps = {name: {m: gap(uplift_table(oracle_up, groups)[m], kind,
+                                     hidden.get(name, []))
+                              for m, kind in UPLIFT_GAPS.items()}
+                       for name, groups in groupings.items()}
     return FairnessAssessment(
         tenant=panel.tenant, holdout_weeks=holdout_weeks, groupings=groupings, skipped=skipped,
         errors=errors, uplift=uplift, uplift_note=note,
         overall={k_: _plain(v) for k_, v in overall.items()}, hidden=hidden, k=k,
-        suppression_note=suppression_note)
+        suppression_note=suppression_note, oracle_uplift_gaps=oracle_gaps)

@@ -199,15 +199,22 @@ def cross_validation(panel: Panel, settings: ModelSettings, evaluation: Evaluati
     return {"folds": folds, "mean": mean}
 
 
-def oracle_elasticities(panel: Panel, settings: ModelSettings, seed: int
-                        ) -> dict[str, float] | None:
-    """MMM v2's elasticities on the full history when given the true media response (only
-    the linear part fitted): what its form reaches on these data with nothing to estimate
-    but the baseline and the coefficients. None without the true media parameters."""
+def oracle_fit(panel: Panel, settings: ModelSettings, seed: int) -> MMM | None:
+    """MMM v2's form fitted on the full history given the true media response (decay,
+    half-saturation, shape; only the linear part fitted): what the form reaches on these data
+    with nothing to estimate but the baselines and the coefficients. None without the true
+    media parameters."""
     media = panel.true_media()
     if media is None:
         return None
-    return MMM(settings, seed=seed).fit_fixed(panel, *media).elasticities(panel)
+    return MMM(settings, seed=seed).fit_fixed(panel, *media)
+
+
+def oracle_elasticities(panel: Panel, settings: ModelSettings, seed: int
+                        ) -> dict[str, float] | None:
+    """The elasticities of ``oracle_fit`` (None without the true media parameters)."""
+    oracle = oracle_fit(panel, settings, seed)
+    return None if oracle is None else oracle.elasticities(panel)
 
 
 def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,

@@ -406,9 +406,28 @@ def fairness_uplift_gap_gate(fairness: Mapping[str, Any] | None, settings: Fairn
     if not checks:
         return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None,
                     "fewer than two segments and no attribute groups: nothing to compare")
-    return _parity_gate(FAIRNESS_UPLIFT_GAP, checks,
-                        "relative error of the +10 % spend uplift vs truth (max − min)",
-                        settings)
+    result = _parity_gate(FAIRNESS_UPLIFT_GAP, checks,
+                          "relative error of the +10 % spend uplift vs truth (max − min)",
+                          settings)
+    floors = _oracle_uplift_floors(fairness, checks)
+    if floors:
+        result["detail"] += ("; given the true media response the same pooled model form "
+                             "reaches " + ", ".join(floors)
+                             + " (the floor of a media response shared by all segments on "
+                             "these data)")
+    return result
+
+
+def _oracle_uplift_floors(fairness: Mapping[str, Any], checks: list[dict]) -> list[str]:
+    """'<grouping> <gap>' of the oracle's uplift-error gap for each judged grouping."""
+    oracle = fairness.get("oracle_uplift_gaps") or {}
+    out = []
+    for grouping in dict.fromkeys(c["grouping"] for c in checks):
+        entry = ((oracle.get(grouping) or {}).get("uplift_error") or {})
+        value = finite_number(entry.get("gap")) if isinstance(entry, Mapping) else None
+        if value is not None:
+            out.append(f"{grouping} {value:.3g}")
+    return out
 
 
 def privacy_no_pii_gate(privacy: Mapping[str, Any] | None,
