@@ -57,7 +57,7 @@ UPLIFT_GAPS = {"uplift_error": "difference"}
 __all__ = [
     "UPLIFT_FACTOR", "SEGMENT", "SUPPRESSED", "ERROR_COLUMNS", "UPLIFT_COLUMNS", "PARITY_GAPS",
     "UPLIFT_GAPS", "FairnessAssessment", "assess_fairness", "holdout_frame", "uplift_frame",
-    "attribute_groupings", "error_table", "uplift_table", "gap", "group_min_counts",
+    "attribute_groupings", "error_table", "uplift_table", "uplift_gaps", "gap", "group_min_counts",
     "suppress", "r2_within", "mape", "mean_signed_error", "normalised_bias",
 ]
 
@@ -289,6 +289,11 @@ def suppress(table: pd.DataFrame, hidden: Sequence[str],
     return out
 
 
+def uplift_gaps(table: pd.DataFrame, hidden: Sequence[str] = ()) -> dict[str, dict]:
+    """The gap of each uplift metric (``UPLIFT_GAPS``) over an ``uplift_table``'s groups."""
+    return {m: gap(table[m], kind, hidden) for m, kind in UPLIFT_GAPS.items()}
+
+
 # --------------------------------------------------------------------------- assessment
 
 
@@ -328,8 +333,7 @@ class FairnessAssessment:
             out[grouping] = {m: gap(self.errors[grouping][m], kind, hidden)
                              for m, kind in PARITY_GAPS.items()}
             if self.uplift is not None:
-                out[grouping].update({m: gap(self.uplift[grouping][m], kind, hidden)
-                                      for m, kind in UPLIFT_GAPS.items()})
+                out[grouping].update(uplift_gaps(self.uplift[grouping], hidden))
         return out
 
     def suppressed_count(self) -> int:
@@ -406,9 +410,7 @@ def assess_fairness(panel: Panel, holdout_model: Any, full_model: Any, holdout_w
     oracle_up = (uplift_frame(panel, oracle_model)
                  if oracle_model is not None and up is not None else None)
     if oracle_up is not None:
-        oracle_gaps = {name: {m: gap(uplift_table(oracle_up, groups)[m], kind,
-                                     hidden.get(name, []))
-                              for m, kind in UPLIFT_GAPS.items()}
+        oracle_gaps = {name: uplift_gaps(uplift_table(oracle_up, groups), hidden.get(name, []))
                        for name, groups in groupings.items()}
     return FairnessAssessment(
         tenant=panel.tenant, holdout_weeks=holdout_weeks, groupings=groupings, skipped=skipped,
