@@ -1,27 +1,19 @@
 """Smoke test of the estimator-bound diagnostic (benchmarks/recovery_bound.py)."""
 
 import argparse
-import importlib.util
 import math
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tests.paths import ROOT
+from tests.benchmarks import load_benchmark
 from tests.test_validation_notebook import write_tiny_experiment
 
 
 @pytest.fixture(scope="module")
 def bound():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("recovery_bound_benchmark",
-                                                  ROOT / "benchmarks" / "recovery_bound.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recovery_bound.py")
 
 
 def test_metropolis_samples_a_known_gaussian(bound):

@@ -1,27 +1,17 @@
 """Smoke test of the oracle-gap diagnostic (benchmarks/recovery_gap.py)."""
 
-import importlib.util
 import math
 import sys
 
 import numpy as np
 import pytest
 
-from tests.paths import ROOT
-
-
-def _load(name: str, file: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def gap():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    return _load("recovery_gap_benchmark", "recovery_gap.py")
+    return load_benchmark("recovery_gap.py")
 
 
 def test_held_parameters_stay_at_their_values(gap):

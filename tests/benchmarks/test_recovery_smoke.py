@@ -1,22 +1,15 @@
 """Smoke test of the recovery benchmark's per-tenant function (benchmarks/recovery.py)."""
 
-import importlib.util
 import math
-import sys
 
 import pytest
 
-from tests.paths import ROOT
+from tests.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def recovery():
-    spec = importlib.util.spec_from_file_location("recovery_benchmark",
-                                                  ROOT / "benchmarks" / "recovery.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recovery.py")
 
 
 def test_geo_tenants_have_10_to_20_segments_and_fixed_seeds(recovery):
