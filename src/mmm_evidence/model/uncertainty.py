@@ -10,10 +10,10 @@ Fitted residuals are smaller than the errors behind them: the fit spent p parame
 making them small. They are scaled by sqrt(n / (n - p)) before resampling (the usual
 degrees-of-freedom correction of a residual bootstrap, Davison & Hinkley 1997, sec. 6.2.3):
 about 1.03 for a geo tenant of 156 weeks, 1.07-1.16 for national data. Measured on the
-random recovery panel (24 national tenants per noise level, 390 channels), it raised the
-national 90 % coverage from 0.73 to 0.77; multi-start refits instead of warm starts gave
-0.76 at four times the cost, and a bias-corrected (BC) or basic interval instead of the
-percentile one covered less (0.70 and 0.61 pooled over both shapes, against 0.80).
+random recovery panel with 40 refits (24 national tenants per noise level, 390 channels),
+it raised the national 90 % coverage from 0.73 to 0.77; multi-start refits instead of warm
+starts gave 0.76 at four times the cost, and a bias-corrected (BC) or basic interval instead
+of the percentile one covered less (0.70 and 0.61 pooled over both shapes, against 0.80).
 
 How many refits: a percentile interval read off R refits has Monte Carlo error of its own.
 On the random panel (``benchmarks/bootstrap_replicates.py``) its ends move between bootstrap
