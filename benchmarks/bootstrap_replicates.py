@@ -45,25 +45,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recovery import NOISES, SHAPES, Task, _rounded, panel_of, tenant_config  # noqa: E402
+from recovery import (  # noqa: E402
+    BLOCK_WEEKS,
+    LEVEL,
+    NOISES,
+    SHAPES,
+    Task,
+    _rounded,
+    panel_of,
+    tenant_config,
+)
 
 from mmm_evidence.config import EvaluationSettings, IdentificationGate, ModelSettings  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
-from mmm_evidence.model.uncertainty import block_bootstrap  # noqa: E402
+from mmm_evidence.model.uncertainty import block_bootstrap, percentile_interval  # noqa: E402
 from mmm_evidence.pipeline.gates import identification  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap_replicates.json"
 MAX_REPLICATES = 200
 CANDIDATES = (40, 100, 200)
 MAX_MC_SD = 0.05  # endpoint Monte Carlo sd as a share of the interval's width
-LEVEL = 0.9
-BLOCK_WEEKS = 13
-
-
-def intervals(draws: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """The central percentile interval per channel of (R, C) draws, as the product reads it."""
-    tail = (1.0 - level) / 2.0
-    return np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1.0 - tail, axis=0)
 
 
 def runs_of(bootstraps: list[np.ndarray], size: int) -> list[np.ndarray]:
@@ -103,8 +104,8 @@ def summarise(records: list[dict], gate: IdentificationGate) -> dict:
             mc, disagree, covered = [], [], []
             for r in rows:
                 draws = [np.asarray(d, dtype=float) for d in r["draws"]]
-                full_low, full_high = intervals(np.concatenate(draws))
-                ivs = [intervals(run) for run in runs_of(draws, size)]
+                full_low, full_high = percentile_interval(np.concatenate(draws), LEVEL)
+                ivs = [percentile_interval(run, LEVEL) for run in runs_of(draws, size)]
                 lows, highs = np.array([iv[0] for iv in ivs]), np.array([iv[1] for iv in ivs])
                 width = full_high - full_low
                 ok = width > 0

@@ -97,6 +97,7 @@ from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.uncertainty import (  # noqa: E402
     block_bootstrap,
     block_indices,
+    percentile_interval,
     residual_inflation,
 )
 
@@ -180,11 +181,6 @@ def fit_model(name: str, panel: Panel, seed: int) -> MMM | LogLogOLS:
     return LogLogOLS(ModelSettings()).fit(panel)
 
 
-def _interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    tail = (1.0 - LEVEL) / 2.0
-    return np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1.0 - tail, axis=0)
-
-
 def oracle_bootstrap(model: MMM, panel: Panel, seed: int) -> np.ndarray:
     """Elasticity draws (REPLICATES, C): the same block resamples as ``block_bootstrap``,
     refitted with the true media parameters (residuals scaled for the linear parameters the
@@ -252,7 +248,7 @@ def run_tenant(task: Task) -> dict:
                 draws = oracle_bootstrap(model, panel, task.seed)
             else:
                 draws = loglog_bootstrap(model, panel, task.seed)
-            low, high = _interval(draws)
+            low, high = percentile_interval(draws, LEVEL)
             out["interval"] = {c: [float(low[i]), float(high[i])]
                                for i, c in enumerate(panel.channels)}
         if name == "mmm":

@@ -4,7 +4,12 @@ import pytest
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.model import uncertainty
 from mmm_evidence.model.mmm import MMM
-from mmm_evidence.model.uncertainty import block_bootstrap, block_indices, residual_inflation
+from mmm_evidence.model.uncertainty import (
+    block_bootstrap,
+    block_indices,
+    percentile_interval,
+    residual_inflation,
+)
 from tests.model.conftest import model_form_panel
 
 
@@ -14,6 +19,13 @@ def test_block_indices_are_runs_of_consecutive_weeks():
     runs = np.split(idx, np.flatnonzero(np.diff(idx) != 1) + 1)
     assert all(len(r) <= 7 for r in runs[:-1]) and sum(map(len, runs)) == 30
     assert (np.diff(idx[:7]) == 1).all()
+
+
+def test_percentile_interval_reads_interpolated_quantiles_and_skips_nan():
+    draws = np.column_stack([np.arange(101.0), np.r_[np.arange(100.0), np.nan]])
+    low, high = percentile_interval(draws, 0.9)
+    np.testing.assert_allclose(low, [5.0, 4.95])
+    np.testing.assert_allclose(high, [95.0, 94.05])
 
 
 def test_bootstrap_is_deterministic_and_brackets_the_estimate():

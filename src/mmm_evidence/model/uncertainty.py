@@ -48,6 +48,13 @@ def block_indices(n_weeks: int, block_weeks: int, rng: np.random.Generator) -> n
     return np.concatenate([np.arange(s, s + block) for s in starts])[:n_weeks]
 
 
+def percentile_interval(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The central ``level`` percentile interval per column of (replicates, C) draws: numpy's
+    interpolated quantiles, NaN draws (a quantity undefined in a replicate) left out."""
+    tail = (1.0 - level) / 2.0
+    return np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1.0 - tail, axis=0)
+
+
 @dataclass
 class Uncertainty:
     """Bootstrap draws (replicates x channels) per quantity, and their intervals."""
@@ -63,9 +70,7 @@ class Uncertainty:
     def interval(self, quantity: str) -> dict[str, dict[str, float]]:
         """{channel: {"low", "high", "sd"}} — the central `level` percentile interval."""
         values = self.draws[quantity]
-        tail = (1.0 - self.level) / 2.0
-        low = np.nanquantile(values, tail, axis=0)
-        high = np.nanquantile(values, 1.0 - tail, axis=0)
+        low, high = percentile_interval(values, self.level)
         sd = np.nanstd(values, axis=0, ddof=1)
         return {ch: {"low": float(low[c]), "high": float(high[c]), "sd": float(sd[c])}
                 for c, ch in enumerate(self.channels)}
