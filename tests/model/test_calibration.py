@@ -60,6 +60,12 @@ def test_calibration_rows_have_exact_gradients(setting):
     grad = problem.jacobian(theta, w).T @ problem.residuals(theta, w)
     fd = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, w) ** 2).sum(), 1e-6)
     np.testing.assert_allclose(grad, fd, rtol=1e-3, atol=1e-3 * np.abs(fd).max())
+    # as a fit evaluates it (derivatives with the residuals, the last solve remembered)
+    remembering = MMM(ModelSettings(prior_strength=0.0), seed=0)._prepare(
+        panel, [tv_test(panel, true_lift, 0.05 * true_lift)], derivatives_with_residuals=True)
+    r = remembering.residuals(theta, w)
+    np.testing.assert_array_equal(r, problem.residuals(theta, w))
+    np.testing.assert_array_equal(remembering.jacobian(theta, w), problem.jacobian(theta, w))
 
 
 def test_calibration_needs_a_standard_error_and_skips_tests_outside_the_panel(setting):

@@ -108,6 +108,33 @@ def test_analytic_jacobian_matches_finite_differences():
     np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
 
 
+
+def test_remembered_solve_gives_the_same_residuals_and_jacobian():
+    """The problem remembers its last linear solve (and, for a fit, the media design's
+    derivatives): the residuals and Jacobian are the same bytes as a fresh problem's, at the
+    point just evaluated and at any other."""
+    panel = model_form_panel(noise=0.03, seed=4)
+    weights = np.ones(panel.n_segments)
+    one = np.array([0.5, 0.1, 0.5, 0.2, -0.2, 0.1])
+    two = np.array([0.3, -0.1, 0.2, 0.4, 0.1, -0.1])
+
+    def fresh(theta):
+        problem = MMM(ModelSettings(), seed=0)._prepare(panel)
+        return problem.residuals(theta, weights), problem.jacobian(theta, weights)
+
+    for with_derivatives in (False, True):
+        problem = MMM(ModelSettings(), seed=0)._prepare(
+            panel, derivatives_with_residuals=with_derivatives)
+        for residual_at, jacobian_at in ((one, one), (one, two), (two, two)):
+            r = problem.residuals(residual_at, weights)
+            jac = problem.jacobian(jacobian_at, weights)
+            np.testing.assert_array_equal(r, fresh(residual_at)[0])
+            np.testing.assert_array_equal(jac, fresh(jacobian_at)[1])
+        # other weights at the same point are another solve
+        np.testing.assert_array_equal(
+            problem.residuals(two, 2.0 * weights),
+            MMM(ModelSettings(), seed=0)._prepare(panel).residuals(two, 2.0 * weights))
+
 def test_zero_spend_channel_contributes_nothing(fitted):
     panel, model = fitted
     spend = panel.spend.copy()

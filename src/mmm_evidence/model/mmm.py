@@ -213,7 +213,8 @@ class _Problem:
     """
 
     def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd,
-                 lift_rows: tuple[LiftRow, ...] = (), returns_sd: float | None = None):
+                 lift_rows: tuple[LiftRow, ...] = (), returns_sd: float | None = None,
+                 derivatives_with_residuals: bool = False):
         self.x, self.y, self.per_capita = x, y, per_capita
         self.size, self.reference = size, reference
         self.prior_mean, self.prior_sd = prior_mean, prior_sd
@@ -223,6 +224,10 @@ class _Problem:
         self.g_n, self.t_n, self.c_n = per_capita.shape
         self.q = _orthonormal_basis(x)
         self.y_res = self._project_out(y[..., None])[..., 0]
+        # an optimiser asks for the Jacobian at most points whose residuals it evaluated: then
+        # the media design's derivatives are computed with the residuals (one adstock pass)
+        self.derivatives_with_residuals = derivatives_with_residuals
+        self._last: tuple[bytes, tuple] | None = None  # the last linear solve (see _linear)
 
     def _project_out(self, z: np.ndarray) -> np.ndarray:
         """z minus its per-segment projection on the baseline design; z is (G, T, ...)."""
@@ -258,8 +263,7 @@ class _Problem:
             target[k] = row.lift / row.se
         return (rows, target, drows) if derivatives else (rows, target)
 
-    def _weighted(self, theta: np.ndarray, weights: np.ndarray):
-        z = self.media(theta)
+    def _weighted(self, theta: np.ndarray, weights: np.ndarray, z: np.ndarray):
         a = (self._media_res(z) * weights[:, None, None]).reshape(-1, self.c_n)
         b = (self.y_res * weights[:, None]).reshape(-1)
         if self.lift_rows:
@@ -274,10 +278,28 @@ class _Problem:
         beta_scaled, _ = nnls(a / scale, b, maxiter=50 * a.shape[1])
         return beta_scaled / scale
 
+    def _linear(self, theta: np.ndarray, weights: np.ndarray):
+        """(a, b, beta, dz): the weighted projected media design and target at theta, their
+        NNLS solution, and the media design's derivatives by theta (None unless
+        ``derivatives_with_residuals``). The last one is remembered: an optimiser asks for the
+        Jacobian at the point whose residuals it has just evaluated, which then needs no second
+        media design, projection or solve."""
+        key = theta.tobytes() + np.asarray(weights, dtype=float).tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        if self.derivatives_with_residuals:
+            z, dz = media_design(self.per_capita, theta, self.size, self.reference,
+                                 derivatives=True)
+        else:
+            z, dz = self.media(theta), None
+        a, b = self._weighted(theta, weights, z)
+        solved = (a, b, self._nnls(a, b), dz)
+        self._last = (key, solved)
+        return solved
+
     def solve(self, theta: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact linear part for theta: (beta >= 0, weighted projected residual)."""
-        a, b = self._weighted(theta, weights)
-        beta = self._nnls(a, b)
+        a, b, beta, _ = self._linear(theta, weights)
         return beta, b - a @ beta
 
     def _returns(self, theta: np.ndarray):
@@ -301,17 +323,15 @@ class _Problem:
         return np.concatenate(parts)
 
     def jacobian(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        z, dz = media_design(self.per_capita, theta, self.size, self.reference, derivatives=True)
-        a = (self._media_res(z) * weights[:, None, None]).reshape(-1, self.c_n)
-        b = (self.y_res * weights[:, None]).reshape(-1)
-        if self.lift_rows:
-            rows, target, drows = self._lift(theta, derivatives=True)
-            a, b = np.vstack([a, rows]), np.concatenate([b, target])
-        beta = self._nnls(a, b)
+        a, _, beta, dz = self._linear(theta, weights)
+        if dz is None:
+            _, dz = media_design(self.per_capita, theta, self.size, self.reference,
+                                 derivatives=True)
         dz_res = self._media_res(dz) * weights[:, None, None, None]  # (G, T, C, 3)
         cols = (dz_res * beta[None, None, :, None]).reshape(-1, 3 * self.c_n)
         if self.lift_rows:
-            cols = np.vstack([cols, (drows * beta[None, :, None]).reshape(len(rows), -1)])
+            _, _, drows = self._lift(theta, derivatives=True)
+            cols = np.vstack([cols, (drows * beta[None, :, None]).reshape(len(drows), -1)])
         active = beta > 0
         if active.any():
             qa, _ = np.linalg.qr(a[:, active])
@@ -357,7 +377,7 @@ class MMM:
         if panel.n_weeks < 2 * s.fourier_order + 4:
             raise ValueError(f"tenant {panel.tenant!r}: {panel.n_weeks} weeks are too few to fit "
                              f"(need at least {2 * s.fourier_order + 4})")
-        problem = self._prepare(panel, lift_tests)
+        problem = self._prepare(panel, lift_tests, derivatives_with_residuals=True)
         lower, upper = self._bounds()
         prior_mean, prior_sd = self._prior_vectors()
         if start is not None:
@@ -425,8 +445,10 @@ class MMM:
         self._fitted = True
         return self
 
-    def _prepare(self, panel: Panel, lift_tests: Sequence[LiftTest] = ()) -> _Problem:
-        """Record the data-derived constants of a fit and build its least-squares problem."""
+    def _prepare(self, panel: Panel, lift_tests: Sequence[LiftTest] = (),
+                 derivatives_with_residuals: bool = False) -> _Problem:
+        """Record the data-derived constants of a fit and build its least-squares problem
+        (``derivatives_with_residuals``: see ``_Problem``; for a fit by least_squares)."""
         self.channels = tuple(panel.channels)
         self.segments = tuple(panel.segments)
         self.control_names = tuple(panel.control_names)
@@ -465,7 +487,8 @@ class MMM:
                         prior_sd=prior_sd / math.sqrt(strength) if strength > 0 else None,
                         lift_rows=tuple(rows),
                         returns_sd=RETURNS_PRIOR[1] / math.sqrt(strength)
-                        if strength > 0 else None)
+                        if strength > 0 else None,
+                        derivatives_with_residuals=derivatives_with_residuals)
 
     def _finish(self, problem: _Problem, theta: np.ndarray, weights: np.ndarray) -> None:
         beta, _ = problem.solve(theta, weights)
