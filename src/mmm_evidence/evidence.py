@@ -68,8 +68,9 @@ def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None,
     """
     folder = Path(output_dir or result.output_dir)
     first_pass = leaks is None
+    scanned: dict[bytes, list[str]] = {}  # the scans below read each unchanged file once
     if first_pass:
-        leaks = leak_findings(result, folder)
+        leaks = leak_findings(result, folder, scanned)
     report = build_validation_report(result, leaks=leaks)
     baselines = (build_baseline_metrics(result) if BASELINES_NOTEBOOK in result.exp.notebooks
                  else None)
@@ -104,13 +105,13 @@ def write_run_artifacts(result: RunResult, output_dir: str | Path | None = None,
     reviewer = write_reviewer_outputs_if_changed(folder)
     paths.update(reviewer)
     if first_pass and leaks is not None:  # the leak scan must cover what was just written
-        rescanned = leak_findings(result, folder)
+        rescanned = leak_findings(result, folder, scanned)
         if [rescanned[k] for k in ("tenants", "notes")] != [leaks[k] for k in ("tenants",
                                                                              "notes")]:
             return write_run_artifacts(result, output_dir, leaks=rescanned)
         if rescanned != leaks:  # only the number of files scanned grew: no gate changes
             paths["fairness_report"] = write_canonical_json(
                 build_fairness_report(result, rescanned), folder / FAIRNESS_FILE)
-            leak_findings(result, folder)  # remembered for the final folder: a rerun with
+            leak_findings(result, folder, scanned)  # remembered for the final folder: a rerun with
     ReviewerStamp(folder).record(reviewer)  # nothing changed scans nothing (pipeline/cache.py)
     return paths

@@ -302,3 +302,27 @@ def test_scan_files_names_the_file_and_the_input_line(tmp_path: Path) -> None:
                                "rows": 1, "lines": [5], "columns": [
                                    "revenue", "spend_search", "spend_tv"],
                                "dumped_columns": []}]}
+
+
+def test_a_scan_memo_reads_each_unchanged_file_once(tmp_path: Path, monkeypatch) -> None:
+    frame = raw_input()
+    rows = {"acme": pv.raw_rows(frame)}
+    leak, clean = tmp_path / "leak.html", tmp_path / "clean.json"
+    r = frame.iloc[3]
+    leak.write_text(f"{r['revenue']} {r['spend_tv']} {r['spend_search']}")
+    clean.write_text(json.dumps({"r2": 0.91234}))
+    read = []
+    keys = pv.numeric_keys
+    monkeypatch.setattr(pv, "numeric_keys", lambda text: read.append(text) or keys(text))
+    memo: dict = {}
+    first = pv.scan_files_for_raw_rows([leak, clean], rows, tmp_path, 3, memo=memo)
+    assert len(read) == 2 and len(memo) == 2
+    assert pv.scan_files_for_raw_rows([leak, clean], rows, tmp_path, 3, memo=memo) == first
+    assert len(read) == 2  # nothing read again
+    # a file whose content changed is read again, and its findings change with it
+    r = frame.iloc[7]
+    clean.write_text(f"{r['revenue']} {r['spend_tv']} {r['spend_search']}")
+    again = pv.scan_files_for_raw_rows([leak, clean], rows, tmp_path, 3, memo=memo)
+    assert len(read) == 3
+    assert [f["file"] for f in again["acme"]] == ["clean.json", "leak.html"]
+    assert again == pv.scan_files_for_raw_rows([leak, clean], rows, tmp_path, 3)

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections import defaultdict
@@ -436,23 +437,32 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def scan_files_for_raw_rows(paths: Iterable[Path], inputs: Mapping[str, RawRows], root: Path,
-                            min_values: int = 3, texts: Mapping[str, str] | None = None
+                            min_values: int = 3, texts: Mapping[str, str] | None = None,
+                            memo: dict[bytes, list[str]] | None = None
                             ) -> dict[str, list[dict]]:
     """{tenant: findings} of the leak scan over ``paths`` (and in-memory ``texts`` {name:
     text}) for the tenants' indexed input tables ``inputs``. A finding: {"file" (relative to
-    ``root``), "input" (file name), "rows", "lines", "columns", "dumped_columns"}."""
+    ``root``), "input" (file name), "rows", "lines", "columns", "dumped_columns"}.
+
+    ``memo``: {content digest: numeric keys}, filled and reused, so scans of a folder that
+    has changed in a few files read the numbers of the others only once."""
     out: dict[str, list[dict]] = {tenant: [] for tenant in inputs}
     sources: list[tuple[str, Any]] = [(_relative(Path(p), root), Path(p)) for p in paths]
     sources += list((texts or {}).items())
     for name, source in sorted(sources, key=lambda item: item[0]):
         if isinstance(source, Path):
             try:
-                text = source.read_text(encoding="utf-8", errors="replace")
+                data = source.read_bytes()
             except OSError:
                 continue
         else:
-            text = source
-        keys = numeric_keys(text)
+            data = source.encode("utf-8", errors="replace")
+        digest = hashlib.blake2b(data, digest_size=16).digest() if memo is not None else b""
+        keys = memo.get(digest) if memo is not None else None
+        if keys is None:
+            keys = numeric_keys(data.decode("utf-8", errors="replace"))
+            if memo is not None:
+                memo[digest] = keys
         for tenant, rows in inputs.items():
             finding = find_raw_rows(keys, rows, min_values)
             if finding is not None:
