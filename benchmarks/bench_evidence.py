@@ -18,8 +18,11 @@ and ``--workers`` parallel workers (default: the CPU count). Measured with publi
 - **edited notebook**: one notebook gets a markdown cell, then ``mmm-evidence run``: that
   notebook reruns for every tenant, nothing else.
 - **scaling**: cold runs of 4, 8, 16 and 32 synthetic tenants (``benchmarks/panel.py``
-  ``random_tenant``: four random tenant shapes, repeated with other data seeds, so every size
-  holds the same mix of shapes) — seconds per tenant (target: flat within 15 %) and the peak
+  ``random_tenant``: four random tenants, each repeated under other names with the same data,
+  so every size asks for the same work per tenant; with other data seeds per copy, the mean
+  work per tenant changed with the size — the four tenants of one run took 41 to 56
+  task-seconds each — and the spread measured which seeds a size drew as much as how the run
+  scales) — seconds per tenant (target: flat within 15 %) and the peak
   memory of the whole process tree (the run, its workers, their kernel templates and kernels,
   sampled with psutil every 0.25 s: the sum of RSS — shared pages counted in every process —
   and of PSS, shared pages split) — bounded by the worker count, not the tenant count (target:
@@ -199,8 +202,8 @@ def copy_experiment(params: Path, work: Path, tenants: list[str] | None = None,
 
 
 def scaling_tenants(folder: Path, count: int) -> list[str]:
-    """``count`` synthetic tenant YAMLs in ``folder``: ``SHAPES`` random tenant shapes
-    (``panel.random_tenant``), repeated with other data seeds."""
+    """``count`` synthetic tenant YAMLs in ``folder``: ``SHAPES`` random tenants
+    (``panel.random_tenant``), repeated under other names with the same data."""
     from panel import random_tenant
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,7 +214,7 @@ def scaling_tenants(folder: Path, count: int) -> list[str]:
         name = f"scale_{i:02d}"
         data["name"] = name
         data["display_name"] = f"Synthetic tenant {i} (shape {i % SHAPES})"
-        data["data"]["synthetic"]["seed"] = 100 + i
+        data["data"]["synthetic"]["seed"] = 100 + i % SHAPES
         (folder / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False),
                                              encoding="utf-8")
         names.append(name)
