@@ -161,8 +161,9 @@ def measure(label: str, argv: list[str], log: Path, manifest: Path | None = None
         tasks = json.loads(manifest.read_text(encoding="utf-8"))["tasks"]
         result.cached = sum(bool(t.get("cached")) for t in tasks)
         result.executed = len(tasks) - result.cached
-    if code not in (0, 1, 3):
-        raise SystemExit(f"{label}: {' '.join(argv)} exited {code}; see {log}")
+    if code != 0:  # a crash (1) or a notebook that errored (3): its time measures nothing
+        tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
+        raise SystemExit(f"{label}: {' '.join(argv)} exited {code}; see {log}:\n{tail}")
     print(f"  {label}: {seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB "
           f"(PSS {result.peak_pss_mb:.0f} MB, {result.peak_processes} processes)"
           + (f", {result.executed} executed / {result.cached} cached"

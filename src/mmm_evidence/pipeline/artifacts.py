@@ -280,14 +280,14 @@ def build_robustness_report(result: RunResult) -> dict:
 
 
 def leak_findings(result: RunResult, folder: str | Path | None = None,
-                  memo: dict[bytes, list[str]] | None = None) -> dict | None:
+                  scanned: dict[bytes, list[str]] | None = None) -> dict | None:
     """The run's leak scan (evaluation/privacy.py): every text file under ``folder`` (default:
     the output folder; its ``data/`` inputs and the run cache left out) and every executed
     notebook and export, searched for rows of each tenant's input data. None when the
     experiment does not run the fairness notebook. Returns {"files": files scanned,
     "min_values", "tenants": {tenant: findings}, "notes": {tenant: why not scanned}};
-    findings name files and input line numbers, never a value. ``memo``: shared by the scans
-    of one run, which then read each unchanged file's numbers once
+    findings name files and input line numbers, never a value. ``scanned``: a memo shared by
+    the scans of one run, which then read each unchanged file's numbers once
     (``scan_files_for_raw_rows``)."""
     from mmm_evidence.evaluation.privacy import (
         TEXT_SUFFIXES,
@@ -330,7 +330,7 @@ def leak_findings(result: RunResult, folder: str | Path | None = None,
     produced |= {p.resolve() for t in result.tasks for p in (t.ipynb, t.html) if p.is_file()}
     paths = sorted(produced)
     found = scan_files_for_raw_rows(paths, inputs, folder, exp.privacy.leak_min_values,
-                                    memo=memo)
+                                    memo=scanned)
     return memo.put(canonical({
         "files": len(paths), "min_values": exp.privacy.leak_min_values,
         "tenants": {t: found[t] for t in exp.tenants if t in found}, "notes": notes}))
