@@ -22,7 +22,9 @@ and ``--workers`` parallel workers (default: the CPU count). Measured with publi
   so every size asks for the same work per tenant; with other data seeds per copy, the mean
   work per tenant changed with the size — the four tenants of one run took 41 to 56
   task-seconds each — and the spread measured which seeds a size drew as much as how the run
-  scales) — seconds per tenant (target: flat within 15 %) and the peak
+  scales) — seconds per tenant (target: flat within 15 %), beside it the work per tenant
+  (the task-seconds of its notebooks: the same work at every size, so where it moves, the
+  machine's speed moved) and the packing (seconds × workers / task-seconds), and the peak
   memory of the whole process tree (the run, its workers, their kernel templates and kernels,
   sampled with psutil every 0.25 s: the sum of RSS — shared pages counted in every process —
   and of PSS, shared pages split) — bounded by the worker count, not the tenant count (target:
@@ -44,6 +46,7 @@ os.environ["PYTHONHASHSEED"] = "0"
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -145,6 +148,12 @@ class Measure:
     extra: dict = field(default_factory=dict)
 
 
+def task_seconds(tasks: list[dict]) -> float:
+    """The work of a run: the seconds its executed (not cached) notebook tasks took, summed
+    over the workers (``run_manifest.json`` ``tasks``)."""
+    return float(sum(t.get("seconds") or 0.0 for t in tasks if not t.get("cached")))
+
+
 def measure(label: str, argv: list[str], log: Path, manifest: Path | None = None) -> Measure:
     """Run ``argv`` to completion; its wall seconds and the peak memory of its process tree."""
     with open(log, "w", encoding="utf-8") as handle:
@@ -161,6 +170,7 @@ def measure(label: str, argv: list[str], log: Path, manifest: Path | None = None
         tasks = json.loads(manifest.read_text(encoding="utf-8"))["tasks"]
         result.cached = sum(bool(t.get("cached")) for t in tasks)
         result.executed = len(tasks) - result.cached
+        result.extra["task_seconds"] = task_seconds(tasks)
     if code != 0:  # a crash (1) or a notebook that errored (3): its time measures nothing
         tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
         raise SystemExit(f"{label}: {' '.join(argv)} exited {code}; see {log}:\n{tail}")
@@ -328,12 +338,17 @@ def table(results: dict) -> str:
     if scaling:
         lines.append("")
         lines.append(f"scaling ({results['workers']} workers, synthetic tenants):")
-        lines.append(f"{'tenants':>8}{'seconds':>10}{'s/tenant':>10}{'peak RSS MB':>13}"
-                     f"{'peak PSS MB':>13}{'processes':>11}")
+        lines.append(f"{'tenants':>8}{'seconds':>10}{'s/tenant':>10}{'work/tenant':>13}"
+                     f"{'packing':>9}{'peak RSS MB':>13}{'peak PSS MB':>13}{'processes':>11}")
         for row in scaling:
             lines.append(f"{row['tenants']:>8}{row['seconds']:>10.1f}"
-                         f"{row['seconds_per_tenant']:>10.2f}{row['peak_rss_mb']:>13.0f}"
+                         f"{row['seconds_per_tenant']:>10.2f}"
+                         f"{row.get('task_seconds_per_tenant', math.nan):>13.2f}"
+                         f"{row.get('packing', math.nan):>9.2f}{row['peak_rss_mb']:>13.0f}"
                          f"{row['peak_pss_mb']:>13.0f}{row['peak_processes']:>11}")
+        lines.append("(work/tenant: task-seconds of one tenant's notebooks, the same work at "
+                     "every size, so it moves only with the machine's speed; packing: seconds × "
+                     "workers / task-seconds, what the run costs beyond its work)")
         spread, growth = results["per_tenant_spread"], results["memory_growth"]
         lines.append(f"s/tenant spread (max/min - 1): {spread:.1%}   ≤ {TARGET_SPREAD:.0%}   "
                      f"{_verdict(spread <= TARGET_SPREAD)}")
@@ -397,8 +412,11 @@ def main(argv: list[str] | None = None) -> int:
                 scale_out = work / "outputs" / f"scale_{size}"
                 m = measure(f"{size} tenants", run_argv(scale_params, scale_out, args.workers),
                             logs / f"scale_{size}.log", scale_out / "run_manifest.json")
+                work = m.extra.get("task_seconds") or float("nan")
                 scaling.append({"tenants": size, "seconds": m.seconds,
                                 "seconds_per_tenant": m.seconds / size,
+                                "task_seconds_per_tenant": work / size,
+                                "packing": m.seconds * args.workers / work,
                                 "peak_rss_mb": m.peak_rss_mb, "peak_pss_mb": m.peak_pss_mb,
                                 "peak_processes": m.peak_processes, "executed": m.executed,
                                 "returncode": m.returncode})

@@ -17,3 +17,10 @@ def test_every_size_asks_the_same_work_per_tenant(tmp_path):
     first = [work(n) for n in names[: bench.SHAPES]]
     assert all(a != b for i, a in enumerate(first) for b in first[i + 1:])
     assert [work(n) for n in names[bench.SHAPES:]] == first
+
+
+def test_work_is_the_executed_tasks_seconds():
+    bench = load_benchmark("bench_evidence.py")
+    tasks = [{"seconds": 2.5, "cached": False}, {"seconds": 7.0, "cached": True},
+             {"seconds": 1.5}]
+    assert bench.task_seconds(tasks) == 4.0
