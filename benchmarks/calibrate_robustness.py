@@ -4,16 +4,19 @@ pure sampling noise, on varied synthetic tenants — never the four default tena
 Tenants come from ``panel.random_tenant`` (3-8 channels, decay 0-0.8, Hill shape 0.7-3,
 half-saturation 0.3-3 x mean spend, media share 10-50 %, channel correlation up to 0.7, price
 and holiday controls), 156 weeks, geo with 6-16 segments and noise 5-15 % of expected KPI,
-each drawn from the tenant's own seed (``SEED_BASE + i``). On each, the whole suite runs with
-the default ``RobustnessSettings`` and the default model settings; every check's measured value
-is recorded. Beside it, per judged channel, the saturation ratio of the *true* response (an
-oracle fit with the true decay, half-saturation and shape: ``MMM.fit_fixed``) — to tell a model
-that misreads the curvature from a process that is not saturated at today's spend.
+each drawn from the tenant's own seed (``SEED_BASE + i``). ``--national``: the same processes
+as national data (one segment), for ``RobustnessSettings.national_thresholds``, which judge
+tenants with few segments (``benchmarks/results/robustness_calibration_national.json``). On
+each, the whole suite runs with the default ``RobustnessSettings`` (the thresholds of the
+tenant's shape) and the default model settings; every check's measured value is recorded.
+Beside it, per judged channel, the saturation ratio of the *true* response (an oracle fit with
+the true decay, half-saturation and shape: ``MMM.fit_fixed``) — to tell a model that misreads
+the curvature from a process that is not saturated at today's spend.
 
-Output: ``benchmarks/results/robustness_calibration.json``: per tenant the values, per check
-the median, 90th and 95th percentiles and maximum over tenants, the pass count under the
-current defaults (``--summarise-only`` recomputes these from the stored values after a
-threshold change). params/mmm_v2.yaml documents how each default follows from them.
+Output: ``benchmarks/results/robustness_calibration.json``: per tenant the values, per check the
+median, 90th and 95th percentiles and maximum over tenants, the pass count under the current
+defaults (``--summarise-only`` recomputes these from the stored values after a threshold
+change). params/mmm_v2.yaml documents how each default follows from them.
 
 The rule for thresholds of checks whose value depends on the data (a perturbation, less data,
 resampling, a placebo): the 95th percentile over the calibration tenants, rounded up to the
@@ -24,7 +27,8 @@ from other starts) the optimiser's tolerance; saturation, parameter bounds, coll
 duplicate detection their definitions. Those are not loosened to what the calibration shows.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/calibrate_robustness.py``
-(``--tenants N``, ``--workers W``; ``--quick`` = 2 small tenants, nothing written).
+(``--tenants N``, ``--workers W``, ``--national``; ``--quick`` = 2 small tenants, nothing
+written). The stored results: geo ``--tenants 20``, national ``--national --tenants 40``.
 """
 
 from __future__ import annotations
@@ -54,21 +58,23 @@ from mmm_evidence.evaluation.robustness import (  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "robustness_calibration.json"
+RESULTS_NATIONAL = RESULTS.with_name("robustness_calibration_national.json")
 SEED_BASE = 50_000
 RUN_SEED = 7
 HOLDOUT_WEEKS = 26
 NOISES = (0.05, 0.08, 0.12, 0.15)
 
 
-def tenant_shape(i: int) -> tuple[int, float]:
-    """(segments, noise) of calibration tenant i, from its own stream."""
+def tenant_shape(i: int, national: bool = False) -> tuple[int, float]:
+    """(segments, noise) of calibration tenant i, from its own stream (1 segment if national)."""
     rng = np.random.default_rng([SEED_BASE + i, 1])
-    return int(rng.integers(6, 17)), float(NOISES[int(rng.integers(0, len(NOISES)))])
+    segments, noise = int(rng.integers(6, 17)), float(NOISES[int(rng.integers(0, len(NOISES)))])
+    return (1 if national else segments), noise
 
 
-def run_tenant(i: int, quick: bool = False) -> dict:
-    segments, noise = tenant_shape(i)
-    if quick:
+def run_tenant(i: int, quick: bool = False, national: bool = False) -> dict:
+    segments, noise = tenant_shape(i, national)
+    if quick and not national:
         segments = 3
     cfg = random_tenant(SEED_BASE + i, segments, noise)
     panel = panel_of(cfg)
@@ -96,12 +102,16 @@ def summary(rows: list[dict]) -> dict:
     many pass / fail under the *current* default thresholds."""
     from mmm_evidence.evaluation.robustness import _COMPARE
 
-    thresholds = RobustnessSettings().thresholds
+    settings = RobustnessSettings()
     out = {}
     for name, check in CHECKS.items():
-        values = [r["values"][name] for r in rows if r["values"].get(name) is not None]
-        threshold = float(getattr(thresholds, name))
-        passes = [_COMPARE[check.comparison](v, threshold) for v in values]
+        judged = [(r["values"][name], float(getattr(settings.thresholds_for(r["segments"])[1],
+                                                    name)))
+                  for r in rows if r["values"].get(name) is not None]
+        values = [v for v, _ in judged]
+        thresholds = sorted({t for _, t in judged})
+        threshold = thresholds[0] if len(thresholds) == 1 else thresholds
+        passes = [_COMPARE[check.comparison](v, t) for v, t in judged]
         out[name] = {
             "n": len(values),
             "median": float(np.median(values)) if values else None,
@@ -115,6 +125,11 @@ def summary(rows: list[dict]) -> dict:
         }
     oracle = [v for r in rows for v in r["oracle_saturation"].values()]
     model = [v for r in rows for v in r["model_saturation"].values()]
+    out["tenants_failing_with_defaults"] = sum(
+        any(_COMPARE[CHECKS[n].comparison](v, float(getattr(
+            settings.thresholds_for(r["segments"])[1], n))) is False
+            for n, v in r["values"].items() if v is not None and n in CHECKS)
+        for r in rows)
     out["oracle_saturation"] = {
         "n_channels": len(oracle),
         "share_at_or_above_2": float(np.mean([v >= 2 for v in oracle])) if oracle else None,
@@ -128,23 +143,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenants", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--national", action="store_true",
+                        help="national tenants (1 segment) instead of geo")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--summarise-only", action="store_true",
                         help="recompute the summary of the stored results (after a threshold "
                              "change) without running the suite")
     args = parser.parse_args(argv)
+    results = RESULTS_NATIONAL if args.national else RESULTS
     if args.summarise_only:
-        data = json.loads(RESULTS.read_text(encoding="utf-8"))
+        data = json.loads(results.read_text(encoding="utf-8"))
         data["summary"] = summary(data["tenants"])
         data["settings"] = RobustnessSettings().model_dump(mode="json")
-        RESULTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         print(json.dumps(data["summary"], indent=1))
         return 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     n = 2 if args.quick else args.tenants
     rows: list[dict] = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(run_tenant, i, args.quick): i for i in range(n)}
+        futures = {pool.submit(run_tenant, i, args.quick, args.national): i for i in range(n)}
         for future in as_completed(futures):
             row = future.result()
             rows.append(row)
@@ -157,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary(rows),
             "settings": RobustnessSettings().model_dump(mode="json")}
     print(json.dumps(data["summary"], indent=1))
-    out = args.out or (None if args.quick else RESULTS)
+    out = args.out or (None if args.quick else results)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")

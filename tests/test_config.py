@@ -262,3 +262,22 @@ def test_duplicate_channels(files):
     _write(files["tenant"], _with(TENANT, channels=["tv", "tv"]))
     msg = _config_error(load_tenant, files["tenant"])
     assert str(files["tenant"]) in msg and "key 'channels'" in msg and "duplicate" in msg
+
+
+def test_national_robustness_thresholds_left_out_keep_their_national_defaults(files):
+    data = _with(EXPERIMENT, robustness={"national_max_segments": 3,
+                                         "national_thresholds": {"outliers": 0.7}})
+    _write(files["experiment"], data)
+    robustness = load_experiment(files["experiment"]).robustness
+    assert robustness.national_thresholds.outliers == 0.7  # from the file
+    assert robustness.national_thresholds.missing_weeks == 0.45  # left out: national default
+    assert robustness.thresholds.missing_weeks == 0.15  # the geo thresholds are untouched
+    assert robustness.thresholds_for(3) == ("national", robustness.national_thresholds)
+    assert robustness.thresholds_for(4) == ("geo", robustness.thresholds)
+
+
+def test_unknown_national_robustness_threshold(files):
+    data = _with(EXPERIMENT, robustness={"national_thresholds": {"outlier": 0.7}})
+    _write(files["experiment"], data)
+    message = _config_error(load_experiment, files["experiment"])
+    assert "exp.yaml" in message and "robustness.national_thresholds.outlier" in message

@@ -351,10 +351,12 @@ class RobustnessThresholds(_Strict):
     ``RobustnessSettings.min_share`` in either fit.
 
     Calibration (benchmarks/calibrate_robustness.py, results in
-    benchmarks/results/robustness_calibration.json): the suite on 20 varied synthetic tenants
-    (never the default ones). Data-driven checks: the 95th percentile there, rounded up to the
-    next 0.05. Exact properties: a numerical tolerance. Seeds and channel order: the
-    optimiser's tolerance. Saturation, bounds, collinearity, duplicate detection: their
+    benchmarks/results/robustness_calibration.json): the suite on 20 varied synthetic geo
+    tenants with 6-16 segments (never the default ones); these thresholds judge tenants with
+    more than ``RobustnessSettings.national_max_segments`` segments, and
+    ``NationalRobustnessThresholds`` the others. Data-driven checks: the 95th percentile there,
+    rounded up to the next 0.05. Exact properties: a numerical tolerance. Seeds and channel
+    order: the optimiser's tolerance. Saturation, bounds, collinearity, duplicate detection: their
     definitions. params/mmm_v2.yaml gives the numbers behind each default."""
 
     # perturbation
@@ -388,6 +390,26 @@ class RobustnessThresholds(_Strict):
     determinism: Annotated[float, Field(ge=0.0)] = 0.0
 
 
+class NationalRobustnessThresholds(RobustnessThresholds):
+    """The thresholds for tenants with at most ``RobustnessSettings.national_max_segments``
+    segments (national data: one). On one series the same perturbation weighs more (3 outlier
+    spikes hit 3 of 156 rows, not 3 of 2,000) and less data pins the elasticities down, so a
+    correct model moves further: calibrated like the geo thresholds, on 40 varied national
+    synthetic tenants (benchmarks/calibrate_robustness.py --national ->
+    benchmarks/results/robustness_calibration_national.json). Only the data-driven checks
+    differ; the exact ones and those fixed by a definition are the same. For 2-5 segments
+    these are lenient: calibrated on one segment, the hardest case."""
+
+    extra_noise: PositiveFloat = 0.15  # national calibration p95 0.131 (geo 0.051)
+    outliers: PositiveFloat = 0.80  # p95 0.794: a least-squares fit follows 3 spikes
+    missing_weeks: PositiveFloat = 0.45  # p95 0.414
+    time_shift: PositiveFloat = 0.20  # p95 0.184
+    bootstrap_spread: PositiveFloat = 1.05  # p95 1.014
+    refresh: PositiveFloat = 0.55  # p95 0.525
+    two_thirds_history: PositiveFloat = 0.90  # p95 0.860
+    placebo_channel: PositiveFloat = 1.10  # p95 1.051
+
+
 class RobustnessSettings(_Strict):
     """The robustness suite: which channels count, how hard it pushes, its thresholds."""
 
@@ -395,7 +417,31 @@ class RobustnessSettings(_Strict):
         0.02, description="relative changes are judged on channels with an estimated "
         "contribution share at least this large (in either fit)")
     perturbations: RobustnessPerturbations = RobustnessPerturbations()
-    thresholds: RobustnessThresholds = RobustnessThresholds()
+    thresholds: RobustnessThresholds = Field(
+        RobustnessThresholds(), description="thresholds for tenants with more than "
+        "national_max_segments segments (calibrated on geo tenants with 6-16)")
+    national_max_segments: Annotated[int, Field(ge=0)] = Field(
+        5, description="tenants with at most this many segments are judged by "
+        "national_thresholds (0: every tenant by thresholds)")
+    national_thresholds: NationalRobustnessThresholds = Field(
+        NationalRobustnessThresholds(), description="thresholds for tenants with at most "
+        "national_max_segments segments (calibrated on national tenants)")
+
+    def thresholds_for(self, n_segments: int) -> tuple[str, RobustnessThresholds]:
+        """("national" | "geo", the thresholds) that judge a tenant with ``n_segments``."""
+        if n_segments <= self.national_max_segments:
+            return "national", self.national_thresholds
+        return "geo", self.thresholds
+
+    def threshold_note(self, n_segments: int) -> str:
+        """One sentence: which thresholds judge a tenant with ``n_segments`` segments."""
+        kind, _ = self.thresholds_for(n_segments)
+        if kind == "national":
+            return (f"national thresholds ({n_segments} segment{'s' * (n_segments != 1)}: at "
+                    f"most {self.national_max_segments}), calibrated on national tenants, "
+                    "where a correct model moves further under the same perturbation")
+        return (f"geo thresholds ({n_segments} segments: more than "
+                f"{self.national_max_segments}), calibrated on geo tenants")
 
 
 #: Column-name patterns (regular expressions, searched in the lower-cased name with every

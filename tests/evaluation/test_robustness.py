@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_evidence.config import ModelSettings, RobustnessSettings, RobustnessThresholds
+from mmm_evidence.config import (
+    ModelSettings,
+    NationalRobustnessThresholds,
+    RobustnessSettings,
+    RobustnessThresholds,
+)
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation import robustness as rb
 from mmm_evidence.model.mmm import MMM
@@ -43,6 +48,36 @@ def test_every_check_has_exactly_one_documented_threshold() -> None:
     defaults = RobustnessThresholds()
     for name in rb.CHECKS:
         assert isinstance(getattr(defaults, name), int | float), name
+
+
+def test_national_thresholds_differ_only_on_the_data_driven_checks() -> None:
+    geo, national = RobustnessThresholds(), NationalRobustnessThresholds()
+    differ = {n for n in rb.CHECKS if getattr(geo, n) != getattr(national, n)}
+    assert differ == {"extra_noise", "outliers", "missing_weeks", "time_shift",
+                      "bootstrap_spread", "refresh", "two_thirds_history", "placebo_channel"}
+
+
+@pytest.mark.parametrize(("segments", "kind"), [(1, "national"), (5, "national"), (6, "geo")])
+def test_a_tenant_is_judged_by_the_thresholds_of_its_shape(segments: int, kind: str) -> None:
+    settings = RobustnessSettings()
+    result = rb.run_robustness_suite(tiny_panel(segments=segments), ModelSettings(n_starts=1),
+                                     settings, 0, 8, only=["outliers", "seeds"])
+    expected = settings.national_thresholds if kind == "national" else settings.thresholds
+    assert result.threshold_set == kind and result.n_segments == segments
+    assert result.check("outliers").threshold == expected.outliers
+    assert result.check("seeds").threshold == settings.thresholds.seeds  # a definition
+    thresholds = result.scraps()["thresholds"]
+    assert thresholds["set"] == kind and thresholds["segments"] == segments
+    assert thresholds["note"].startswith(f"{kind} thresholds ({segments} segment")
+    assert result.summary_line().endswith(f"({kind} thresholds)")
+
+
+def test_national_max_segments_zero_judges_every_tenant_by_the_geo_thresholds() -> None:
+    settings = RobustnessSettings(national_max_segments=0)
+    result = rb.run_robustness_suite(tiny_panel(segments=1), ModelSettings(n_starts=1),
+                                     settings, 0, 8, only=["outliers"])
+    assert result.threshold_set == "geo"
+    assert result.check("outliers").threshold == RobustnessThresholds().outliers == 0.25
 
 
 def test_unknown_checks_are_refused() -> None:
@@ -214,7 +249,7 @@ def test_a_check_that_raises_fails_and_a_vacuous_one_is_not_assessable(monkeypat
     assert result.summary() == {"total": 3, "passed": 0, "failed": 2, "not_assessable": 1}
     assert result.failed() == ["seeds", "outliers"]
     assert result.summary_line() == ("model_form: 0/3 passed, 2 failed (seeds, outliers), "
-                                     "1 not assessable")
+                                     f"1 not assessable ({result.threshold_set} thresholds)")
 
 
 def test_factory_gets_the_seed_and_the_data() -> None:

@@ -57,7 +57,8 @@ def test_the_whole_suite_runs_and_every_check_passes_on_a_sound_model(suite) -> 
     assert not not_passed, not_passed
     assert suite.summary() == {"total": len(CHECKS), "passed": len(CHECKS), "failed": 0,
                                "not_assessable": 0}
-    assert suite.summary_line() == f"small_shop: {len(CHECKS)}/{len(CHECKS)} passed"
+    assert suite.summary_line() == \
+        f"small_shop: {len(CHECKS)}/{len(CHECKS)} passed (national thresholds)"
     # the tenant has ground truth: the true response's saturation is reported beside the model's
     saturation = suite.check("saturation").data
     assert set(saturation["oracle_ratios"]) == set(saturation["ratios"])
@@ -65,9 +66,11 @@ def test_the_whole_suite_runs_and_every_check_passes_on_a_sound_model(suite) -> 
 
 
 def test_every_check_is_a_measured_value_against_its_threshold(suite) -> None:
+    # 4 segments: judged by the national thresholds (at most national_max_segments = 5)
+    assert suite.threshold_set == "national"
     for c in suite.checks:
         assert c.value is not None and np.isfinite(c.value), c.name
-        assert c.threshold == getattr(ROBUSTNESS.thresholds, c.name)
+        assert c.threshold == getattr(ROBUSTNESS.national_thresholds, c.name)
         assert c.comparison in ("<=", "<", ">=", ">")
         assert c.description and c.detail
     table = suite.table()
@@ -80,7 +83,9 @@ def test_scraps_are_plain_json(suite) -> None:
 
     scraps = suite.scraps()
     text = json.dumps(scraps, allow_nan=False)
-    assert set(scraps) == {"tenant", "checks", "summary", "robustness_settings", "reference"}
+    assert set(scraps) == {"tenant", "checks", "summary", "thresholds", "robustness_settings",
+                           "reference"}
+    assert scraps["thresholds"]["set"] == "national" and scraps["thresholds"]["segments"] == 4
     assert scraps["robustness_settings"]["seed"] == SEED
     assert len(json.loads(text)["checks"]) == len(CHECKS)
 

@@ -160,6 +160,9 @@ def robustness_scraps(tenant: str, failed: tuple[str, ...] = ()) -> dict:
     return {"tenant": tenant, "checks": checks,
             "summary": {"total": 3, "passed": 3 - len(failed), "failed": len(failed),
                         "not_assessable": 0},
+            "thresholds": {"set": "geo", "segments": 8,
+                           "note": "geo thresholds (8 segments: more than 5), calibrated on "
+                                   "geo tenants"},
             "robustness_settings": {"seed": 7, "min_share": 0.02},
             "reference": {"elasticities": {"tv": 0.1}, "contribution_shares": {"tv": 0.2}}}
 

@@ -83,6 +83,7 @@ def test_robustness_report_shape(tmp_path: Path) -> None:
     assert alpha["summary"] == {"total": 3, "passed": 3, "failed": 0, "not_assessable": 0}
     assert alpha["gate"]["passed"] is True
     assert [c["name"] for c in alpha["checks"]] == ["extra_noise", "seeds", "determinism"]
+    assert alpha["thresholds"]["set"] == "geo"  # which thresholds judged the tenant
     assert set(alpha["checks"][0]) == {"name", "category", "description", "comparison",
                                        "threshold", "value", "passed", "detail", "data"}
     baddata = data["tenants"]["baddata"]
@@ -153,6 +154,8 @@ def test_log_is_made_from_the_report(tmp_path: Path) -> None:
     assert lines[0].startswith("robustness suite · experiment fixture_exp · run abcdef012345")
     assert "alpha (Alpha & Co <script>alert(\"x\")</script>): 2/3 passed, 1 failed" in text
     assert "beta (Beta Brands): 3/3 passed" in lines
+    assert lines[lines.index("beta (Beta Brands): 3/3 passed") + 1] == \
+        "  judged by the geo thresholds (8 segments: more than 5), calibrated on geo tenants"
     row = next(line for line in lines if "extra_noise" in line and "alpha" not in line)
     assert row.split()[:4] == ["FAIL", "perturbation", "extra_noise", "0.5"]
     assert "<= 0.1" in row and row.endswith("extra_noise measured")
@@ -172,6 +175,7 @@ def test_model_card_shows_a_robustness_summary(tmp_path: Path) -> None:
     beta = html[html.index('id="tenant-beta"'):html.index('id="tenant-gamma"')]
     assert "<h3>Robustness suite</h3>" in alpha
     assert "2/3 checks passed, 1 failed, 0 not assessable" in alpha
+    assert "Judged by the geo thresholds (8 segments: more than 5)" in alpha
     assert "<code>seeds</code>" in alpha and "seeds measured" in alpha  # the failed check
     assert "3/3 checks passed" in beta and "<code>seeds</code>" not in beta
     assert "leakage &amp; determinism" in beta

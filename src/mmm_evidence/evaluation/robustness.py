@@ -417,6 +417,11 @@ class SuiteContext:
     def perturbations(self):
         return self.settings.perturbations
 
+    @property
+    def thresholds(self):
+        """The thresholds that judge this tenant (national or geo, by its segment count)."""
+        return self.settings.thresholds_for(self.panel.n_segments)[1]
+
     def rng(self, name: str) -> np.random.Generator:
         """The check's own random stream: seeded from the run seed and the check's name."""
         return np.random.default_rng([self.seed % 2**32, zlib.crc32(name.encode())])
@@ -787,7 +792,7 @@ def _saturation(ctx: SuiteContext) -> Measurement:
         the fit): the largest; pairs with |r| ≥ the duplicate_channel threshold are flagged.""")
 def _collinearity(ctx: SuiteContext) -> Measurement:
     col = collinearity(media_regressors(ctx.reference, ctx.panel), ctx.reference.channels)
-    flag = ctx.settings.thresholds.duplicate_channel
+    flag = ctx.thresholds.duplicate_channel
     pairs = col.pairs(flag)
     finite = {c: v for c, v in zip(col.channels, col.vif, strict=True) if np.isfinite(v)}
     if not finite:
@@ -815,7 +820,7 @@ def _duplicate_channel(ctx: SuiteContext) -> Measurement:
     col = collinearity(np.concatenate([z, z[:, :, [i]]], axis=2),
                        (*ctx.reference.channels, f"{source}_copy"))
     r = abs(float(col.correlation[i, -1]))
-    flagged = col.pairs(ctx.settings.thresholds.duplicate_channel)
+    flagged = col.pairs(ctx.thresholds.duplicate_channel)
     return Measurement(r, f"|r| of {source} and its copy {r:.6f}; VIF of the copy "
                        f"{col.vif[-1]:.3g}", {"source": source, "vif_copy": _finite(col.vif[-1]),
                                               "flagged_pairs": [list(p) for p in flagged]})
@@ -910,6 +915,12 @@ class RobustnessResult:
     reference: MMM
     reference_elasticities: dict[str, float]
     reference_shares: dict[str, float]
+    n_segments: int
+
+    @property
+    def threshold_set(self) -> str:
+        """"national" or "geo": which thresholds judged this tenant."""
+        return self.settings.thresholds_for(self.n_segments)[0]
 
     def check(self, name: str) -> CheckResult:
         for c in self.checks:
@@ -930,7 +941,7 @@ class RobustnessResult:
             line += f", {s['failed']} failed ({', '.join(self.failed())})"
         if s["not_assessable"]:
             line += f", {s['not_assessable']} not assessable"
-        return line
+        return line + f" ({self.threshold_set} thresholds)"
 
     def table(self):
         """DataFrame, one row per check: category, value, comparison, threshold, result."""
@@ -959,6 +970,8 @@ class RobustnessResult:
         """The JSON-able values the robustness notebook glues (no wall-clock times)."""
         return {"tenant": self.tenant, "checks": [c.as_dict() for c in self.checks],
                 "summary": self.summary(),
+                "thresholds": {"set": self.threshold_set, "segments": self.n_segments,
+                               "note": self.settings.threshold_note(self.n_segments)},
                 "robustness_settings": {"seed": self.seed,
                                         **self.settings.model_dump(mode="json")},
                 "reference": {"elasticities": self.reference_elasticities,
@@ -972,7 +985,8 @@ def run_robustness_suite(panel: Panel, model_settings: ModelSettings,
                          progress: Callable[[CheckResult], Any] | None = None,
                          reference: MMM | None = None) -> RobustnessResult:
     """Fit the reference model once and run every registered check (or those in ``only``) on
-    ``panel``; thresholds from ``settings.thresholds``. ``reference``: the default factory's
+    ``panel``; thresholds from ``settings.thresholds_for(panel.n_segments)`` (the national
+    ones for a tenant with few segments, else the geo ones). ``reference``: the default factory's
     full-history fit when the caller already has it (e.g. ``tenant_models(...,
     calibrate=False).full()``, cached); not accepted with a custom ``factory``."""
     names = list(CHECKS) if only is None else list(only)
@@ -997,7 +1011,7 @@ def run_robustness_suite(panel: Panel, model_settings: ModelSettings,
     results = []
     for name in names:
         check = CHECKS[name]
-        threshold = float(getattr(settings.thresholds, name))
+        threshold = float(getattr(ctx.thresholds, name))
         start = time.perf_counter()
         try:
             m = check.measure(ctx)
@@ -1023,4 +1037,4 @@ def run_robustness_suite(panel: Panel, model_settings: ModelSettings,
             progress(result)
     return RobustnessResult(tenant=panel.tenant, seed=seed, settings=settings, checks=results,
                             reference=reference, reference_elasticities=ctx.elasticities,
-                            reference_shares=ctx.shares)
+                            reference_shares=ctx.shares, n_segments=panel.n_segments)

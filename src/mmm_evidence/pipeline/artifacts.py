@@ -258,6 +258,7 @@ def build_robustness_report(result: RunResult) -> dict:
             "summary": summarise(checks),
             "gate": robustness_gate(scraps, why),
             "checks": checks,
+            "thresholds": (scraps or {}).get("thresholds"),
             "reference": (scraps or {}).get("reference"),
             "settings": (scraps or {}).get("robustness_settings"),
         }

@@ -357,7 +357,9 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
         f"{summary.get('passed', 0)}/{summary.get('total', 0)} checks passed, "
         f"{summary.get('failed', 0)} failed, {summary.get('not_assessable', 0)} not assessable "
         "— each a measured value against its threshold; every check is in "
-        "robustness_report.json and robustness_suite.log.", "note"))
+        "robustness_report.json and robustness_suite.log."
+        + (f" Judged by the {note}." if (note := (section.get("thresholds") or {}).get("note"))
+           else ""), "note"))
     rows = []
     for cat in dict.fromkeys(c.get("category") for c in checks):
         mine = [c for c in checks if c.get("category") == cat]

@@ -70,6 +70,9 @@ def render_robustness_log(report: Mapping[str, Any]) -> str:
             lines.append("")
             continue
         lines.append(f"{name} ({label}): {_totals(section.get('summary') or {})}")
+        note = (section.get("thresholds") or {}).get("note")
+        if note:
+            lines.append(f"  judged by the {note}")
         for c in section.get("checks") or []:
             passes = f"{c.get('comparison', '')} {format_value(c.get('threshold'))}"
             lines.append(f"  {_MARK.get(c.get('passed'), 'N/A'):<4}  "
