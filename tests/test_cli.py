@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmm_evidence.cli import main, run_exit_code
+from mmm_evidence.cli import main, run_exit_code, tenant_line
 
 
 def _builder():
@@ -45,6 +45,20 @@ def test_help_documents_the_exit_codes() -> None:
 ])
 def test_run_exit_code(verdict: str, errored: bool, strict: bool, code: int) -> None:
     assert run_exit_code(verdict, errored, strict) == code
+
+
+def test_tenant_line_counts_failed_and_not_assessable_gates_apart() -> None:
+    def section(verdict: str, *passed: bool | None, status: str = "ok") -> dict:
+        return {"verdict": verdict, "status": status,
+                "gates": [{"name": f"g{i}", "passed": p} for i, p in enumerate(passed)]}
+
+    assert tenant_line("a", section("PASS", True, True), 3) == "a    PASS"
+    assert tenant_line("b", section("FAIL", True, False, None, False)) == \
+        "b  FAIL · 2 gate(s) failed · 1 gate(s) not assessable"
+    assert tenant_line("c", section("NOT ASSESSABLE", True, None)) == \
+        "c  NOT ASSESSABLE · 1 gate(s) not assessable"
+    assert tenant_line("d", section("FAIL", None, status="error")) == \
+        "d  FAIL · 1 gate(s) not assessable · errored"
 
 
 def test_missing_params_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -126,7 +140,7 @@ def test_run_with_a_failing_notebook_exits_3_and_keeps_the_evidence(
         assert (out / "tenants" / tenant / "validation.html").is_file()
     assert (out / "run_manifest.json").is_file() and (out / "model_card.html").is_file()
     assert "alpha  PASS" in stdout
-    assert "gamma  FAIL · 5 gate(s) not passed · errored" in stdout
+    assert "gamma  FAIL · 5 gate(s) not assessable · errored" in stdout
     assert f"verdict: FAIL  (run {report['run_id']})" in stdout
     assert "error: gamma · validation · ValueError: fixture failure for tenant gamma" in stdout
     assert f"wrote validation_report: {out / 'validation_report.json'}" in stdout

@@ -32,6 +32,18 @@ def _tenant_list(values: Sequence[str] | None) -> list[str] | None:
     return names or None
 
 
+def tenant_line(name: str, section: dict, width: int = 0) -> str:
+    """The printed line of a tenant's outcome: verdict, gates failed and not assessable."""
+    gates = section["gates"]
+    failed = sum(g["passed"] is False for g in gates)
+    unknown = sum(g["passed"] is None for g in gates)
+    note = "".join(f" · {n} gate(s) {what}" for n, what in
+                   ((failed, "failed"), (unknown, "not assessable")) if n)
+    if section["status"] != "ok":
+        note += " · errored"
+    return f"{name:<{width}}  {section['verdict']}{note}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmm-evidence",
@@ -154,13 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print()
     width = max(len(t) for t in report["tenants"]) if report["tenants"] else 0
     for name in report["tenant_order"]:
-        section = report["tenants"][name]
-        gates = section["gates"]
-        passed = sum(g["passed"] is True for g in gates)
-        note = f" · {len(gates) - passed} gate(s) not passed" if passed < len(gates) else ""
-        if section["status"] != "ok":
-            note += " · errored"
-        print(f"{name:<{width}}  {section['verdict']}{note}")
+        print(tenant_line(name, report["tenants"][name], width))
     print(f"verdict: {report['verdict']}  (run {report['run_id']})")
     for error in report["errors"]:
         first = (error["error"] or "").strip().splitlines()
