@@ -185,14 +185,18 @@ def replicate_study(shared: Path, n: int) -> dict:
     }
 
 
+def untruthed_tenant(shared: Path, name: str, spec: dict) -> dict:
+    """The tenant YAML content (our keys) of an ``UNTRUTHED`` dataset: its CSV and mapping."""
+    return {"name": name, "kpi": spec["kpi"], "channels": spec["channels"],
+            "controls": spec["controls"],
+            "data": {"source": {"csv": str(shared / "external" / spec["file"]),
+                                "columns": spec["columns"]}}}
+
+
 def untruthed(shared: Path, name: str, spec: dict) -> dict:
-    csv = shared / "external" / spec["file"]
-    tenant = TenantConfig.model_validate({
-        "name": name, "kpi": spec["kpi"], "channels": spec["channels"],
-        "controls": spec["controls"],
-        "data": {"source": {"csv": str(csv), "columns": spec["columns"]}},
-    })
-    panel = read_tenant_files(tenant, csv, columns=spec["columns"])
+    tenant = TenantConfig.model_validate(untruthed_tenant(shared, name, spec))
+    src = tenant.data.source
+    panel = read_tenant_files(tenant, src.csv, columns=src.columns)
     result = fit_dataset(panel)
     result["kpi"] = spec["kpi"]
     result["file"] = spec["file"]

@@ -35,12 +35,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from external import SHARED, UNTRUTHED  # noqa: E402  (benchmarks/ is not a package)
+from external import SHARED, UNTRUTHED, untruthed_tenant  # noqa: E402  (benchmarks/ is not a package)
 
 from mmm_evidence.cli import main as cli_main  # noqa: E402
 from mmm_evidence.data.external import (  # noqa: E402
     PYMC_EXAMPLE_CSV,
     pymc_example_dir,
+    pymc_example_tenant,
     pymc_example_truth,
 )
 
@@ -58,19 +59,12 @@ def tenant_files(shared: Path, folder: Path, quick: bool = False) -> list[str]:
     truth = folder / "pymc_example_truth.json"
     truth.write_text(json.dumps(pymc_example_truth(pymc_csv), indent=1, sort_keys=True) + "\n",
                      encoding="utf-8")
-    tenants = {"pymc_example": {
-        "name": "pymc_example", "display_name": "PyMC-Marketing example (known truth)",
-        "kpi": "revenue", "channels": ["x1", "x2"], "controls": ["event_1", "event_2"],
-        "data": {"source": {"csv": str(pymc_csv), "truth": truth.name,
-                            "columns": {"date": "date_week", "revenue": "y", "spend_x1": "x1",
-                                        "spend_x2": "x2"}}}}}
+    pymc = pymc_example_tenant(pymc_csv).model_dump(mode="json", exclude_unset=True)
+    pymc["data"]["source"]["truth"] = truth.name
+    tenants = {pymc["name"]: pymc}
     if not quick:
-        for name, spec in UNTRUTHED.items():
-            tenants[name] = {
-                "name": name, "kpi": spec["kpi"], "channels": spec["channels"],
-                "controls": spec["controls"],
-                "data": {"source": {"csv": str(shared / "external" / spec["file"]),
-                                    "columns": spec["columns"]}}}
+        tenants.update({name: untruthed_tenant(shared, name, spec)
+                        for name, spec in UNTRUTHED.items()})
     for name, spec in tenants.items():
         (folder / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False),
                                              encoding="utf-8")
