@@ -4,9 +4,10 @@ pure sampling noise, on varied synthetic tenants — never the four default tena
 Tenants come from ``panel.random_tenant`` (3-8 channels, decay 0-0.8, Hill shape 0.7-3,
 half-saturation 0.3-3 x mean spend, media share 10-50 %, channel correlation up to 0.7, price
 and holiday controls), 156 weeks, geo with 6-16 segments and noise 5-15 % of expected KPI,
-each drawn from the tenant's own seed (``SEED_BASE + i``). ``--national``: the same processes
-as national data (one segment), for ``RobustnessSettings.national_thresholds``, which judge
-tenants with few segments (``benchmarks/results/robustness_calibration_national.json``). On
+each drawn from the tenant's own seed (``SEED_BASE + i``). ``--national``: tenants of the
+band ``RobustnessSettings.national_thresholds`` judge (at most 5 segments): every other one
+national (one segment), the others 2-5 segments in turn
+(``benchmarks/results/robustness_calibration_national.json``). On
 each, the whole suite runs with the default ``RobustnessSettings`` (the thresholds of the
 tenant's shape) and the default model settings; every check's measured value is recorded.
 Beside it, per judged channel, the saturation ratio of the *true* response (an oracle fit with
@@ -28,7 +29,7 @@ duplicate detection their definitions. Those are not loosened to what the calibr
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/calibrate_robustness.py``
 (``--tenants N``, ``--workers W``, ``--national``; ``--quick`` = 2 small tenants, nothing
-written). The stored results: geo ``--tenants 20``, national ``--national --tenants 40``.
+written). The stored results: geo ``--tenants 20``, national ``--national --tenants 80``.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ NOISES = (0.05, 0.08, 0.12, 0.15)
 
 
 def tenant_shape(i: int, national: bool = False) -> tuple[int, float]:
-    """(segments, noise) of calibration tenant i, from its own stream (1 segment if national)."""
+    """(segments, noise) of calibration tenant i, from its own stream; ``national``: 1 segment
+    for even i, else 2, 3, 4, 5 in turn (the band of the national thresholds)."""
     rng = np.random.default_rng([SEED_BASE + i, 1])
     segments, noise = int(rng.integers(6, 17)), float(NOISES[int(rng.integers(0, len(NOISES)))])
-    return (1 if national else segments), noise
+    if national:
+        segments = 1 if i % 2 == 0 else 2 + (i // 2) % 4
+    return segments, noise
 
 
 def run_tenant(i: int, quick: bool = False, national: bool = False) -> dict:
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--national", action="store_true",
-                        help="national tenants (1 segment) instead of geo")
+                        help="tenants with 1-5 segments (half national) instead of geo")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--summarise-only", action="store_true",
                         help="recompute the summary of the stored results (after a threshold "
