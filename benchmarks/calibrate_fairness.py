@@ -32,11 +32,20 @@ attribute groups (a tenant's largest gap over its attributes, which is what the 
 groups pool segments and so have smaller gaps). The summary gives each gate's pass rate per
 panel at the current defaults. The null and drawn panels show how often MMM v2 itself passes.
 
-Output: ``benchmarks/results/fairness_calibration.json`` (per tenant the gaps, per gap the
-median, 90th and 95th percentiles and maximum, the proposed threshold, pass rates under the
-current defaults). Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python
-benchmarks/calibrate_fairness.py`` (``--tenants N``, ``--workers W``; ``--quick`` = 2 small
-tenants, nothing written).
+``--many-segments``: the same on other tenants (``SEED_BASE_MANY + i``) with 25-100 segments,
+the band ``FairnessGate.many_segments`` judges: over more segments a fair model's segment gaps
+are wider by chance (the largest of more MAPEs over the smallest) and its attribute groups'
+narrower (each group pools more segments), so that band has thresholds of its own, by the same
+rule. Pass rates are always under the thresholds that judge each tenant's segment count.
+
+Output: ``benchmarks/results/fairness_calibration.json`` (``--many-segments``:
+``fairness_calibration_many_segments.json``; per tenant the gaps, per gap the median, 90th and
+95th percentiles and maximum, the proposed threshold, pass rates under the current defaults).
+Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/calibrate_fairness.py``
+(``--tenants N``, ``--workers W``, ``--panels``, ``--many-segments``; ``--quick`` = 2 small
+tenants, nothing written). The stored results: ``--tenants 200 --panels oracle`` then
+``--tenants 40 --panels null,drawn``, each with and without ``--many-segments`` (1 and 1.5 min
+with 2 workers for the many-segment band).
 """
 
 from __future__ import annotations
@@ -73,23 +82,33 @@ GAPS = {"mape": "max_mape_gap", "normalised_bias": "max_bias_gap",
 CHECKS_PER_GATE = {"mape": 4, "normalised_bias": 4, "uplift_error": 2}
 
 
-def tenant_shape(i: int) -> tuple[int, float]:
-    """(segments, noise) of calibration tenant i, from its own stream."""
-    rng = np.random.default_rng([SEED_BASE + i, 1])
-    return int(rng.integers(4, 25)), float(NOISES[int(rng.integers(0, len(NOISES)))])
+#: ``--many-segments``: tenants of the band ``FairnessGate.many_segments`` judges, from their
+#: own seeds (so none of them is one of the 4-24-segment tenants).
+SEED_BASE_MANY = 61_000
+MANY_SEGMENTS = (25, 100)
+RESULTS_MANY = RESULTS.with_name("fairness_calibration_many_segments.json")
 
 
-def tenant_config(i: int, null: bool, quick: bool = False):
-    segments, noise = tenant_shape(i)
-    cfg = random_tenant(SEED_BASE + i, 3 if quick else segments, noise)
+def tenant_shape(i: int, many: bool = False) -> tuple[int, float]:
+    """(segments, noise) of calibration tenant i, from its own stream: 4-24 segments, or
+    25-100 with ``many`` (the band of the many-segment thresholds)."""
+    rng = np.random.default_rng([(SEED_BASE_MANY if many else SEED_BASE) + i, 1])
+    lo, hi = MANY_SEGMENTS if many else (4, 24)
+    return int(rng.integers(lo, hi + 1)), float(NOISES[int(rng.integers(0, len(NOISES)))])
+
+
+def tenant_config(i: int, null: bool, quick: bool = False, many: bool = False):
+    segments, noise = tenant_shape(i, many)
+    cfg = random_tenant((SEED_BASE_MANY if many else SEED_BASE) + i,
+                        3 if quick else segments, noise)
     spec = cfg.data.synthetic
     if null:
         spec = spec.model_copy(update={"segment_heterogeneity": 0.0})
     return cfg.model_copy(update={"data": cfg.data.model_copy(update={"synthetic": spec})})
 
 
-def run_tenant(i: int, panel_name: str, quick: bool = False) -> dict:
-    cfg = tenant_config(i, panel_name != "drawn", quick)
+def run_tenant(i: int, panel_name: str, quick: bool = False, many: bool = False) -> dict:
+    cfg = tenant_config(i, panel_name != "drawn", quick, many)
     with tempfile.TemporaryDirectory() as folder:
         panel = read_synthetic_tenant(cfg, folder)
     settings = ModelSettings()
@@ -129,30 +148,33 @@ def tenant_gaps(row: dict) -> dict[str, float]:
     return out
 
 
-def _threshold(gate: FairnessGate, key: str) -> float:
+def _threshold(gate: FairnessGate, key: str, segments: int) -> float:
+    """The threshold that judges a tenant with ``segments`` segments on ``key``."""
     level, metric = key.split(".")
-    return getattr(getattr(gate, level), GAPS[metric])
+    _, segment, attribute = gate.thresholds_for(segments)
+    return getattr(segment if level == "segment" else attribute, GAPS[metric])
 
 
 def summarise(rows: list[dict], oracle: bool) -> dict:
     """Per judged gap: quantiles over tenants, pass rate at the default threshold and (oracle
     panel) the proposed threshold; per gate: the share of tenants passing at the defaults."""
     defaults = FairnessGate()
-    gaps = [tenant_gaps(r) for r in rows]
+    gaps = [(tenant_gaps(r), r["segments"]) for r in rows]
     out: dict = {"checks": {}, "gates": {}}
     for level in ("segment", "attribute"):
         for metric in GAPS:
             key = f"{level}.{metric}"
-            values = [g[key] for g in gaps if key in g]
-            if not values:
+            judged = [(g[key], _threshold(defaults, key, n)) for g, n in gaps if key in g]
+            if not judged:
                 continue
-            threshold = _threshold(defaults, key)
+            values = [v for v, _ in judged]
+            limits = sorted({t for _, t in judged})
             finite = [v for v in values if math.isfinite(v)] or [math.inf]
             entry = {"n": len(values), "median": float(np.median(finite)),
                      "p90": float(np.quantile(values, 0.9)),
                      "p95": float(np.quantile(values, 0.95)), "max": float(max(values)),
-                     "default_threshold": threshold,
-                     "pass_rate_at_default": float(np.mean([v <= threshold for v in values]))}
+                     "default_threshold": limits[0] if len(limits) == 1 else limits,
+                     "pass_rate_at_default": float(np.mean([v <= t for v, t in judged]))}
             if oracle:
                 q = 1 - 0.05 / CHECKS_PER_GATE[metric]
                 entry["quantile"] = q
@@ -161,8 +183,8 @@ def summarise(rows: list[dict], oracle: bool) -> dict:
             out["checks"][key] = entry
     for gate, metrics in (("fairness_error_parity", ("mape", "normalised_bias")),
                           ("fairness_uplift_gap", ("uplift_error",))):
-        passed = [all(g[k] <= _threshold(defaults, k) for k in g if k.split(".")[1] in metrics)
-                  for g in gaps]
+        passed = [all(g[k] <= _threshold(defaults, k, n) for k in g
+                      if k.split(".")[1] in metrics) for g, n in gaps]
         out["gates"][gate] = {"tenants": len(passed), "pass_rate_at_default":
                               float(np.mean(passed)) if passed else None}
     return out
@@ -176,22 +198,26 @@ def main() -> None:
     parser.add_argument("--panels", default="oracle,null,drawn",
                         help="comma-separated panels to run; the others are kept from the "
                              "stored results")
+    parser.add_argument("--many-segments", action="store_true",
+                        help="tenants with 25-100 segments (the many-segment thresholds' band)")
     parser.add_argument("--summarise-only", action="store_true",
                         help="recompute the summary from the stored results (after a change "
                              "of the default thresholds)")
     args = parser.parse_args()
+    results_path = RESULTS_MANY if args.many_segments else RESULTS
     if args.summarise_only:
-        stored = json.loads(RESULTS.read_text(encoding="utf-8"))
+        stored = json.loads(results_path.read_text(encoding="utf-8"))
         results = stored["tenants"]
     else:
         n = 2 if args.quick else args.tenants
         panels = [p.strip() for p in args.panels.split(",") if p.strip()]
         results = {"oracle": [], "null": [], "drawn": []}
-        if RESULTS.is_file() and not args.quick:
-            stored = json.loads(RESULTS.read_text(encoding="utf-8"))["tenants"]
+        if results_path.is_file() and not args.quick:
+            stored = json.loads(results_path.read_text(encoding="utf-8"))["tenants"]
             results.update({p: rows for p, rows in stored.items() if p not in panels})
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            futures = {pool.submit(run_tenant, i, panel, args.quick): (panel, i)
+            futures = {pool.submit(run_tenant, i, panel, args.quick, args.many_segments):
+                       (panel, i)
                        for panel in panels for i in range(n)}
             for done, future in enumerate(as_completed(futures), start=1):
                 panel, i = futures[future]
@@ -205,12 +231,12 @@ def main() -> None:
     summary = {panel: summarise(rows, panel == "oracle") for panel, rows in results.items()}
     print(json.dumps(summary, indent=2))
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"seed_base": SEED_BASE, "run_seed": RUN_SEED,
-                                       "holdout_weeks": HOLDOUT_WEEKS, "summary": summary,
-                                       "tenants": results}, indent=2, sort_keys=True) + "\n",
-                           encoding="utf-8")
-        print(f"wrote {RESULTS}")
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps({
+            "seed_base": SEED_BASE_MANY if args.many_segments else SEED_BASE,
+            "run_seed": RUN_SEED, "holdout_weeks": HOLDOUT_WEEKS, "summary": summary,
+            "tenants": results}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote {results_path}")
 
 
 if __name__ == "__main__":

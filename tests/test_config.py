@@ -281,3 +281,29 @@ def test_unknown_national_robustness_threshold(files):
     _write(files["experiment"], data)
     message = _config_error(load_experiment, files["experiment"])
     assert "exp.yaml" in message and "robustness.national_thresholds.outlier" in message
+
+
+def test_fairness_thresholds_left_out_keep_their_own_defaults(files):
+    # a partial `attribute:` or `many_segments:` keeps the defaults of its own level and band,
+    # not the segment thresholds' (the attribute ones once fell back to those)
+    data = _with(EXPERIMENT, gates={"fairness": {
+        "attribute": {"max_mape_gap": 0.8},
+        "many_segments": {"above": 30, "segment": {"max_bias_gap": 0.5},
+                          "attribute": {"max_uplift_error_gap": 0.07}}}})
+    _write(files["experiment"], data)
+    fairness = load_experiment(files["experiment"]).gates.fairness
+    assert fairness.attribute.max_mape_gap == 0.8  # from the file
+    assert fairness.attribute.max_bias_gap == 0.20  # left out: the attribute default
+    assert fairness.segment.max_bias_gap == 0.35
+    many = fairness.many_segments
+    assert (many.segment.max_bias_gap, many.segment.max_mape_gap) == (0.5, 2.9)
+    assert (many.attribute.max_uplift_error_gap, many.attribute.max_mape_gap) == (0.07, 0.40)
+    assert fairness.thresholds_for(30) == ("few", fairness.segment, fairness.attribute)
+    assert fairness.thresholds_for(31) == ("many", many.segment, many.attribute)
+
+
+def test_unknown_many_segment_fairness_threshold(files):
+    data = _with(EXPERIMENT, gates={"fairness": {"many_segments": {"segment": {"mape": 3}}}})
+    _write(files["experiment"], data)
+    message = _config_error(load_experiment, files["experiment"])
+    assert "exp.yaml" in message and "gates.fairness.many_segments.segment.mape" in message

@@ -6,13 +6,21 @@ import math
 
 import pytest
 
-from mmm_evidence.config import FairnessGate, GateSettings, ParityThresholds
+from mmm_evidence.config import (
+    AttributeParityThresholds,
+    FairnessGate,
+    GateSettings,
+    ManySegmentAttributeThresholds,
+    ManySegmentsParity,
+    ManySegmentThresholds,
+    ParityThresholds,
+)
 from mmm_evidence.pipeline import gates as g
 
 SETTINGS = FairnessGate(segment=ParityThresholds(max_mape_gap=1.0, max_bias_gap=0.2,
                                                  max_uplift_error_gap=0.3),
-                        attribute=ParityThresholds(max_mape_gap=0.5, max_bias_gap=0.1,
-                                                   max_uplift_error_gap=0.1))
+                        attribute=AttributeParityThresholds(
+                            max_mape_gap=0.5, max_bias_gap=0.1, max_uplift_error_gap=0.1))
 
 
 def entry(value: float | None, hi: str = "a", lo: str = "b", groups: int = 2) -> dict:
@@ -46,14 +54,47 @@ def test_gaps_over_more_segments_than_calibrated_say_so() -> None:
         wide = gate(fairness(segment={"mape": entry(0.5, groups=many),
                                       "normalised_bias": entry(0.1, groups=many),
                                       "uplift_error": entry(0.1, groups=many)}), SETTINGS)
-        assert f"{many} segments, more than the 24 the segment thresholds were calibrated on" \
-            in wide["detail"]
+        assert (f"{many} segments, more than the 100 the segment thresholds were calibrated "
+                "on") in wide["detail"]
         assert wide["passed"] is True  # said, not judged: the thresholds stay
         usual = gate(fairness(segment={"mape": entry(0.5, groups=24),
                                        "normalised_bias": entry(0.1, groups=24),
                                        "uplift_error": entry(0.1, groups=24)},
                               region={"mape": entry(0.1, groups=60)}), SETTINGS)
-        assert "calibrated on" not in usual["detail"]  # attribute groups are not segments
+        # attribute groups are not segments
+        assert "the segment thresholds were calibrated on" not in usual["detail"]
+        assert "many-segment thresholds" not in usual["detail"]
+        assert "136 segments: judged by the many-segment thresholds" in wide["detail"]
+
+
+@pytest.mark.parametrize(("segments", "band"), [(2, "few"), (24, "few"), (25, "many"),
+                                                (100, "many")])
+def test_the_segment_count_picks_the_thresholds(segments: int, band: str) -> None:
+    # a fair model's gaps over many segments: the segments' MAPE gap wider by chance, the
+    # attribute groups' (pooling more segments) narrower; each band has its own thresholds
+    settings = SETTINGS.model_copy(update={"many_segments": ManySegmentsParity(
+        segment=ManySegmentThresholds(max_mape_gap=3.0, max_bias_gap=0.4,
+                                      max_uplift_error_gap=0.2),
+        attribute=ManySegmentAttributeThresholds(max_mape_gap=0.3, max_bias_gap=0.05,
+                                                 max_uplift_error_gap=0.05))})
+    scraps = fairness(segment={"mape": entry(2.0, groups=segments),
+                               "normalised_bias": entry(0.1, groups=segments)},
+                      region={"mape": entry(0.4, groups=4),
+                              "normalised_bias": entry(0.02, groups=4)})
+    checks = g.parity_checks(scraps, settings, ("mape", "normalised_bias"))
+    assert g.fairness_segments(scraps) == segments
+    assert {c["band"] for c in checks} == {band}
+    limits = {(c["grouping"], c["metric"]): c["threshold"] for c in checks}
+    expected = ({("segment", "mape"): 1.0, ("segment", "normalised_bias"): 0.2,
+                 ("region", "mape"): 0.5, ("region", "normalised_bias"): 0.1} if band == "few"
+                else {("segment", "mape"): 3.0, ("segment", "normalised_bias"): 0.4,
+                      ("region", "mape"): 0.3, ("region", "normalised_bias"): 0.05})
+    assert limits == expected
+    parity = g.fairness_error_parity_gate(scraps, settings)
+    # the segments' MAPE gap 2.0 fails the few-segment threshold; the region's 0.4 the many
+    failed = "segment MAPE" if band == "few" else "region MAPE"
+    assert parity["passed"] is False and f"over the threshold: {failed}" in parity["detail"]
+    assert ("many-segment thresholds" in parity["detail"]) is (band == "many")
 
 
 def test_error_parity_value_is_the_largest_gap_share_and_names_the_offender() -> None:

@@ -50,7 +50,7 @@ __all__ = [
     "tenant_verdict", "experiment_verdict", "count_gates", "ROBUSTNESS", "robustness_gate",
     "IMPORTANCE_AGREEMENT", "importance_agreement_gate",
     "FAIRNESS_ERROR_PARITY", "FAIRNESS_UPLIFT_GAP", "PRIVACY_NO_PII", "PRIVACY_K_ANONYMITY",
-    "PRIVACY_NO_RAW_ROWS", "parity_checks", "fairness_error_parity_gate",
+    "PRIVACY_NO_RAW_ROWS", "parity_checks", "fairness_segments", "fairness_error_parity_gate",
     "fairness_uplift_gap_gate", "privacy_no_pii_gate", "privacy_k_anonymity_gate",
     "privacy_no_raw_rows_gate", "finite_number",
 ]
@@ -326,17 +326,19 @@ _PARITY_METRICS = {"mape": ("max_mape_gap", "MAPE"),
 def parity_checks(fairness: Mapping[str, Any] | None, settings: FairnessGate,
                   metrics: Iterable[str]) -> list[dict]:
     """Each gap of ``metrics`` per grouping (the fairness notebook's ``fairness`` scrap: segment
-    and attribute groupings) beside its threshold (``settings.segment`` for the segments,
-    ``settings.attribute`` for attribute groups): grouping, level, metric, gap, threshold,
-    share (gap / threshold), passed, max_group, min_group. Gaps over fewer than two groups
-    are left out."""
+    and attribute groupings) beside its threshold (for the segments and for attribute groups,
+    from the band of the tenant's segment count: ``FairnessGate.thresholds_for``): grouping,
+    level, metric, gap, threshold, share (gap / threshold), passed, max_group, min_group,
+    band. Gaps over fewer than two groups are left out."""
     out: list[dict] = []
     gaps = (fairness or {}).get("gaps") or {}
     order = [g for g in (fairness or {}).get("groupings") or [] if g in gaps]
+    band, *limits_by_level = settings.thresholds_for(fairness_segments(fairness))
+    thresholds = dict(zip(("segment", "attribute"), limits_by_level, strict=True))
     for grouping in order + sorted(g for g in gaps if g not in order):
         per_metric = gaps[grouping]
         level = "segment" if grouping == "segment" else "attribute"
-        limits = getattr(settings, level)
+        limits = thresholds[level]
         for metric in metrics:
             entry = (per_metric or {}).get(metric)
             if not isinstance(entry, Mapping) or not entry.get("groups") or entry["groups"] < 2:
@@ -351,8 +353,16 @@ def parity_checks(fairness: Mapping[str, Any] | None, settings: FairnessGate,
                         "groups": int(entry["groups"]),
                         "threshold": threshold, "share": value / threshold,
                         "passed": value <= threshold, "max_group": entry.get("max_group"),
-                        "min_group": entry.get("min_group")})
+                        "min_group": entry.get("min_group"), "band": band})
     return out
+
+
+def fairness_segments(fairness: Mapping[str, Any] | None) -> int:
+    """The tenant's segment count in a ``fairness`` scrap: the groups of its segment grouping
+    (its largest over the metrics; 0 when there is none)."""
+    per_metric = ((fairness or {}).get("gaps") or {}).get("segment") or {}
+    return max((int(e["groups"]) for e in per_metric.values()
+                if isinstance(e, Mapping) and e.get("groups")), default=0)
 
 
 def _parity_gate(name: str, checks: list[dict], what: str, settings: FairnessGate) -> dict:
@@ -369,6 +379,8 @@ def _parity_gate(name: str, checks: list[dict], what: str, settings: FairnessGat
                            f"({c['max_group']} vs {c['min_group']})" for c in failed)
                  or "none"))
     segments = max((c["groups"] for c in checks if c["level"] == "segment"), default=0)
+    if settings.thresholds_for(segments)[0] == "many":
+        detail += "; " + settings.threshold_note(segments)
     if segments > settings.calibrated_max_segments:
         detail += (f"; {segments} segments, more than the "
                    f"{settings.calibrated_max_segments} the segment thresholds were calibrated "
