@@ -186,6 +186,10 @@ class ModelSettings(_Strict):
     """Settings of MMM v2 (see model/mmm.py)."""
 
     fourier_order: Annotated[int, Field(ge=0, le=10)] = 2
+    seasonality_min_weeks: Annotated[int, Field(ge=0)] = Field(
+        52, description="a fit on fewer weeks leaves the yearly Fourier terms out: less "
+        "than one cycle cannot tell seasonality from trend and extrapolates it wildly "
+        "(0: always fitted)")
     trend: bool = True
     n_starts: Annotated[int, Field(ge=1, le=64)] = 4
     max_decay: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9

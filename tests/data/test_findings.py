@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmm_evidence.config import EvaluationSettings
+from mmm_evidence.config import EvaluationSettings, ModelSettings
 from mmm_evidence.data.findings import (
     FINDING_KINDS,
     NO_FINDINGS,
@@ -135,3 +135,22 @@ def test_findings_as_markdown(panel: Panel) -> None:
     text = findings_markdown(data_findings(panel.with_spend(spend), HOLDOUT))
     assert text.startswith("- **no_spend** (social): channel 'social' has no spend")
     assert "\n" not in text  # one finding, one line
+
+
+def test_fits_shorter_than_a_year_are_named(panel: Panel) -> None:
+    # 60 weeks: the holdout fit trains on 50 and a fold on 40, fewer than 52 -> no seasonality
+    found = data_findings(panel, HOLDOUT, [("fold1", 40)], seasonality_min_weeks=52)
+    assert kinds(found) == [("short_history", "seasonality")]
+    assert found[0]["fits"] == ["the holdout fit", "the fit of fold1"]
+    assert found[0]["detail"].startswith(
+        "the holdout fit (50 weeks), the fit of fold1 (40 weeks): fewer than 52 weeks")
+    # the full history too when it is shorter than the rule
+    assert data_findings(panel, HOLDOUT, seasonality_min_weeks=61)[0]["fits"] == [
+        "the full-history fit", "the holdout fit"]
+    assert data_findings(panel, HOLDOUT, seasonality_min_weeks=50) == []  # 50 is enough
+    assert data_findings(panel, HOLDOUT) == []  # the rule off (its default here)
+    evaluation = EvaluationSettings(holdout_weeks=HOLDOUT, cv_folds=2, cv_horizon_weeks=10,
+                                    cv_min_train_weeks=20)
+    assert tenant_findings(panel, evaluation) == []  # without the model settings
+    found = tenant_findings(panel, evaluation, ModelSettings())  # the default rule: a year
+    assert found[0]["fits"] == ["the holdout fit", "the fit of fold1", "the fit of fold2"]

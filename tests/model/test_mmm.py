@@ -160,7 +160,7 @@ def test_misuse_is_reported():
     with pytest.raises(ValueError, match="segments"):
         model.predict(other)
     with pytest.raises(ValueError, match="too few"):
-        MMM().fit(panel.weeks(0, 5))
+        MMM().fit(panel.weeks(0, 3))  # (no seasonality on so few: 4 weeks at least)
 
 
 def test_hill_log_slope_is_the_derivative_of_log_hill():
@@ -206,3 +206,33 @@ def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is
     # prior_strength 0 switches it off with the other priors
     off = MMM(ModelSettings(prior_strength=0.0), seed=0)._prepare(panel)
     assert off.residuals(theta, weights).size == panel.kpi.size
+
+
+def test_a_fit_on_less_than_a_year_leaves_the_yearly_seasonality_out():
+    from mmm_evidence.evaluation.baselines import LinearBaseline
+    from mmm_evidence.evaluation.loglog import LogLogOLS
+    from mmm_evidence.model.mmm import yearly_order
+
+    assert [yearly_order(2, n, 52) for n in (51, 52, 156)] == [0, 2, 2]
+    assert yearly_order(3, 10, 0) == 3  # 0: always fitted
+    panel = model_form_panel(noise=0.02, weeks=60)
+    settings = ModelSettings(n_starts=1)
+    short = MMM(settings).fit(panel.weeks(None, 40))
+    year = MMM(settings).fit(panel.weeks(None, 52))
+    assert (short.fourier_order, year.fourier_order) == (0, 2)
+    # the baseline design of the short fit has no Fourier columns, in the fit and after
+    assert short.baseline_coef.shape[1] == year.baseline_coef.shape[1] - 4
+    assert np.isfinite(short.predict(panel)).all()
+    again = MMM.from_json(short.to_json())
+    assert again.fourier_order == 0
+    np.testing.assert_array_equal(again.predict(panel), short.predict(panel))
+    legacy = short.to_dict()
+    legacy.pop("fourier_order")  # saved before the order was recorded: the settings' order
+    assert MMM.from_dict({**legacy, "baseline_coef": year.baseline_coef.tolist()}
+                         ).fourier_order == 2
+    assert MMM(settings.model_copy(update={"seasonality_min_weeks": 0})
+               ).fit(panel.weeks(None, 40)).fourier_order == 2
+    # the comparison models follow the same rule
+    assert LinearBaseline(2, True, 52).fit(panel.weeks(None, 40)).fitted_order == 0
+    assert LinearBaseline(2, True, 52).fit(panel.weeks(None, 52)).fitted_order == 2
+    assert LogLogOLS(settings).fit(panel.weeks(None, 40)).fourier_order == 0

@@ -5,8 +5,9 @@ reviewer must know before reading the estimates: a channel with no spend at all 
 estimable effect (its elasticity 0 is not an estimate), a channel whose spend starts inside
 the holdout (or a cross-validation fold's test weeks) is never seen by that fit, a control
 that never changes within a segment is absorbed by the segment intercept, two channels with
-proportional spend cannot be told apart, and weeks with a KPI of zero or below usually mean
-an outage or missing data written as 0.
+proportional spend cannot be told apart, weeks with a KPI of zero or below usually mean
+an outage or missing data written as 0, and a fit on less than a year of weeks has no yearly
+seasonality (``model.mmm.yearly_order``).
 
 ``data_findings(panel, holdout_weeks, folds)`` returns them as JSON-able dicts, in a fixed
 order (kind, then channel / control order), so the same data give the same list. Given the
@@ -38,13 +39,15 @@ FINDING_KINDS = {
     "identical_spend": "two channels with proportional spend: their effects cannot be split",
     "constant_control": "a control that never changes within a segment",
     "kpi_not_positive": "segment-weeks with a KPI of zero or below",
+    "short_history": "a fit on less than a year of weeks: its yearly seasonality is left out",
 }
 
 MAX_LISTED = 5
 
 #: What the validation notebook says when there is nothing to report.
 NO_FINDINGS = ("No findings: every channel has spend in the training weeks, no two channels' "
-               "spend is proportional, every control varies and every KPI value is positive.")
+               "spend is proportional, every control varies, every KPI value is positive "
+               "and every fit spans a year or more.")
 
 
 def _finding(kind: str, subject: str, detail: str, **data) -> dict:
@@ -135,12 +138,33 @@ def _kpi_not_positive(panel: Panel) -> list[dict]:
         f"real", segment_weeks=n)]
 
 
+def _short_history(panel: Panel, holdout_weeks: int, folds: Sequence[tuple[str, int]],
+                   seasonality_min_weeks: int) -> list[dict]:
+    fits = [("the full-history fit", panel.n_weeks),
+            ("the holdout fit", max(panel.n_weeks - holdout_weeks, 0)),
+            *((f"the fit of {name}", end) for name, end in folds)]
+    short = [(name, weeks) for name, weeks in fits
+             if 0 < weeks < seasonality_min_weeks]
+    if not short:
+        return []
+    listed = ", ".join(f"{name} ({weeks} weeks)" for name, weeks in short)
+    return [_finding(
+        "short_history", "seasonality",
+        f"{listed}: fewer than {seasonality_min_weeks} weeks, so no yearly seasonality is "
+        f"fitted there (less than a year cannot tell it from the trend, and extrapolates it "
+        f"wildly); a seasonal swing in the weeks it forecasts is left to the error",
+        fits=[name for name, _ in short])]
+
+
 def data_findings(panel: Panel, holdout_weeks: int,
-                  folds: Sequence[tuple[str, int]] = ()) -> list[dict]:
+                  folds: Sequence[tuple[str, int]] = (),
+                  seasonality_min_weeks: int = 0) -> list[dict]:
     """Every finding on the panel (see the module docstring), in ``FINDING_KINDS`` order;
-    ``folds``: (name, training weeks) of each rolling-origin fold."""
+    ``folds``: (name, training weeks) of each rolling-origin fold; ``seasonality_min_weeks``:
+    the model's ``ModelSettings.seasonality_min_weeks`` (0: no fit is short)."""
     found = [*_spend_findings(panel, holdout_weeks, folds), *_identical_spend(panel),
-             *_constant_controls(panel), *_kpi_not_positive(panel)]
+             *_constant_controls(panel), *_kpi_not_positive(panel),
+             *_short_history(panel, holdout_weeks, folds, seasonality_min_weeks)]
     rank = {kind: i for i, kind in enumerate(FINDING_KINDS)}
     return sorted(found, key=lambda f: rank[f["kind"]])  # stable: channel order kept
 

@@ -172,13 +172,15 @@ class LinearBaseline(_Fitted):
 
     name = LINEAR
 
-    def __init__(self, fourier_order: int = 2, trend: bool = True):
+    def __init__(self, fourier_order: int = 2, trend: bool = True,
+                 seasonality_min_weeks: int = 52):
         self.fourier_order = int(fourier_order)
         self.trend = bool(trend)
+        self.seasonality_min_weeks = int(seasonality_min_weeks)
 
     def _baseline(self, panel: Panel) -> np.ndarray:
         """Per-segment baseline design (G, T, p)."""
-        cal = calendar_design(panel.dates, self.origin, self.scale_weeks, self.fourier_order,
+        cal = calendar_design(panel.dates, self.origin, self.scale_weeks, self.fitted_order,
                               self.trend)
         cal = np.broadcast_to(cal, (panel.n_segments, *cal.shape))
         return np.concatenate([cal, np.asarray(panel.controls, dtype=float)], axis=-1)
@@ -186,6 +188,11 @@ class LinearBaseline(_Fitted):
     def fit(self, panel: Panel) -> LinearBaseline:
         self._record(panel)
         self.scale_weeks = float(max(panel.n_weeks - 1, 1))
+        from mmm_evidence.model.mmm import yearly_order  # the model module: on first use
+
+        # as MMM v2: no yearly terms on less than a year (they would extrapolate wildly)
+        self.fitted_order = yearly_order(self.fourier_order, panel.n_weeks,
+                                         self.seasonality_min_weeks)
         base = self._baseline(panel)
         g_n, t_n, p = base.shape
         c_n = len(panel.channels)
@@ -302,7 +309,8 @@ def make_baseline(name: str, settings: ModelSettings | None = None, seed: int = 
     if name == SEASONAL_NAIVE:
         return SeasonalNaiveBaseline()
     if name == LINEAR:
-        return LinearBaseline(settings.fourier_order, settings.trend)
+        return LinearBaseline(settings.fourier_order, settings.trend,
+                              settings.seasonality_min_weeks)
     if name == LIGHTGBM:
         return LightGBMBaseline(seed=seed)
     raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
@@ -538,7 +546,8 @@ def compare_baselines(panel: Panel, settings: ModelSettings, evaluation: Evaluat
         holdout_forecasts=forecasts, elasticities=elasticities, min_true_share=min_true_share,
         notes=notes,
         settings={"season_weeks": SEASON_WEEKS,
-                  "linear": {"fourier_order": settings.fourier_order, "trend": settings.trend},
+                  "linear": {"fourier_order": settings.fourier_order, "trend": settings.trend,
+                             "seasonality_min_weeks": settings.seasonality_min_weeks},
                   "lightgbm": {**LIGHTGBM_PARAMS, "seed": seed, "rounds": LIGHTGBM_ROUNDS,
                                "lags": list(LIGHTGBM_LAGS)},
                   "calibrated_mmm": bool(calibration)})

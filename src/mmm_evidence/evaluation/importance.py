@@ -147,7 +147,7 @@ def surrogate_features(panel: Panel, model: MMM) -> SurrogateFeatures:
     s = model.settings
     g_n, t_n = panel.n_segments, panel.n_weeks
     calendar = ["trend"] if s.trend else []
-    for k in range(1, s.fourier_order + 1):
+    for k in range(1, model.fourier_order + 1):  # the fit's own (none on < a year)
         calendar += [f"season_sin{k}", f"season_cos{k}"]
     names = [*panel.channels, *panel.control_names, *calendar, SEGMENT_FEATURE]
     kinds = ([CHANNEL] * len(panel.channels) + [CONTROL] * len(panel.control_names)
@@ -158,7 +158,7 @@ def surrogate_features(panel: Panel, model: MMM) -> SurrogateFeatures:
                          f"used twice (a channel or control may not be called "
                          f"{', '.join(['trend', 'season_sin1', SEGMENT_FEATURE])} ...)")
     design = baseline_design(panel.dates, np.asarray(panel.controls, float), model.origin,
-                             model.scale_weeks, s.fourier_order, s.trend)
+                             model.scale_weeks, model.fourier_order, s.trend)
     q = design.shape[2] - len(panel.control_names)  # intercept + calendar columns
     size = np.asarray(model.size, float)
     cols = [adstocked_spend(model, panel), design[:, :, q:], design[:, :, 1:q],

@@ -25,12 +25,13 @@ import pandas as pd
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.elasticity import spend_elasticities
-from mmm_evidence.model.mmm import NotFittedError, baseline_design
+from mmm_evidence.model.mmm import NotFittedError, baseline_design, yearly_order
 
 
 class LogLogOLS:
     """Log-log OLS: ``fit(panel)``, then ``predict``, ``elasticities``,
-    ``contribution_shares``. Uses ``settings.fourier_order`` and ``settings.trend``."""
+    ``contribution_shares``. Uses ``settings.fourier_order`` (none on less than
+    ``settings.seasonality_min_weeks``: ``yearly_order``) and ``settings.trend``."""
 
     def __init__(self, settings: ModelSettings | None = None):
         self.settings = settings or ModelSettings()
@@ -48,6 +49,8 @@ class LogLogOLS:
         self.size = np.asarray(panel.size, dtype=float).copy()
         self.origin = pd.Timestamp(panel.dates[0])
         self.scale_weeks = float(max(panel.n_weeks - 1, 1))
+        self.fourier_order = yearly_order(self.settings.fourier_order, panel.n_weeks,
+                                          self.settings.seasonality_min_weeks)
         per_capita = panel.spend / self.size[:, None, None]
         scale = per_capita.mean(axis=(0, 1))
         self.scale = np.where(scale > 0, scale, 1.0)
@@ -71,7 +74,7 @@ class LogLogOLS:
 
     def _baseline(self, panel: Panel) -> np.ndarray:
         return baseline_design(panel.dates, panel.controls, self.origin, self.scale_weeks,
-                               self.settings.fourier_order, self.settings.trend)
+                               self.fourier_order, self.settings.trend)
 
     def _media(self, spend: np.ndarray) -> np.ndarray:
         """Regressors log(1 + per-capita spend / scale), (G, T, C)."""

@@ -209,7 +209,7 @@ def media_regressors(model: MMM, panel: Panel) -> np.ndarray:
     per_capita = panel.spend / model.size[:, None, None]
     z = media_design(per_capita, _theta(model), model.size, model.reference_spend)
     x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
-                        model.settings.fourier_order, model.settings.trend)
+                        model.fourier_order, model.settings.trend)
     out = np.empty_like(z)
     for g in range(z.shape[0]):
         coef, *_ = np.linalg.lstsq(x[g], z[g], rcond=None)

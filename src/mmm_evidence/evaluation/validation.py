@@ -177,10 +177,13 @@ def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: in
     return model, model.predict(panel.weeks(None, split.test_end))
 
 
-def tenant_findings(panel: Panel, evaluation: EvaluationSettings) -> list[dict]:
-    """The data findings (``data.findings``) for this evaluation's holdout and folds."""
+def tenant_findings(panel: Panel, evaluation: EvaluationSettings,
+                    settings: ModelSettings | None = None) -> list[dict]:
+    """The data findings (``data.findings``) for this evaluation's holdout and folds (and,
+    with the model ``settings``, the fits too short for a yearly seasonality)."""
     return data_findings(panel, evaluation.holdout_weeks,
-                         [(s.name, s.train_end) for s in cv_splits(panel.n_weeks, evaluation)])
+                         [(s.name, s.train_end) for s in cv_splits(panel.n_weeks, evaluation)],
+                         settings.seasonality_min_weeks if settings is not None else 0)
 
 
 def cross_validation(panel: Panel, settings: ModelSettings, evaluation: EvaluationSettings,
@@ -271,4 +274,4 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
         lift_tests=compare_lift_tests(full_model, panel, tests) if tests else None,
         calibrated=bool(calibration),
         oracle_elasticities=oracle_elasticities(panel, settings, seed),
-        findings=tenant_findings(panel, evaluation))
+        findings=tenant_findings(panel, evaluation, settings))

@@ -4,7 +4,8 @@ For segment g and week t::
 
     KPI[g,t] = baseline_g(t) + sum_c beta_c * size_g * Hill(Adstock(spend[g,:,c] / size_g)[t])
 
-- baseline_g(t): per-segment intercept, linear trend, Fourier yearly seasonality and controls;
+- baseline_g(t): per-segment intercept, linear trend, Fourier yearly seasonality (on a fit of
+  at least ``seasonality_min_weeks``, a year: ``yearly_order``) and controls;
 - the media response (decay, half-saturation, shape, beta >= 0) is shared by all segments and
   acts on per-capita spend, so national data is simply the one-segment case;
 - geometric adstock is normalised (weights sum to one) and starts at a steady state equal to
@@ -94,6 +95,16 @@ class FitDiagnostics:
     def residual_dof(self) -> int:
         """Observations left after every fitted parameter (n - p)."""
         return self.n_observations - self.n_linear_parameters - self.n_nonlinear_parameters
+
+
+def yearly_order(fourier_order: int, n_weeks: int, min_weeks: int) -> int:
+    """The Fourier order of the yearly seasonality a fit on ``n_weeks`` weeks uses:
+    ``fourier_order``, or 0 below ``min_weeks`` (``ModelSettings.seasonality_min_weeks``,
+    a year by default). Less than one yearly
+    cycle cannot tell the seasonal terms from the trend and the intercept, and a fit that
+    estimates them anyway extrapolates them wildly (Robyn's simulated data cut to 34 training
+    weeks: holdout R² -22 with order 2, 0.34 without)."""
+    return fourier_order if n_weeks >= min_weeks else 0
 
 
 def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Timestamp,
@@ -374,9 +385,10 @@ class MMM:
         all inside the panel are left out (``diagnostics.calibration`` lists the ones used).
         """
         s = self.settings
-        if panel.n_weeks < 2 * s.fourier_order + 4:
+        order = yearly_order(s.fourier_order, panel.n_weeks, s.seasonality_min_weeks)
+        if panel.n_weeks < 2 * order + 4:
             raise ValueError(f"tenant {panel.tenant!r}: {panel.n_weeks} weeks are too few to fit "
-                             f"(need at least {2 * s.fourier_order + 4})")
+                             f"(need at least {2 * order + 4})")
         problem = self._prepare(panel, lift_tests, derivatives_with_residuals=True)
         lower, upper = self._bounds()
         prior_mean, prior_sd = self._prior_vectors()
@@ -455,6 +467,8 @@ class MMM:
         self.size = np.asarray(panel.size, dtype=float).copy()
         self.origin = pd.Timestamp(panel.dates[0])
         self.scale_weeks = float(max(panel.n_weeks - 1, 1))
+        self.fourier_order = yearly_order(self.settings.fourier_order, panel.n_weeks,
+                                          self.settings.seasonality_min_weeks)
         per_capita = panel.spend / self.size[:, None, None]
         ref = per_capita.mean(axis=(0, 1))
         self.reference_spend = np.where(ref > 0, ref, 1.0)
@@ -464,7 +478,7 @@ class MMM:
                                             1.0 / panel.n_segments)
         self.mean_weekly_spend = panel.spend.sum(axis=0).mean(axis=0)
         x = baseline_design(panel.dates, panel.controls, self.origin, self.scale_weeks,
-                            self.settings.fourier_order, self.settings.trend)
+                            self.fourier_order, self.settings.trend)
         prior_mean, prior_sd = self._prior_vectors()
         rows = []
         for test in lift_tests:
@@ -560,7 +574,7 @@ class MMM:
         self._check(panel)
         spend = panel.spend if spend is None else spend
         x = baseline_design(panel.dates, panel.controls, self.origin, self.scale_weeks,
-                            self.settings.fourier_order, self.settings.trend)
+                            self.fourier_order, self.settings.trend)
         base = np.einsum("gtp,gp->gt", x, self.baseline_coef)
         z = self._media_design(spend / self.size[:, None, None], self._theta())
         return base, z * self.beta[None, None, :]
@@ -658,6 +672,7 @@ class MMM:
             "size": self.size.tolist(),
             "origin": self.origin.date().isoformat(),
             "scale_weeks": self.scale_weeks,
+            "fourier_order": self.fourier_order,
             "reference_spend": self.reference_spend.tolist(),
             "segment_spend_share": self.segment_spend_share.tolist(),
             "mean_weekly_spend": self.mean_weekly_spend.tolist(),
@@ -681,6 +696,8 @@ class MMM:
         model.control_names = tuple(data["controls"])
         model.origin = pd.Timestamp(data["origin"])
         model.scale_weeks = float(data["scale_weeks"])
+        # a model saved before the fitted order was recorded used the settings' order
+        model.fourier_order = int(data.get("fourier_order", model.settings.fourier_order))
         for key in ("size", "reference_spend", "segment_spend_share", "mean_weekly_spend",
                     "decay", "half_saturation", "shape", "beta", "baseline_coef",
                     "residual_scale"):

@@ -110,8 +110,9 @@ _BASELINE_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "season
 _CATEGORY_LABELS = {"perturbation": "perturbation", "stability": "stability",
                     "sanity": "sanity", "identification": "identification",
                     "leakage_determinism": "leakage & determinism"}
-_NUMERIC_SETTINGS_ORDER = ("fourier_order", "trend", "n_starts", "max_decay", "shape_bounds",
-                           "half_saturation_bounds", "prior_strength", "max_iterations")
+_NUMERIC_SETTINGS_ORDER = ("fourier_order", "seasonality_min_weeks", "trend", "n_starts",
+                           "max_decay", "shape_bounds", "half_saturation_bounds",
+                           "prior_strength", "max_iterations")
 
 
 # --------------------------------------------------------------------------- helpers
