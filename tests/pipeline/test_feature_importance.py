@@ -70,6 +70,16 @@ def test_gate_fails_below_the_threshold() -> None:
     assert importance_agreement_gate(scraps, ImportanceGate(min_spearman=0.5))["passed"] is True
 
 
+def test_a_truth_file_without_shares_is_told_apart_from_no_truth() -> None:
+    scraps = channel_rows({"tv": 0.2, "search": 0.1, "social": 0.05}, None)
+    with_truth = importance_agreement_gate(scraps, ImportanceGate(), has_truth=True)
+    assert with_truth["passed"] is None
+    assert with_truth["detail"] == ("the truth file gives no contribution share "
+                                    "(channels.<channel>.contribution_share)")
+    assert importance_agreement_gate(scraps, ImportanceGate())["detail"] == \
+        "no ground truth for this tenant"
+
+
 @pytest.mark.parametrize(("scraps", "why"), [
     (None, "the importance notebook did not run"),
     ({"importance": []}, "reported no channels"),

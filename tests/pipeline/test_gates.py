@@ -78,11 +78,36 @@ def test_holdout_r2_gate_is_null_without_a_finite_value(metrics: object) -> None
 def test_elasticity_table_marks_counted_channels_and_relative_errors() -> None:
     table = elasticity_table(scraps(truth=TRUTH), EL)
     assert table["tv"] == {"estimate": 0.11, "truth": 0.1, "relative_error": pytest.approx(0.1),
-                           "true_share": 0.2, "counted": True}
+                           "true_share": 0.2, "counted": True, "counted_by": "share"}
     assert table["search"]["relative_error"] == pytest.approx(0.04)
     assert table["search"]["counted"] is True
     assert table["social"]["counted"] is False  # true share 1 % < 2 %
     assert table["social"]["relative_error"] == pytest.approx(1.0)
+
+
+def test_a_truth_with_elasticities_only_is_judged_on_the_elastic_channels() -> None:
+    # a user's truth file may give elasticities alone: the median gate then counts the
+    # channels with a true elasticity >= zero_true_elasticity (0.01) instead of not judging
+    truth = {"elasticity": TRUTH["elasticity"],
+             "contribution_share": {"tv": None, "search": None, "social": None},
+             "roi": {"tv": None, "search": None, "social": None}}
+    table = elasticity_table(scraps(truth=truth), EL)
+    assert [(c, row["counted"], row["counted_by"]) for c, row in table.items()] == [
+        ("tv", True, "elasticity"), ("search", True, "elasticity"),
+        ("social", False, "elasticity")]  # 0.004 < 0.01
+    gate = elasticity_median_error_gate(table, True, EL)
+    assert gate["passed"] is True and gate["value"] == pytest.approx((0.1 + 0.04) / 2)
+    assert ("the truth gives no contribution share for search, social, tv: counted when the "
+            "true elasticity is ≥ 0.01") in gate["detail"]
+    # shares where the truth gives them, elasticities where it does not
+    mixed = {**truth, "contribution_share": {"tv": 0.2, "search": None, "social": 0.01}}
+    rows = elasticity_table(scraps(truth=mixed), EL)
+    assert [rows[c]["counted_by"] for c in ("tv", "search", "social")] == [
+        "share", "elasticity", "share"]
+    assert "no contribution share for search:" in elasticity_median_error_gate(
+        rows, True, EL)["detail"]
+    assert "no contribution share" not in elasticity_median_error_gate(
+        elasticity_table(scraps(truth=TRUTH), EL), True, EL)["detail"]
 
 
 def test_elasticity_table_and_median_gate_carry_the_oracle_floor() -> None:
@@ -105,7 +130,7 @@ def test_elasticity_table_and_median_gate_carry_the_oracle_floor() -> None:
 def test_elasticity_table_without_truth_has_estimates_only() -> None:
     table = elasticity_table(scraps(), EL)
     assert table["tv"] == {"estimate": 0.11, "truth": None, "relative_error": None,
-                           "true_share": None, "counted": False}
+                           "true_share": None, "counted": False, "counted_by": None}
 
 
 def test_elasticity_table_lists_channels_only_in_truth() -> None:

@@ -92,9 +92,12 @@ def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
 
 
 def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dict[str, dict]:
-    """Per channel: estimate, truth, relative_error, true_share, counted (in the median gate);
-    with an ``oracle_elasticities`` scrap also oracle_estimate and oracle_relative_error (the
-    model's form given the true media response: the floor of its error on these data)."""
+    """Per channel: estimate, truth, relative_error, true_share, counted (in the median gate:
+    true share ≥ ``min_true_share``; a channel whose truth gives no contribution share — a
+    truth file with elasticities only — is counted when its true elasticity is at least
+    ``zero_true_elasticity``, and ``counted_by`` says which rule applied); with an
+    ``oracle_elasticities`` scrap also oracle_estimate and oracle_relative_error (the model's
+    form given the true media response: the floor of its error on these data)."""
     estimates = scraps.get("elasticities") or {}
     oracle = scraps.get("oracle_elasticities") or {}
     truth = scraps.get("truth") or {}
@@ -107,9 +110,16 @@ def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dic
         tru = finite_number(true_el.get(channel))
         share = finite_number(true_share.get(channel))
         rel = abs(est - tru) / abs(tru) if est is not None and tru not in (None, 0.0) else None
-        counted = share is not None and share >= settings.min_true_share and tru not in (None, 0.0)
+        if tru is None:
+            counted_by, counted = None, False
+        elif share is not None:
+            counted_by = "share"
+            counted = share >= settings.min_true_share and tru != 0.0
+        else:
+            counted_by = "elasticity"
+            counted = tru >= settings.zero_true_elasticity
         table[channel] = {"estimate": est, "truth": tru, "relative_error": rel,
-                          "true_share": share, "counted": counted}
+                          "true_share": share, "counted": counted, "counted_by": counted_by}
         if oracle:
             ora = finite_number(oracle.get(channel))
             table[channel].update({
@@ -128,17 +138,20 @@ def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
     if not has_truth:
         return gate(name, threshold, None, None, "no ground truth for this tenant")
     counted = {c: row for c, row in table.items() if row["counted"]}
+    by_elasticity = sorted(c for c, row in table.items() if row.get("counted_by") == "elasticity")
+    rule = (f"true share ≥ {settings.min_true_share:g}" if not by_elasticity else
+            f"true share ≥ {settings.min_true_share:g} (the truth gives no contribution share "
+            f"for {', '.join(by_elasticity)}: counted when the true elasticity is ≥ "
+            f"{settings.zero_true_elasticity:g})")
     if not counted:
-        return gate(name, threshold, None, None,
-                    f"no channel has a true contribution share ≥ {settings.min_true_share:g}")
+        return gate(name, threshold, None, None, f"no channel with {rule}")
     missing = sorted(c for c, row in counted.items() if row["relative_error"] is None)
     errors = [row["relative_error"] for row in counted.values()
               if row["relative_error"] is not None]
     value = statistics.median(errors) if errors else None
     per_channel = ", ".join(f"{c} {row['relative_error']:.3f}" for c, row in counted.items()
                             if row["relative_error"] is not None)
-    detail = (f"median over {len(counted)} channel(s) with true share ≥ "
-              f"{settings.min_true_share:g}: {per_channel or '-'}")
+    detail = f"median over {len(counted)} channel(s) with {rule}: {per_channel or '-'}"
     floor = [row.get("oracle_relative_error") for row in counted.values()]
     if floor and all(v is not None for v in floor):
         detail += (f"; given the true media response the same model form reaches "
@@ -274,13 +287,14 @@ def robustness_gate(robustness: Mapping[str, Any] | None,
 
 
 def importance_agreement_gate(importance: Mapping[str, Any] | None, settings: ImportanceGate,
-                              unavailable: str = "the importance notebook did not run"
-                              ) -> dict:
+                              unavailable: str = "the importance notebook did not run",
+                              has_truth: bool = False) -> dict:
     """Spearman's ρ of the MMM's contribution shares against the true shares, over the
     channels the importance notebook reported, must be at least ``min_spearman``. Null when
     ``importance`` (the notebook's scraps) is None, without ground truth, with fewer than
     ``min_channels`` channels, or when the true shares are all equal; false when the MMM gives
-    every channel the same share (it ranks nothing)."""
+    every channel the same share (it ranks nothing). ``has_truth``: the tenant has a truth file
+    (then missing true shares are the file's, and the detail says so)."""
     from mmm_evidence.evaluation.importance import spearman
 
     name, threshold = IMPORTANCE_AGREEMENT, settings.min_spearman
@@ -294,7 +308,10 @@ def importance_agreement_gate(importance: Mapping[str, Any] | None, settings: Im
                                      finite_number(r.get("true_share")))
              for r in rows}
     if all(t is None for _, t in pairs.values()):
-        return gate(name, threshold, None, None, "no ground truth for this tenant")
+        return gate(name, threshold, None, None,
+                    "the truth file gives no contribution share "
+                    "(channels.<channel>.contribution_share)" if has_truth
+                    else "no ground truth for this tenant")
     paired = {c: v for c, v in pairs.items() if None not in v}
     if len(paired) < settings.min_channels:
         return gate(name, threshold, None, None,
@@ -532,7 +549,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
         beats_baselines_gate(baselines, settings.beats_baselines, baselines_unavailable),
         robustness_gate(robustness, robustness_unavailable),
         importance_agreement_gate(importance, settings.importance_agreement,
-                                  importance_unavailable),
+                                  importance_unavailable, has_truth),
         fairness_error_parity_gate(None if fairness is None else fairness.get("fairness"),
                                    settings.fairness, fairness_unavailable),
         fairness_uplift_gap_gate(None if fairness is None else fairness.get("fairness"),
