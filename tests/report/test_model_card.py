@@ -328,3 +328,17 @@ def test_data_findings_are_listed_in_the_tenant_section_and_the_limitations() ->
     limits = html[html.index('<h2 id="limitations">'):html.index('<h2 id="defects">')]
     assert "acme: channel" in limits and "has no spend in any of the 156 weeks" in limits
     assert "Data findings" not in render_model_card(report())
+
+
+def test_the_tenants_table_tells_failed_gates_from_not_assessable_ones() -> None:
+    from mmm_evidence.report.model_card import _gates_not_passed
+
+    html = render_model_card(report())
+    tenants = html[html.index('id="tenants"'):html.index("Gates by tenant")]
+    assert "<th>failed</th><th>not assessable</th>" in tenants
+    noisy = re.search(r'href="#tenant-noisy">Noisy</a></td>(.*?)</tr>', tenants).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", noisy)
+    assert cells[2:4] == ["holdout_r2", "elasticity_median_error, elasticity_no_missed_channel"]
+    assert _gates_not_passed([gate("a", None, 1, None), gate("b", None, 1, None)]) == (
+        "–", "all 2")  # nothing could be judged: no list of every gate
+    assert _gates_not_passed([gate("a", 1, 1, True)]) == ("–", "–")

@@ -126,6 +126,17 @@ def _get(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
+def _gates_not_passed(gates: Sequence[Mapping]) -> tuple[str, str]:
+    """(the failed gates, the not-assessable ones) of a tenant as two texts — apart, since a
+    failure is a finding and a gate without the data it needs is not; "all N" when no gate
+    could be judged (a tenant whose data or notebooks errored)."""
+    failed = [str(g.get("name")) for g in gates if g.get("passed") is False]
+    unknown = [str(g.get("name")) for g in gates if g.get("passed") is None]
+    if gates and len(unknown) == len(gates):
+        return "–", f"all {len(gates)}"
+    return ", ".join(failed) or "–", ", ".join(unknown) or "–"
+
+
 def _verdict_badge(verdict: str | None) -> Badge:
     verdict = verdict or "NOT ASSESSABLE"
     return Badge(verdict, verdict_kind(verdict))
@@ -669,16 +680,16 @@ def build_model_card(report: Mapping[str, Any], *,
              "Every tenant's gates, metrics and plots are below; each notebook's evidence is "
              "linked (reviewer HTML without code, full HTML, executed notebook).", "note"),
         Heading(2, "Tenants", "tenants"),
-        Table(["tenant", "verdict", "gates passed", "not passed", "holdout R²", "status"],
+        Table(["tenant", "verdict", "gates passed", "failed", "not assessable", "holdout R²",
+               "status"],
               [[Link(_label(tenants[t], t), f"#tenant-{t}"),
                 _verdict_badge(tenants[t].get("verdict")),
                 f"{sum(g.get('passed') is True for g in tenants[t].get('gates') or [])}/"
                 f"{len(tenants[t].get('gates') or [])}",
-                ", ".join(str(g.get("name")) for g in tenants[t].get("gates") or []
-                          if g.get("passed") is not True) or "–",
+                *_gates_not_passed(tenants[t].get("gates") or []),
                 fmt_num(_get(tenants[t], "metrics", "holdout", "r2")),
                 str(tenants[t].get("status"))] for t in order],
-              numeric=frozenset({2, 4})),
+              numeric=frozenset({2, 5})),
         Heading(3, "Gates by tenant"),
         _gate_matrix(report, order),
     ]
