@@ -26,6 +26,7 @@ from mmm_evidence.evaluation.importance import (
     agreement_strength,
     background_rows,
     explain_importance,
+    explained_rows,
     fit_surrogate,
     import_shap,
     importance_ranks,
@@ -401,3 +402,27 @@ def test_surrogate_table_shows_the_summary(result) -> None:
     assert table.loc["rows (segment-weeks)", "value"] == f"{s['rows']:,}"
     assert table.loc["MMM R² (per-capita KPI)", "value"] == f"{s['mmm_r2']:.3f}"
     assert len(table) == 7
+
+
+def test_a_large_tenant_is_explained_on_a_seeded_sample_of_rows(panel, model, result) -> None:
+    n = panel.n_segments * panel.n_weeks
+    sample = explain_importance(panel, model, SEED, background_size=40, rounds=20,
+                                max_rows=n // 3)
+    rows = explained_rows(n, SEED, n // 3)
+    assert len(rows) == n // 3 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(rows, explained_rows(n, SEED, n // 3))  # seeded
+    assert sample.shap_values.shape[0] == sample.mmm_shap_values.shape[0] == n // 3
+    assert sample.features.matrix.shape[0] == sample.features.target.shape[0] == n // 3
+    # the sampled rows are the same segment-weeks in both models' values: the MMM's terms
+    every = explain_importance(panel, model, SEED, background_size=40, rounds=20)
+    np.testing.assert_allclose(sample.mmm_term_values, every.mmm_term_values[rows])
+    np.testing.assert_allclose(sample.features.matrix, every.features.matrix[rows])
+    s = sample.surrogate_summary()
+    assert (s["rows"], s["rows_total"]) == (n // 3, n)
+    assert sample.surrogate_table().loc["rows (segment-weeks)", "value"].startswith(
+        f"{n // 3:,} of {n:,} (a seeded sample")
+    assert max(sample.additivity_error().values()) < 1e-6  # still exact on the sample
+    # the importance order of the channels survives the sampling
+    top = sample.agreement()["top"]
+    assert top["mean_abs_shap"] == every.agreement()["top"]["mean_abs_shap"]
+    assert result.surrogate_summary()["rows"] == result.surrogate_summary()["rows_total"]
