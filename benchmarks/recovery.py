@@ -123,6 +123,12 @@ class Shape:
     max_segments: int
     seed_base: int
 
+    def segments(self, seed: int) -> int:
+        """The segment count of the tenant with ``seed`` (its own stream, independent of the
+        process draws)."""
+        rng = np.random.default_rng([seed, 1])
+        return int(rng.integers(self.min_segments, self.max_segments + 1))
+
 
 SHAPES = {"national": Shape("national", 1, 1, 10_000), "geo": Shape("geo", 10, 20, 20_000)}
 
@@ -142,10 +148,7 @@ class Task:
 
     @property
     def segments(self) -> int:
-        """The tenant's segment count (its own stream, independent of the process draws)."""
-        s = SHAPES[self.shape]
-        rng = np.random.default_rng([self.seed, 1])
-        return int(rng.integers(s.min_segments, s.max_segments + 1))
+        return SHAPES[self.shape].segments(self.seed)
 
 
 # --------------------------------------------------------------------------- one tenant
@@ -507,12 +510,13 @@ def tasks(tenants: int, coverage_tenants: int, shapes: tuple[str, ...] = tuple(S
                                       t.index))
 
 
-def run(task_list: list[Task], workers: int) -> tuple[list[dict], list[dict]]:
-    """Run every task in a process pool with a progress line; (records, failures)."""
+def run_tasks(task_list: list, workers: int, work, label) -> tuple[list[dict], list[dict]]:
+    """Run ``work(task)`` for every task in a process pool with a progress line per task
+    (``label(task)`` names it); (records, failures). Shared by the benchmarks on this panel."""
     records, failures = [], []
     started = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        futures = {pool.submit(run_tenant, t): t for t in task_list}
+        futures = {pool.submit(work, t): t for t in task_list}
         for done, future in enumerate(as_completed(futures), start=1):
             t = futures[future]
             try:
@@ -522,11 +526,17 @@ def run(task_list: list[Task], workers: int) -> tuple[list[dict], list[dict]]:
             except Exception as exc:  # a failed tenant is reported, never dropped silently
                 failures.append({**asdict(t), "error": f"{type(exc).__name__}: {exc}"})
                 status = f"FAILED ({type(exc).__name__})"
-            print(f"[{done:3d}/{len(task_list)}] {cell_key(t.shape, t.noise):12s} tenant "
-                  f"{t.index:3d}{' +boot' if t.bootstrap else '      '} {status}  "
+            print(f"[{done:3d}/{len(task_list)}] {label(t)} {status}  "
                   f"elapsed {time.perf_counter() - started:6.0f} s", file=sys.stderr,
                   flush=True)
     return records, failures
+
+
+def run(task_list: list[Task], workers: int) -> tuple[list[dict], list[dict]]:
+    """Run every task in a process pool with a progress line; (records, failures)."""
+    return run_tasks(task_list, workers, run_tenant,
+                     lambda t: f"{cell_key(t.shape, t.noise):12s} tenant {t.index:3d}"
+                               f"{' +boot' if t.bootstrap else '      '}")
 
 
 def _rounded(obj):
