@@ -101,6 +101,24 @@ def run_tenant(i: int, quick: bool = False, national: bool = False) -> dict:
     }
 
 
+def add_check(row: dict, name: str, national: bool) -> dict:
+    """A stored tenant's row with one check (run alone) measured and added: for a check new
+    since the stored run, without running the whole suite again."""
+    i = int(row["tenant"].rsplit("_", 1)[1]) - SEED_BASE
+    segments, noise = tenant_shape(i, national)
+    cfg = random_tenant(SEED_BASE + i, row["segments"], row["noise"])
+    assert (segments, noise) == (row["segments"], row["noise"]), row["tenant"]
+    result = run_robustness_suite(panel_of(cfg), ModelSettings(), RobustnessSettings(),
+                                  RUN_SEED, HOLDOUT_WEEKS, only=[name])
+    check = result.check(name)
+    row = {**row, "values": {**row["values"], name: check.value},
+           "passed": {**row["passed"], name: check.passed},
+           "details": {k: v for k, v in row["details"].items() if k != name}}
+    if check.passed is not True:
+        row["details"][name] = check.detail
+    return row
+
+
 def summary(rows: list[dict]) -> dict:
     """Per check over tenants: n, median, p90, p95 (numpy's linear quantile), max, and how
     many pass / fail under the *current* default thresholds."""
@@ -150,13 +168,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--national", action="store_true",
                         help="tenants with 1-5 segments (half national) instead of geo")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--add-check", metavar="NAME",
+                        help="measure one check (new since the stored run) on the stored "
+                             "tenants and add it, without running the whole suite again")
     parser.add_argument("--summarise-only", action="store_true",
                         help="recompute the summary of the stored results (after a threshold "
                              "change) without running the suite")
     args = parser.parse_args(argv)
     results = RESULTS_NATIONAL if args.national else RESULTS
-    if args.summarise_only:
+    if args.add_check:
         data = json.loads(results.read_text(encoding="utf-8"))
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            rows = list(pool.map(add_check, data["tenants"],
+                                 [args.add_check] * len(data["tenants"]),
+                                 [args.national] * len(data["tenants"])))
+        for row in rows:
+            print(f"{row['tenant']}: {row['segments']} segments, {args.add_check} "
+                  f"{row['values'][args.add_check]}", flush=True)
+        data["tenants"] = rows
+    if args.summarise_only or args.add_check:
+        if not args.add_check:
+            data = json.loads(results.read_text(encoding="utf-8"))
         data["summary"] = summary(data["tenants"])
         data["settings"] = RobustnessSettings().model_dump(mode="json")
         results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -114,10 +114,16 @@ from recovery import (  # noqa: E402
     true_media,
 )
 
-from mmm_evidence.config import ElasticityGate, ModelSettings, TenantConfig  # noqa: E402
+from mmm_evidence.config import (  # noqa: E402
+    ElasticityGate,
+    ModelSettings,
+    RobustnessSettings,
+    TenantConfig,
+)
 from mmm_evidence.data.panel import Panel  # noqa: E402
 from mmm_evidence.data.synthetic import _plain, _Process  # noqa: E402
 from mmm_evidence.evaluation.loglog import LogLogOLS  # noqa: E402
+from mmm_evidence.evaluation.robustness import carryover_residual_fit  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.transforms import geometric_adstock, hill  # noqa: E402
 
@@ -337,6 +343,11 @@ def run_tenant(task: Task) -> dict:
         else:
             model = LogLogOLS(ModelSettings()).fit(panel)
         record["models"][name] = {"elasticity": model.elasticities(panel)}
+        if name == "mmm":  # the robustness suite's truth-free check of the carryover form
+            fits = carryover_residual_fit(model, panel)
+            value = max(v["partial_r2"] for v in fits.values())
+            threshold = RobustnessSettings().thresholds_for(panel.n_segments)[1].carryover_form
+            record["carryover_form"] = {"value": value, "flagged": value > threshold}
     record["seconds"] = time.perf_counter() - started  # progress line only, not written
     return record
 
@@ -392,7 +403,12 @@ def process_summary(records: list[dict]) -> dict:
              for ch in rec["channels"].values() if ch["true_share"] > 0]
     low = [float(ch["true_elasticity"] < GATE.zero_true_elasticity)
            for rec in records for ch in rec["channels"].values()]
-    return {"elasticity_per_share_median": _q(ratio, 0.5),
+    flagged = [float(rec["carryover_form"]["flagged"]) for rec in records
+               if "carryover_form" in rec]
+    return {"carryover_form_flagged": float(np.mean(flagged)) if flagged else None,
+            "carryover_form_median": _q([rec["carryover_form"]["value"] for rec in records
+                                         if "carryover_form" in rec], 0.5),
+            "elasticity_per_share_median": _q(ratio, 0.5),
             "elasticity_per_share_p10": _q(ratio, 0.1),
             "true_elasticity_below_0.01": float(np.mean(low)) if low else None}
 
@@ -478,6 +494,13 @@ def format_table(summary: dict) -> str:
                 row += " " + " ".join(c.rjust(width) for c in cols) + " |"
             lines.append(row)
         lines.append("")
+    lines += ["-- the robustness suite's carryover_form check on MMM v2's fit (no truth used) --",
+              f"{'cell':25s} {'flagged':>8s} {'median value':>13s}"]
+    for key, cell in summary.items():
+        t = cell["truth"]
+        lines.append(f"{key:25s} {_fmt(t['carryover_form_flagged'], '{:.2f}'):>8s} "
+                     f"{_fmt(t['carryover_form_median'], '{:.4f}'):>13s}")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -451,6 +451,8 @@ class RobustnessThresholds(_Strict):
     collinearity: Annotated[float, Field(gt=1.0)] = 10.0  # the textbook VIF rule
     duplicate_channel: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9  # value >= threshold
     placebo_channel: PositiveFloat = 0.55  # p95 0.54
+    carryover_form: PositiveFloat = 0.011  # p95 0.0107 (2 significant digits: the
+    # statistic is a share of the residual sum of squares, far below 0.05)
     # leakage & determinism (exact: 0)
     holdout_leakage: Annotated[float, Field(ge=0.0)] = 0.0
     determinism: Annotated[float, Field(ge=0.0)] = 0.0
@@ -474,6 +476,9 @@ class NationalRobustnessThresholds(RobustnessThresholds):
     refresh: PositiveFloat = 0.45  # p95 0.411
     two_thirds_history: PositiveFloat = 0.90  # p95 0.900
     placebo_channel: PositiveFloat = 0.85  # p95 0.829
+    carryover_form: PositiveFloat = 0.087  # p95 of the one-segment half: one series
+    # leaves more structure than 2-5 (p95 0.033), and the band's p95 (0.070) would fail
+    # a correct national model more often than 1 in 20
 
 
 class RobustnessSettings(_Strict):

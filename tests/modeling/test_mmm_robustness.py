@@ -8,6 +8,8 @@ suite's model factory; each runs only the checks relevant to it, with the refere
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -259,3 +261,19 @@ def test_a_check_the_model_cannot_get_through_fails_with_the_error(panel: Panel)
     assert checks["placebo_channel"].value is None
     assert checks["placebo_channel"].detail == "raised RuntimeError: too many channels"
     assert checks["duplicate_channel"].passed is True
+
+
+def test_an_effect_that_comes_weeks_after_the_spend_fails_the_carryover_check(panel, suite
+                                                                             ) -> None:
+    # the same tenant with tv's effect arriving 3 weeks after its spend (a delayed adstock):
+    # the geometric adstock cannot say so, and the lagged regressors explain the residuals
+    tv = suite.reference.contributions(panel)["tv"]
+    later = np.concatenate([np.repeat(tv[:, :1], 3, axis=1), tv[:, :-3]], axis=1)
+    delayed = replace(panel, kpi=panel.kpi - tv + later)
+    check = by_name(run_robustness_suite(delayed, SETTINGS, ROBUSTNESS, SEED, HOLDOUT,
+                                         only=["carryover_form"]))["carryover_form"]
+    sound = by_name(suite)["carryover_form"]
+    assert sound.passed is True and check.passed is False, (sound.detail, check.detail)
+    assert check.detail.endswith("largest tv")
+    assert check.data["channels"]["tv"]["p_value"] < 1e-6
+    assert check.value > 5 * sound.value

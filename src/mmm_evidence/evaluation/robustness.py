@@ -804,6 +804,91 @@ def _collinearity(ctx: SuiteContext) -> Measurement:
                        {**col.as_dict(), "collinear_pairs": [list(p) for p in pairs]})
 
 
+#: Lags (weeks) of each fitted media regressor that ``carryover_form`` tries on the residuals.
+CARRYOVER_LAGS = (1, 2, 3)
+
+
+def _orthonormal_columns(a: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """An orthonormal basis of the column space of ``a`` (N, K) (zero columns and exact
+    dependencies dropped)."""
+    if a.shape[1] == 0:
+        return a
+    u, sv, _ = np.linalg.svd(a, full_matrices=False)
+    keep = sv > rtol * max(float(sv[0]), 1e-300)
+    return u[:, keep]
+
+
+def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRYOVER_LAGS
+                           ) -> dict[str, dict[str, float]]:
+    """Per channel with spend: how much of the fit's residuals its media regressor lagged by
+    ``lags`` weeks explains beyond the fitted model — a score (Lagrange multiplier) test of the
+    carryover form. The residuals and the candidates are taken off the baseline design per
+    segment, weighted as in the fit, pre-whitened by the residuals' pooled lag-1
+    autocorrelation, and projected off the fitted response: every channel's regressor and its
+    derivatives by decay, half-saturation and shape (the directions the fit could still move
+    in). {channel: {"partial_r2": share of the residual sum of squares the lags explain,
+    "p_value": chi-squared p-value of the score statistic}}.
+
+    A response that peaks weeks after the spend (a delayed adstock), which a geometric adstock
+    starting in the week of the spend cannot express, leaves residuals that follow the lagged
+    spend; a model of the right form leaves only noise."""
+    from scipy.stats import chi2  # scipy.stats: a slow import, only here
+
+    per_capita = panel.spend / model.size[:, None, None]
+    z, dz = media_design(per_capita, _theta(model), model.size, model.reference_spend,
+                         derivatives=True)
+    g_n, t_n, c_n = z.shape
+    x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
+                        model.fourier_order, model.settings.trend)
+    resid = np.asarray(panel.kpi, float) - model.predict(panel)
+    lagged = [np.concatenate([np.repeat(z[:, :1, c], lag, axis=1), z[:, :-lag, c]], axis=1)
+              for c in range(c_n) for lag in lags]
+    stack = np.concatenate([resid[..., None], z, (dz * model.beta[None, None, :, None])
+                            .reshape(g_n, t_n, 3 * c_n), np.stack(lagged, axis=-1)], axis=2)
+    for g in range(g_n):  # the baseline off, each segment weighted as in the fit
+        coef, *_ = np.linalg.lstsq(x[g], stack[g], rcond=None)
+        stack[g] = (stack[g] - x[g] @ coef) / model.residual_scale[g]
+    e = stack[:, :, 0]
+    rho = float((e[:, 1:] * e[:, :-1]).sum() / max(float((e[:, :-1] ** 2).sum()), 1e-300))
+    white = (stack[:, 1:, :] - rho * stack[:, :-1, :]).reshape(g_n * (t_n - 1), -1)
+    e, fitted, cand = white[:, 0], white[:, 1:1 + 4 * c_n], white[:, 1 + 4 * c_n:]
+    q = _orthonormal_columns(fitted)
+    e = e - q @ (q.T @ e)
+    cand = cand - q @ (q.T @ cand)
+    dof = e.size - q.shape[1] - g_n * x.shape[2] - len(lags) - 1
+    sigma2 = float(e @ e) / max(dof, 1)
+    out: dict[str, dict[str, float]] = {}
+    k_n = len(lags)
+    for c, channel in enumerate(model.channels):
+        if not np.any(panel.spend[:, :, c] > 0):
+            continue
+        basis = _orthonormal_columns(cand[:, c * k_n:(c + 1) * k_n])
+        explained = float(np.sum((basis.T @ e) ** 2))
+        out[channel] = {"partial_r2": explained / max(float(e @ e), 1e-300),
+                        "p_value": float(chi2.sf(explained / max(sigma2, 1e-300),
+                                                 basis.shape[1]))}
+    return out
+
+
+@_check("carryover_form", IDENTIFICATION, "<=", """The fitted media regressors lagged 1-3 weeks
+        must explain little of the residuals beyond the fitted response (baseline and the
+        response with its derivatives projected out, segments weighted as in the fit,
+        pre-whitened for lag-1 autocorrelation): the largest share of the residual sum of
+        squares a channel's lags explain. An effect that peaks weeks after the spend (a
+        delayed adstock), which the geometric adstock cannot express, shows up here.""")
+def _carryover_form(ctx: SuiteContext) -> Measurement:
+    fits = carryover_residual_fit(ctx.reference, ctx.panel)
+    if not fits:
+        return Measurement(None, "no channel has spend")
+    worst = max(fits, key=lambda c: (fits[c]["partial_r2"], c))
+    per = ", ".join(f"{c} {v['partial_r2']:.3g} (p {v['p_value']:.2g})"
+                    for c, v in fits.items())
+    return Measurement(fits[worst]["partial_r2"],
+                       f"share of the residual sum of squares explained by each channel's "
+                       f"media lagged {', '.join(map(str, CARRYOVER_LAGS))} weeks: {per}; "
+                       f"largest {worst}", {"lags": list(CARRYOVER_LAGS), "channels": fits})
+
+
 def _source_channel(ctx: SuiteContext) -> str:
     """The channel a duplicate or placebo is made from: the largest estimated share."""
     return max(ctx.reference.channels, key=lambda c: (ctx.shares[c], c))
