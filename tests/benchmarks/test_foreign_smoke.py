@@ -74,3 +74,11 @@ def test_quick_run_covers_every_process_and_shape(foreign, tmp_path, capsys):
     assert len(data["tenants"]) == 2 * len(summary) and not data["failures"]
     printed = capsys.readouterr().out
     assert "saturate_first geo" in printed and "gate pass" in printed
+    # the robustness suite's truth-free carryover check is measured on every MMM v2 fit
+    assert all(0 <= rec["carryover_form"]["value"] < 1 for rec in data["tenants"])
+    assert "carryover_form check" in printed
+    delayed = {r["index"]: r["carryover_form"]["value"] for r in data["tenants"]
+               if r["process"] == "delayed" and r["shape"] == "geo"}
+    own = {r["index"]: r["carryover_form"]["value"] for r in data["tenants"]
+           if r["process"] == "own" and r["shape"] == "geo"}
+    assert all(delayed[i] > own[i] for i in own)  # the same tenant, its effect delayed
