@@ -162,3 +162,13 @@ def test_lift_tests_are_compared_and_can_calibrate():
     assert abs(calibrated.lift_tests[0]["z"]) < abs(row["z"])
     assert validate_tenant(model_form_panel(seed=8), SETTINGS, EVAL, 0).scraps()[
         "lift_tests"] == {}
+
+
+def test_the_holdout_train_weeks_name_the_tenant_and_the_setting_when_data_are_short() -> None:
+    from mmm_evidence.evaluation.validation import holdout_train_weeks
+
+    panel = noise_panel()
+    assert holdout_train_weeks(panel, EVAL) == panel.n_weeks - 26
+    with pytest.raises(ValueError, match=r"tenant 'pure_noise': evaluation\.holdout_weeks=200 "
+                                         r"must be between 1 and the \d+ weeks of data"):
+        holdout_train_weeks(panel, EvaluationSettings(holdout_weeks=200))

@@ -27,8 +27,8 @@ class Split:
 def holdout_split(n_weeks: int, holdout_weeks: int) -> Split:
     """The last `holdout_weeks` weeks as the test set."""
     if not 0 < holdout_weeks < n_weeks:
-        raise ValueError(f"holdout_weeks={holdout_weeks} must be between 1 and the {n_weeks} "
-                         f"weeks of data minus one")
+        raise ValueError(f"evaluation.holdout_weeks={holdout_weeks} must be between 1 and the "
+                         f"{n_weeks} weeks of data minus one")
     return Split("holdout", n_weeks - holdout_weeks, n_weeks)
 
 

@@ -177,6 +177,19 @@ def forecast_split(panel: Panel, split: Split, settings: ModelSettings, seed: in
     return model, model.predict(panel.weeks(None, split.test_end))
 
 
+def holdout_train_weeks(panel: Panel, evaluation: EvaluationSettings) -> int:
+    """The holdout fit's training weeks: all but the last ``evaluation.holdout_weeks``; an
+    error naming the tenant and the setting when the data are too short for that holdout."""
+    return _tenant_holdout_split(panel, evaluation.holdout_weeks).train_end
+
+
+def _tenant_holdout_split(panel: Panel, holdout_weeks: int):
+    try:
+        return holdout_split(panel.n_weeks, holdout_weeks)
+    except ValueError as exc:
+        raise ValueError(f"tenant {panel.tenant!r}: {exc}") from None
+
+
 def tenant_findings(panel: Panel, evaluation: EvaluationSettings,
                     settings: ModelSettings | None = None) -> list[dict]:
     """The data findings (``data.findings``) for this evaluation's holdout and folds (and,
@@ -238,10 +251,7 @@ def validate_tenant(panel: Panel, settings: ModelSettings, evaluation: Evaluatio
     if models is not None:
         models.check_compatible(panel, settings, seed, calibrated=bool(calibration))
     holdout_weeks = evaluation.holdout_weeks
-    try:
-        split = holdout_split(panel.n_weeks, holdout_weeks)
-    except ValueError as exc:
-        raise ValueError(f"tenant {panel.tenant!r}: {exc}") from None
+    split = _tenant_holdout_split(panel, holdout_weeks)
     holdout_model, prediction = forecast_split(panel, split, settings, seed, calibration,
                                                models)
     actual = panel.total_kpi()
