@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,9 @@ def test_model_card_shows_a_robustness_summary(tmp_path: Path) -> None:
     assert "2/3 checks passed, 1 failed, 0 not assessable" in alpha
     assert "Judged by the geo thresholds (8 segments: more than 5)" in alpha
     assert "<code>seeds</code>" in alpha and "seeds measured" in alpha  # the failed check
+    # per category, failed and not-assessable checks in columns of their own
+    assert "<th>failed</th><th>not assessable</th>" in alpha
+    assert re.search(r"<td>seeds</td><td>–</td></tr>", alpha)
     assert "3/3 checks passed" in beta and "<code>seeds</code>" not in beta
     assert "leakage &amp; determinism" in beta
     gamma = html[html.index('id="tenant-gamma"'):html.index('id="tenant-baddata"')]

@@ -380,8 +380,8 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
         verdict = False if failed else (None if unknown else True)
         rows.append([_CATEGORY_LABELS.get(str(cat), str(cat)),
                      f"{sum(c.get('passed') is True for c in mine)}/{len(mine)}",
-                     _gate_badge(verdict), ", ".join(failed + unknown) or "–"])
-    blocks.append(Table(["category", "passed", "result", "not passed"], rows,
+                     _gate_badge(verdict), ", ".join(failed) or "–", ", ".join(unknown) or "–"])
+    blocks.append(Table(["category", "passed", "result", "failed", "not assessable"], rows,
                         numeric=frozenset({1})))
     bad = [c for c in checks if c.get("passed") is not True]
     if bad:
