@@ -263,17 +263,21 @@ def test_a_check_the_model_cannot_get_through_fails_with_the_error(panel: Panel)
     assert checks["duplicate_channel"].passed is True
 
 
-def test_an_effect_that_comes_weeks_after_the_spend_fails_the_carryover_check(panel, suite
-                                                                             ) -> None:
-    # the same tenant with tv's effect arriving 3 weeks after its spend (a delayed adstock):
+@pytest.mark.parametrize("weeks_later", [1, 2, 3])
+def test_an_effect_that_comes_weeks_after_the_spend_fails_the_carryover_check(
+        panel, suite, weeks_later: int) -> None:
+    # the same tenant with tv's effect arriving weeks after its spend (a delayed adstock):
     # the geometric adstock cannot say so, and the lagged regressors explain the residuals
     tv = suite.reference.contributions(panel)["tv"]
-    later = np.concatenate([np.repeat(tv[:, :1], 3, axis=1), tv[:, :-3]], axis=1)
+    later = np.concatenate([np.repeat(tv[:, :1], weeks_later, axis=1),
+                            tv[:, :-weeks_later]], axis=1)
     delayed = replace(panel, kpi=panel.kpi - tv + later)
     check = by_name(run_robustness_suite(delayed, SETTINGS, ROBUSTNESS, SEED, HOLDOUT,
                                          only=["carryover_form"]))["carryover_form"]
     sound = by_name(suite)["carryover_form"]
     assert sound.passed is True and check.passed is False, (sound.detail, check.detail)
-    assert check.detail.endswith("largest tv")
+    # the lag it was given
+    assert check.detail.endswith(f"largest tv (most at lag {weeks_later})")
+    assert check.data["channels"]["tv"]["best_lag"] == weeks_later
     assert check.data["channels"]["tv"]["p_value"] < 1e-6
     assert check.value > 5 * sound.value

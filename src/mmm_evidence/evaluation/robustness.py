@@ -827,7 +827,8 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     autocorrelation, and projected off the fitted response: every channel's regressor and its
     derivatives by decay, half-saturation and shape (the directions the fit could still move
     in). {channel: {"partial_r2": share of the residual sum of squares the lags explain,
-    "p_value": chi-squared p-value of the score statistic}}.
+    "p_value": chi-squared p-value of the score statistic, "best_lag": the lag that explains
+    most on its own}}.
 
     A response that peaks weeks after the spend (a delayed adstock), which a geometric adstock
     starting in the week of the spend cannot express, leaves residuals that follow the lagged
@@ -862,11 +863,17 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     for c, channel in enumerate(model.channels):
         if not np.any(panel.spend[:, :, c] > 0):
             continue
-        basis = _orthonormal_columns(cand[:, c * k_n:(c + 1) * k_n])
+        block = cand[:, c * k_n:(c + 1) * k_n]
+        basis = _orthonormal_columns(block)
         explained = float(np.sum((basis.T @ e) ** 2))
+        norms = (block ** 2).sum(axis=0)
+        alone = [float((block[:, j] @ e) ** 2 / norms[j]) if norms[j] > 0 else 0.0
+                 for j in range(k_n)]
         out[channel] = {"partial_r2": explained / max(float(e @ e), 1e-300),
                         "p_value": float(chi2.sf(explained / max(sigma2, 1e-300),
-                                                 basis.shape[1]))}
+                                                 basis.shape[1])),
+                        # the lag that explains most on its own: how late the effect comes
+                        "best_lag": int(lags[int(np.argmax(alone))])}
     return out
 
 
@@ -886,7 +893,8 @@ def _carryover_form(ctx: SuiteContext) -> Measurement:
     return Measurement(fits[worst]["partial_r2"],
                        f"share of the residual sum of squares explained by each channel's "
                        f"media lagged {', '.join(map(str, CARRYOVER_LAGS))} weeks: {per}; "
-                       f"largest {worst}", {"lags": list(CARRYOVER_LAGS), "channels": fits})
+                       f"largest {worst} (most at lag {fits[worst]['best_lag']})",
+                       {"lags": list(CARRYOVER_LAGS), "channels": fits})
 
 
 def _source_channel(ctx: SuiteContext) -> str:
