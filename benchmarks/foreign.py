@@ -110,6 +110,7 @@ from recovery import (  # noqa: E402
     _q,
     _ratio,
     _rounded,
+    format_blocks,
     run_tasks,
     true_media,
 )
@@ -472,28 +473,16 @@ SUB = ("MMM", "orcl", "l-log", "M/L")
 
 def format_table(summary: dict) -> str:
     """One row per process x shape; per metric MMM, oracle (own only), log-log, MMM/log-log."""
-    lines = []
-    width = 6
-    for title, metrics in TABLE_BLOCKS:
-        head1 = f"{'':25s}{'n':>4s}{'ch':>5s}{'el/sh':>6s} |"
-        head2 = f"{'cell':25s}{'':15s} |"
-        for _, label, _ in metrics:
-            span = len(SUB) * (width + 1) - 1
-            head1 += " " + label.center(span) + " |"
-            head2 += " " + " ".join(s.rjust(width) for s in SUB) + " |"
-        lines += [f"-- {title} --", head1, head2, "-" * len(head2)]
-        for key, cell in summary.items():
-            mm = cell["models"]["mmm"]
-            row = (f"{key:25s}{mm['tenants']:4d}{mm['channels']:5d}"
-                   f"{_fmt(cell['truth']['elasticity_per_share_median'], '{:.2f}'):>6s} |")
-            for field, _, spec in metrics:
-                vals = [cell["models"][m][field] if m in cell["models"] else None
-                        for m in MODELS]
-                cols = [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[2]),
-                                                             "{:.2f}")]
-                row += " " + " ".join(c.rjust(width) for c in cols) + " |"
-            lines.append(row)
-        lines.append("")
+    def cols(cell):
+        def texts(field, spec):
+            vals = [cell["models"][m][field] if m in cell["models"] else None for m in MODELS]
+            return [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[2]), "{:.2f}")]
+        return texts
+
+    rows = [(key, cell["models"]["mmm"]["tenants"], cell["models"]["mmm"]["channels"],
+             _fmt(cell["truth"]["elasticity_per_share_median"], "{:.2f}"), cols(cell))
+            for key, cell in summary.items()]
+    lines = format_blocks(TABLE_BLOCKS, SUB, rows, 25, "el/sh")
     lines += ["-- the robustness suite's carryover_form check on MMM v2's fit (no truth used) --",
               f"{'cell':25s} {'flagged':>8s} {'median value':>13s}"]
     for key, cell in summary.items():

@@ -456,29 +456,40 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or not math.isfinite(value) else spec.format(value)
 
 
-def format_table(summary: dict) -> str:
-    """One row per shape x noise; per metric MMM, oracle, log-log and MMM / oracle."""
+def format_blocks(blocks, sub: tuple[str, ...], rows, key_width: int, extra: str) -> list[str]:
+    """The benchmarks' block tables: per block of metrics a two-line header (each metric's
+    label over the ``sub`` columns), then one line per row. ``rows``: (key, tenants,
+    channels, the ``extra`` column's text, cols) with cols(field, spec) the ``sub`` texts."""
     lines = []
     width = 6
-    for title, metrics in TABLE_BLOCKS:
-        head1 = f"{'':12s}{'n':>4s}{'ch':>5s}{'n_cov':>6s} |"
-        head2 = f"{'cell':12s}{'':15s} |"
+    for title, metrics in blocks:
+        head1 = f"{'':{key_width}s}{'n':>4s}{'ch':>5s}{extra:>6s} |"
+        head2 = f"{'cell':{key_width}s}{'':15s} |"
         for _, label, _ in metrics:
-            span = len(SUB) * (width + 1) - 1
+            span = len(sub) * (width + 1) - 1
             head1 += " " + label.center(span) + " |"
-            head2 += " " + " ".join(s.rjust(width) for s in SUB) + " |"
+            head2 += " " + " ".join(s.rjust(width) for s in sub) + " |"
         lines += [f"-- {title} --", head1, head2, "-" * len(head2)]
-        for key, cell in summary.items():
-            mm = cell["mmm"]
-            row = (f"{key:12s}{mm['tenants']:4d}{mm['channels']:5d}{mm['coverage_n']:6d} |")
+        for key, tenants, channels, extra_text, cols in rows:
+            row = f"{key:{key_width}s}{tenants:4d}{channels:5d}{extra_text:>6s} |"
             for field, _, spec in metrics:
-                vals = [cell[m][field] for m in MODELS]
-                cols = [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[1]),
-                                                             "{:.2f}")]
-                row += " " + " ".join(c.rjust(width) for c in cols) + " |"
+                row += " " + " ".join(c.rjust(width) for c in cols(field, spec)) + " |"
             lines.append(row)
         lines.append("")
-    return "\n".join(lines)
+    return lines
+
+
+def format_table(summary: dict) -> str:
+    """One row per shape x noise; per metric MMM, oracle, log-log and MMM / oracle."""
+    def cols(cell):
+        def texts(field, spec):
+            vals = [cell[m][field] for m in MODELS]
+            return [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[1]), "{:.2f}")]
+        return texts
+
+    rows = [(key, cell["mmm"]["tenants"], cell["mmm"]["channels"],
+             str(cell["mmm"]["coverage_n"]), cols(cell)) for key, cell in summary.items()]
+    return "\n".join(format_blocks(TABLE_BLOCKS, SUB, rows, 12, "n_cov"))
 
 
 def format_targets(gates: list[dict]) -> str:
