@@ -193,6 +193,10 @@ class ModelSettings(_Strict):
     trend: bool = True
     n_starts: Annotated[int, Field(ge=1, le=64)] = 4
     max_decay: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
+    max_delay_weeks: Annotated[int, Field(ge=0, le=12)] = Field(
+        4, description="a channel's effect may start up to this many weeks after its spend: "
+        "each fit chooses the delay per channel by an extended BIC (MMM.fit); 0 = geometric "
+        "adstock from the week of the spend only")
     shape_bounds: tuple[PositiveFloat, PositiveFloat] = (0.5, 4.0)
     half_saturation_bounds: tuple[PositiveFloat, PositiveFloat] = (0.1, 10.0)
     prior_strength: Annotated[float, Field(ge=0.0)] = 1.0

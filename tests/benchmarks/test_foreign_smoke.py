@@ -74,11 +74,24 @@ def test_quick_run_covers_every_process_and_shape(foreign, tmp_path, capsys):
     assert len(data["tenants"]) == 2 * len(summary) and not data["failures"]
     printed = capsys.readouterr().out
     assert "saturate_first geo" in printed and "gate pass" in printed
-    # the robustness suite's truth-free carryover check is measured on every MMM v2 fit
-    assert all(0 <= rec["carryover_form"]["value"] < 1 for rec in data["tenants"])
+    # the robustness suite's truth-free carryover check is measured on both MMM v2 fits
+    models = ("mmm", "geometric")
+    assert all(0 <= rec["models"][m]["carryover_form"]["value"] < 1
+               for rec in data["tenants"] for m in models)
     assert "carryover_form check" in printed
-    delayed = {r["index"]: r["carryover_form"]["value"] for r in data["tenants"]
-               if r["process"] == "delayed" and r["shape"] == "geo"}
-    own = {r["index"]: r["carryover_form"]["value"] for r in data["tenants"]
-           if r["process"] == "own" and r["shape"] == "geo"}
-    assert all(delayed[i] > own[i] for i in own)  # the same tenant, its effect delayed
+
+    def geo(process: str, model: str, key: str) -> dict:
+        return {r["index"]: r["models"][model][key] for r in data["tenants"]
+                if r["process"] == process and r["shape"] == "geo"}
+
+    # the same tenant with its effect delayed: the geometric fit leaves lagged residuals ...
+    own, late = geo("own", "geometric", "carryover_form"), geo("delayed", "geometric",
+                                                                "carryover_form")
+    assert all(late[i]["value"] > own[i]["value"] for i in own)
+    # ... which MMM v2 takes up by delaying channels; the geometric fit never delays one
+    assert any(d > 0 for delays in geo("delayed", "mmm", "delay").values()
+               for d in delays.values())
+    assert all(d == 0 for process in foreign.PROCESSES
+               for delays in geo(process, "geometric", "delay").values() for d in delays.values())
+    assert all(geo("delayed", "mmm", "carryover_form")[i]["value"] < late[i]["value"]
+               for i in own)

@@ -100,8 +100,13 @@ def test_features_are_the_mmms_inputs_in_order(panel, model) -> None:
     assert list(f.frame().columns) == list(f.names)
 
 
-def test_channel_features_are_what_the_mmm_feeds_its_hill_curves(panel, model) -> None:
-    """β · Hill(feature) is exactly the MMM's per-capita contribution of the channel."""
+@pytest.mark.parametrize("delayed", [False, True])
+def test_channel_features_are_what_the_mmm_feeds_its_hill_curves(panel, model,
+                                                                  delayed: bool) -> None:
+    """β · Hill(feature) is exactly the MMM's per-capita contribution of the channel (also
+    with a channel's spend delayed before the adstock)."""
+    if delayed:
+        model = MMM.from_dict({**model.to_dict(), "delay": [2] + [0] * (len(model.channels) - 1)})
     f = surrogate_features(panel, model)
     parts = model.contributions(panel)
     for c, channel in enumerate(panel.channels):

@@ -220,6 +220,9 @@ def test_bound_distances_and_parameter_difference() -> None:
     other = MMM.from_json(model.to_json())
     other.beta = other.beta * (1 + 1e-9)
     assert 0 < rb.parameter_difference(model, other) < 1e-8
+    # another delay is another model
+    delayed = MMM.from_dict({**model.to_dict(), "delay": [1, 0]})
+    assert rb.parameter_difference(model, delayed) == 1.0
 
 
 def test_media_regressors_are_orthogonal_to_the_baseline() -> None:

@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -9,11 +10,12 @@ from mmm_evidence.model.mmm import (
     MMM,
     RETURNS_PRIOR,
     NotFittedError,
+    delay_penalty,
     hill_log_slope,
     media_design,
     typical_spend,
 )
-from mmm_evidence.model.transforms import hill
+from mmm_evidence.model.transforms import delay_spend, hill
 from tests.model.conftest import TRUE, model_form_panel
 
 
@@ -66,6 +68,77 @@ def test_json_round_trip_predicts_the_same(fitted):
     old = json.loads(model.to_json())
     del old["diagnostics"]["n_nonlinear_parameters"]
     assert MMM.from_dict(old).diagnostics.residual_dof == model.diagnostics.residual_dof
+
+
+def test_recovers_a_delayed_effect_on_a_noiseless_series():
+    # tv's effect starts two weeks after its spend: the fit finds the delay, then the rest
+    panel = model_form_panel(delays=(2, 0))
+    model = MMM(ModelSettings(), seed=3).fit(panel)
+    assert model.delay.tolist() == [2, 0]
+    assert model.media_parameters()["tv"]["delay_weeks"] == 2
+    np.testing.assert_allclose(model.decay, TRUE["decay"], atol=0.02)
+    np.testing.assert_allclose(model.shape, TRUE["shape"], rtol=0.05)
+    assert np.max(np.abs(model.predict(panel) - panel.kpi) / panel.kpi) < 1e-3
+    assert model.diagnostics.n_nonlinear_parameters == 3 * 2 + 1  # the delay was chosen
+    # the elasticity follows the definition through the delay
+    total = model.predict(panel).sum()
+    spend = panel.spend.copy()
+    spend[:, :, 0] *= 1.01
+    manual = (model.predict(panel, spend).sum() - total) / total / 0.01
+    assert model.elasticities(panel)["tv"] == pytest.approx(manual)
+    # without delays the same data are fitted worse, and tv's elasticity is off
+    geometric = MMM(ModelSettings(max_delay_weeks=0), seed=3).fit(panel)
+    assert geometric.delay.tolist() == [0, 0]
+    assert geometric.diagnostics.objective > 100 * model.diagnostics.objective
+    clean = MMM(ModelSettings(), seed=3).fit(model_form_panel())  # the same, undelayed
+    true_tv = clean.elasticities(model_form_panel())["tv"]
+    assert abs(model.elasticities(panel)["tv"] - true_tv) < 0.05 * true_tv
+    assert abs(geometric.elasticities(panel)["tv"] - true_tv) > 0.1 * true_tv
+
+
+def test_delay_penalty_is_the_extended_bic_hand_computed():
+    assert delay_penalty(0, 5, 4, 156) == 0.0
+    assert delay_penalty(1, 5, 4, 156) == pytest.approx(math.log(156) + 2 * math.log(5 * 4))
+    assert delay_penalty(2, 5, 4, 156) == pytest.approx(2 * math.log(156)
+                                                        + 2 * math.log(10 * 4 ** 2))
+    # one possible delay: plain BIC for one channel of one
+    assert delay_penalty(1, 1, 1, 2000) == pytest.approx(math.log(2000))
+
+
+def test_no_delay_is_chosen_where_the_effect_starts_with_the_spend(fitted):
+    assert fitted[1].delay.tolist() == [0, 0]
+    for seed in range(3):
+        panel = model_form_panel(noise=0.05, seed=seed)
+        assert MMM(ModelSettings(), seed=0).fit(panel).delay.tolist() == [0, 0]
+
+
+def test_a_warm_start_keeps_the_delays_and_json_round_trips_them():
+    panel = model_form_panel(noise=0.02, seed=5, delays=(0, 3))
+    model = MMM(ModelSettings(), seed=0).fit(panel)
+    assert model.delay.tolist() == [0, 3]
+    again = MMM.from_json(model.to_json())
+    assert again.delay.tolist() == [0, 3]
+    np.testing.assert_allclose(again.predict(panel), model.predict(panel))
+    warm = MMM(ModelSettings(), seed=0).fit(model_form_panel(noise=0.02, seed=6, delays=(0, 3)),
+                                            start=model)
+    assert warm.delay.tolist() == [0, 3]
+    # a model saved before delays were chosen had none
+    old = json.loads(model.to_json())
+    del old["delay"]
+    assert MMM.from_dict(old).delay.tolist() == [0, 0]
+
+
+def test_media_design_delays_each_channels_spend_before_the_adstock():
+    panel = model_form_panel(noise=0.03, seed=4)
+    problem = MMM(ModelSettings(), seed=0)._prepare(panel)
+    theta = np.array([0.5, 0.1, 0.5, 0.2, -0.2, 0.1])
+    delayed = problem.per_capita.copy()
+    delayed[:, :, 1] = delay_spend(problem.per_capita[:, :, 1], 2)
+    z, dz = media_design(problem.per_capita, theta, problem.size, problem.reference, True,
+                         delays=[0, 2])
+    z0, dz0 = media_design(delayed, theta, problem.size, problem.reference, True)
+    np.testing.assert_array_equal(z, z0)
+    np.testing.assert_array_equal(dz, dz0)
 
 
 def test_same_seed_gives_identical_fit():

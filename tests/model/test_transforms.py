@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mmm_evidence.model.transforms import (
+    delay_spend,
     geometric_adstock,
     hill,
     hill_derivative,
@@ -58,3 +59,14 @@ def test_hill_derivative_matches_finite_difference():
 def test_hill_rejects_bad_parameters():
     with pytest.raises(ValueError):
         hill(np.ones(2), 0.0, 1.0)
+
+
+def test_delay_hand_computed_with_the_steady_state_before_the_data():
+    x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 0.0, 2.0, 0.0, 2.0]])
+    # week t gets week t - 2; the two weeks before the data get the mean of the first weeks
+    np.testing.assert_array_equal(delay_spend(x, 2), [[3.0, 3.0, 1.0, 2.0, 3.0],
+                                                      [1.2, 1.2, 2.0, 0.0, 2.0]])
+    assert delay_spend(x, 0) is x
+    np.testing.assert_array_equal(delay_spend(x, 7), [[3.0] * 5, [1.2] * 5])
+    with pytest.raises(ValueError, match="delay must be >= 0 weeks, got -1"):
+        delay_spend(x, -1)

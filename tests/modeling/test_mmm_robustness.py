@@ -266,13 +266,12 @@ def test_a_check_the_model_cannot_get_through_fails_with_the_error(panel: Panel)
 @pytest.mark.parametrize("weeks_later", [1, 2, 3])
 def test_an_effect_that_comes_weeks_after_the_spend_fails_the_carryover_check(
         panel, suite, weeks_later: int) -> None:
-    # the same tenant with tv's effect arriving weeks after its spend (a delayed adstock):
-    # the geometric adstock cannot say so, and the lagged regressors explain the residuals
-    tv = suite.reference.contributions(panel)["tv"]
-    later = np.concatenate([np.repeat(tv[:, :1], weeks_later, axis=1),
-                            tv[:, :-weeks_later]], axis=1)
-    delayed = replace(panel, kpi=panel.kpi - tv + later)
-    check = by_name(run_robustness_suite(delayed, SETTINGS, ROBUSTNESS, SEED, HOLDOUT,
+    # the same tenant with tv's effect arriving weeks after its spend: a model that can only
+    # start the adstock in the week of the spend (no delays) cannot say so, and the lagged
+    # regressors explain the residuals
+    delayed = _tv_later(panel, suite, weeks_later)
+    geometric = SETTINGS.model_copy(update={"max_delay_weeks": 0})
+    check = by_name(run_robustness_suite(delayed, geometric, ROBUSTNESS, SEED, HOLDOUT,
                                          only=["carryover_form"]))["carryover_form"]
     sound = by_name(suite)["carryover_form"]
     assert sound.passed is True and check.passed is False, (sound.detail, check.detail)
@@ -281,3 +280,23 @@ def test_an_effect_that_comes_weeks_after_the_spend_fails_the_carryover_check(
     assert check.data["channels"]["tv"]["best_lag"] == weeks_later
     assert check.data["channels"]["tv"]["p_value"] < 1e-6
     assert check.value > 5 * sound.value
+
+
+@pytest.mark.parametrize("weeks_later", [1, 2, 3])
+def test_mmm_v2_delays_the_channel_and_then_passes_the_carryover_check(
+        panel, suite, weeks_later: int) -> None:
+    delayed = _tv_later(panel, suite, weeks_later)
+    result = run_robustness_suite(delayed, SETTINGS, ROBUSTNESS, SEED, HOLDOUT,
+                                  only=["carryover_form"])
+    assert dict(zip(result.reference.channels, result.reference.delay.tolist(),
+                    strict=True)) == {"tv": weeks_later, "search": 0, "social": 0}
+    check = by_name(result)["carryover_form"]
+    assert check.passed is True, check.detail
+
+
+def _tv_later(panel: Panel, suite, weeks_later: int) -> Panel:
+    """The panel with tv's fitted contribution arriving ``weeks_later`` weeks later."""
+    tv = suite.reference.contributions(panel)["tv"]
+    later = np.concatenate([np.repeat(tv[:, :1], weeks_later, axis=1),
+                            tv[:, :-weeks_later]], axis=1)
+    return replace(panel, kpi=panel.kpi - tv + later)

@@ -342,3 +342,15 @@ def test_the_tenants_table_tells_failed_gates_from_not_assessable_ones() -> None
     assert _gates_not_passed([gate("a", None, 1, None), gate("b", None, 1, None)]) == (
         "–", "all 2")  # nothing could be judged: no list of every gate
     assert _gates_not_passed([gate("a", 1, 1, True)]) == ("–", "–")
+
+
+def test_the_features_table_shows_each_channels_fitted_delay() -> None:
+    data = full_report()
+    data["tenants"]["acme"]["model"]["media"] = {"tv": {"delay_weeks": 2},
+                                                 "search": {"delay_weeks": 0}}
+    html = render_model_card(data, run_manifest=manifest())
+    assert "<td>tv (+2 weeks), search</td>" in html
+    data["tenants"]["acme"]["model"]["media"]["tv"]["delay_weeks"] = 1
+    assert "<td>tv (+1 week), search</td>" in render_model_card(data, run_manifest=manifest())
+    # a report from a model without delays lists the channels as they are
+    assert "<td>tv, search</td>" in render_model_card(full_report(), run_manifest=manifest())

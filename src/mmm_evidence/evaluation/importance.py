@@ -50,7 +50,12 @@ import numpy as np
 
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.mmm import baseline_design
-from mmm_evidence.model.transforms import geometric_adstock, hill, steady_state_start
+from mmm_evidence.model.transforms import (
+    delay_spend,
+    geometric_adstock,
+    hill,
+    steady_state_start,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,11 +152,12 @@ def _check_model(model: MMM, panel: Panel) -> None:
 
 
 def adstocked_spend(model: MMM, panel: Panel) -> np.ndarray:
-    """(G, T, C) adstocked per-capita spend with the fitted decays, as MMM v2 computes it."""
+    """(G, T, C) adstocked per-capita spend with the fitted delays and decays, as MMM v2
+    computes it."""
     per_capita = np.asarray(panel.spend, float) / model.size[:, None, None]
     out = np.empty_like(per_capita)
     for c in range(per_capita.shape[2]):
-        x = per_capita[:, :, c]
+        x = delay_spend(per_capita[:, :, c], int(model.delay[c]))
         out[:, :, c] = geometric_adstock(x, float(model.decay[c]), steady_state_start(x))
     return out
 

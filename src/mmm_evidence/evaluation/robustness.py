@@ -207,7 +207,8 @@ def media_regressors(model: MMM, panel: Panel) -> np.ndarray:
     each segment weighted by the fit's weight 1 / residual scale — what the media coefficients
     are estimated from."""
     per_capita = panel.spend / model.size[:, None, None]
-    z = media_design(per_capita, _theta(model), model.size, model.reference_spend)
+    z = media_design(per_capita, _theta(model), model.size, model.reference_spend,
+                     delays=model.delay)
     x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
                         model.fourier_order, model.settings.trend)
     out = np.empty_like(z)
@@ -316,8 +317,8 @@ def bound_distances(model: MMM, channels: Iterable[str]) -> dict[str, dict[str, 
     return out
 
 
-_PARAMETERS = ("decay", "half_saturation", "shape", "beta", "baseline_coef", "residual_scale",
-               "reference_spend", "size")
+_PARAMETERS = ("decay", "delay", "half_saturation", "shape", "beta", "baseline_coef",
+               "residual_scale", "reference_spend", "size")
 
 
 def parameter_difference(a: MMM, b: MMM) -> float:
@@ -830,14 +831,15 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     "p_value": chi-squared p-value of the score statistic, "best_lag": the lag that explains
     most on its own}}.
 
-    A response that peaks weeks after the spend (a delayed adstock), which a geometric adstock
-    starting in the week of the spend cannot express, leaves residuals that follow the lagged
+    A response that peaks weeks after the spend (a delayed adstock), which the fit's delays and
+    geometric adstock do not express (a model fitted with ``max_delay_weeks=0``, or a delayed
+    kernel spread wider than a shifted geometric one), leaves residuals that follow the lagged
     spend; a model of the right form leaves only noise."""
     from scipy.stats import chi2  # scipy.stats: a slow import, only here
 
     per_capita = panel.spend / model.size[:, None, None]
     z, dz = media_design(per_capita, _theta(model), model.size, model.reference_spend,
-                         derivatives=True)
+                         derivatives=True, delays=model.delay)
     g_n, t_n, c_n = z.shape
     x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
                         model.fourier_order, model.settings.trend)
@@ -882,7 +884,8 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
         response with its derivatives projected out, segments weighted as in the fit,
         pre-whitened for lag-1 autocorrelation): the largest share of the residual sum of
         squares a channel's lags explain. An effect that peaks weeks after the spend (a
-        delayed adstock), which the geometric adstock cannot express, shows up here.""")
+        delayed adstock) beyond what the fit's delays and geometric adstock express shows
+        up here.""")
 def _carryover_form(ctx: SuiteContext) -> Measurement:
     fits = carryover_residual_fit(ctx.reference, ctx.panel)
     if not fits:

@@ -34,6 +34,22 @@ def steady_state_start(x: np.ndarray, weeks: int = STEADY_STATE_WEEKS) -> np.nda
     return x[..., : max(1, min(weeks, x.shape[-1]))].mean(axis=-1)
 
 
+def delay_spend(x: np.ndarray, weeks: int) -> np.ndarray:
+    """``x`` delayed by ``weeks`` along the last axis: week t gets week t − weeks's value; the
+    first ``weeks`` weeks, whose spend lies before the data, get the steady-state level (the
+    mean of the first weeks, as the adstock's start). 0 returns ``x`` itself."""
+    x = np.asarray(x, dtype=float)
+    weeks = int(weeks)
+    if weeks < 0:
+        raise ValueError(f"a delay must be >= 0 weeks, got {weeks}")
+    if weeks == 0:
+        return x
+    t_n = x.shape[-1]
+    fill = np.broadcast_to(steady_state_start(x)[..., np.newaxis],
+                           x.shape[:-1] + (min(weeks, t_n),))
+    return np.concatenate([fill, x[..., : max(t_n - weeks, 0)]], axis=-1)
+
+
 def geometric_adstock(
     x: np.ndarray, decay: float, start: np.ndarray | float | None = None
 ) -> np.ndarray:

@@ -58,8 +58,10 @@ METHOD = (
     "MMM v2 models each segment × week: KPI = segment baseline (intercept, linear trend, "
     "Fourier seasonality, controls) + Σ_c β_c · size_g · Hill(Adstock(spend_c,g / size_g)), "
     "with the media response (geometric adstock decay, Hill half-saturation and shape, β_c ≥ 0) "
-    "shared across segments. It is fitted by variable projection: for given nonlinear "
-    "parameters the linear ones are an exact bounded least-squares solve; the nonlinear ones "
+    "shared across segments; a channel's spend may enter the adstock some weeks late, the delay "
+    "chosen per channel by an extended BIC (shown beside the channel below). It is fitted by "
+    "variable projection: for given nonlinear parameters the linear ones are an exact bounded "
+    "least-squares solve; the nonlinear ones "
     "are optimised with scipy from several seeded starts under a weak prior, which also "
     "makes a claim of increasing returns at today's spend (an S-curve's convex part) pay its "
     "way in the fit. Intervals come "
@@ -505,6 +507,16 @@ def _gate_matrix(report: Mapping, order: Sequence[str]) -> Table:
     return Table(["gate", *order], rows, empty="No gates were evaluated.")
 
 
+def _channels_text(tenant: Mapping, channels: Sequence[str]) -> str:
+    """The tenant's channels, each delayed one with its fitted delay: 'tv (+2 weeks), search'."""
+    texts = []
+    for channel in channels:
+        delay = _get(tenant, "model", "media", str(channel), "delay_weeks")
+        texts.append(f"{channel} (+{delay} week{'s' if delay != 1 else ''})"
+                     if isinstance(delay, int) and delay > 0 else str(channel))
+    return ", ".join(texts) or "–"
+
+
 def _model_details(report: Mapping, manifest: Mapping | None, order: Sequence[str]
                    ) -> list[Block]:
     tenants = report.get("tenants") or {}
@@ -519,7 +531,7 @@ def _model_details(report: Mapping, manifest: Mapping | None, order: Sequence[st
     features = []
     for t in order:
         data = tenants[t].get("data") or {}
-        features.append([Code(t), ", ".join(map(str, data.get("channels") or [])) or "–",
+        features.append([Code(t), _channels_text(tenants[t], data.get("channels") or []),
                          ", ".join(map(str, data.get("controls") or [])) or "none",
                          str(data.get("segments") if data.get("segments") is not None
                              else "–")])
