@@ -52,7 +52,10 @@ per tenant as ``recovery.Task`` does; seeds 71_000 + i). Tenant i is the same te
 every process: same spend, baseline, shares and noise draws; only the media form differs
 (paired cells).
 
-Per tenant, on the full 156 weeks: **MMM** — ``MMM(ModelSettings(), seed=RUN_SEED).fit``;
+Per tenant, on the full 156 weeks: **MMM** — ``MMM(ModelSettings(), seed=RUN_SEED).fit``,
+which chooses each channel's delay (0 to ``max_delay_weeks`` weeks between spend and adstock)
+by an extended BIC; **geometric** — the same with ``max_delay_weeks=0`` (MMM v2 before it
+chose delays: geometric adstock from the week of the spend), to show what the delays buy;
 **log-log** — ``LogLogOLS(ModelSettings()).fit``; **oracle** (own process only).
 
 Figures per (process, shape) cell and model, with relative error |est - true| / true per
@@ -69,6 +72,8 @@ Figures per (process, shape) cell and model, with relative error |est - true| / 
 - Spearman: per tenant, the rank correlation over channels of estimated and true
   elasticities (left out when every estimate ties); the median over tenants;
 - at zero: the share of (tenant, channel) pairs estimated at an elasticity <= 1e-9;
+- delayed: the share of (tenant, channel) pairs given a delay > 0 (MMM only; on the own
+  process, whose effect starts in the week of the spend, every such delay is a false one);
 - M/L: the MMM figure / the log-log figure (errors: < 1 is better than log-log);
 - el/sh: the median over (tenant, channel) of true elasticity / true contribution share, a
   property of the process, not of a model: 1 for a linear response, below 1 where the
@@ -130,7 +135,7 @@ from mmm_evidence.model.transforms import geometric_adstock, hill  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "foreign.json"
 PROCESSES = ("own", "delayed", "logistic", "logistic_scaled", "saturate_first")
-MODELS = ("mmm", "oracle", "loglog")
+MODELS = ("mmm", "geometric", "oracle", "loglog")
 SHAPES = {"national": Shape("national", 1, 1, 70_000), "geo": Shape("geo", 10, 20, 71_000)}
 NOISE = 0.10
 WEEKS = 156
@@ -335,8 +340,9 @@ def run_tenant(task: Task) -> dict:
     if "foreign" in panel.truth:
         record["foreign"] = panel.truth["foreign"]["channels"]
     for name in MODELS:
-        if name == "mmm":
-            model = MMM(ModelSettings(), seed=RUN_SEED).fit(panel)
+        if name in ("mmm", "geometric"):
+            settings = ModelSettings() if name == "mmm" else ModelSettings(max_delay_weeks=0)
+            model = MMM(settings, seed=RUN_SEED).fit(panel)
         elif name == "oracle":
             if task.process != "own":
                 continue
@@ -344,11 +350,15 @@ def run_tenant(task: Task) -> dict:
         else:
             model = LogLogOLS(ModelSettings()).fit(panel)
         record["models"][name] = {"elasticity": model.elasticities(panel)}
-        if name == "mmm":  # the robustness suite's truth-free check of the carryover form
+        if name in ("mmm", "geometric"):  # the robustness suite's truth-free carryover check
+            record["models"][name]["delay"] = dict(zip(panel.channels,
+                                                       (int(d) for d in model.delay),
+                                                       strict=True))
             fits = carryover_residual_fit(model, panel)
             value = max(v["partial_r2"] for v in fits.values())
             threshold = RobustnessSettings().thresholds_for(panel.n_segments)[1].carryover_form
-            record["carryover_form"] = {"value": value, "flagged": value > threshold}
+            record["models"][name]["carryover_form"] = {"value": value,
+                                                        "flagged": value > threshold}
     record["seconds"] = time.perf_counter() - started  # progress line only, not written
     return record
 
@@ -368,7 +378,7 @@ def cell_summary(records: list[dict], model: str) -> dict | None:
     model was not fitted in this cell: the oracle on a foreign process)."""
     if not records or any(model not in r["models"] for r in records):
         return None
-    err, err_large, gates, total, rho, zero = ([] for _ in range(6))
+    err, err_large, gates, total, rho, zero, delayed = ([] for _ in range(7))
     for rec in records:
         est = rec["models"][model]["elasticity"]
         names = list(rec["channels"])
@@ -379,6 +389,7 @@ def cell_summary(records: list[dict], model: str) -> dict | None:
         err += rel
         err_large += [r for r, s in zip(rel, shares, strict=True) if s >= LARGE_SHARE]
         zero += [float(a <= ZERO) for a in e]
+        delayed += [float(d > 0) for d in rec["models"][model].get("delay", {}).values()]
         value = gate_value(rel, shares)
         if value is not None:
             gates.append(value)
@@ -395,7 +406,18 @@ def cell_summary(records: list[dict], model: str) -> dict | None:
         "total_err_median": _q(total, 0.5),
         "spearman_median": _q(rho, 0.5), "spearman_tenants": len(rho),
         "zero_fraction": float(np.mean(zero)) if zero else None,
+        "delayed_fraction": float(np.mean(delayed)) if delayed else None,
+        **carryover_summary([rec["models"][model].get("carryover_form") for rec in records]),
     }
+
+
+def carryover_summary(checks: list[dict | None]) -> dict:
+    """The carryover_form check over a cell's fits of one model (empty for a model without)."""
+    checks = [c for c in checks if c is not None]
+    if not checks:
+        return {}
+    return {"carryover_form_flagged": float(np.mean([c["flagged"] for c in checks])),
+            "carryover_form_median": _q([c["value"] for c in checks], 0.5)}
 
 
 def process_summary(records: list[dict]) -> dict:
@@ -404,12 +426,7 @@ def process_summary(records: list[dict]) -> dict:
              for ch in rec["channels"].values() if ch["true_share"] > 0]
     low = [float(ch["true_elasticity"] < GATE.zero_true_elasticity)
            for rec in records for ch in rec["channels"].values()]
-    flagged = [float(rec["carryover_form"]["flagged"]) for rec in records
-               if "carryover_form" in rec]
-    return {"carryover_form_flagged": float(np.mean(flagged)) if flagged else None,
-            "carryover_form_median": _q([rec["carryover_form"]["value"] for rec in records
-                                         if "carryover_form" in rec], 0.5),
-            "elasticity_per_share_median": _q(ratio, 0.5),
+    return {"elasticity_per_share_median": _q(ratio, 0.5),
             "elasticity_per_share_p10": _q(ratio, 0.1),
             "true_elasticity_below_0.01": float(np.mean(low)) if low else None}
 
@@ -448,7 +465,7 @@ def degradation(summary: dict) -> list[dict]:
             if cell is None:
                 continue
             row = {"process": process, "shape": shape}
-            for model in ("mmm", "loglog"):
+            for model in ("mmm", "geometric", "loglog"):
                 for field in ("err_median", "gate_median"):
                     row[f"{model}_{field}_vs_own"] = _ratio(cell["models"][model][field],
                                                             own["models"][model][field])
@@ -468,40 +485,48 @@ TABLE_BLOCKS = (
                              ("spearman_median", "Spearman", "{:.2f}"),
                              ("zero_fraction", "at zero", "{:.2f}"))),
 )
-SUB = ("MMM", "orcl", "l-log", "M/L")
+SUB = ("MMM", "geom", "orcl", "l-log", "M/L")
 
 
 def format_table(summary: dict) -> str:
-    """One row per process x shape; per metric MMM, oracle (own only), log-log, MMM/log-log."""
+    """One row per process x shape; per metric MMM, MMM without delays (geometric), oracle
+    (own only), log-log, MMM/log-log."""
     def cols(cell):
         def texts(field, spec):
             vals = [cell["models"][m][field] if m in cell["models"] else None for m in MODELS]
-            return [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[2]), "{:.2f}")]
+            return [_fmt(v, spec) for v in vals] + [_fmt(_ratio(vals[0], vals[-1]), "{:.2f}")]
         return texts
 
     rows = [(key, cell["models"]["mmm"]["tenants"], cell["models"]["mmm"]["channels"],
              _fmt(cell["truth"]["elasticity_per_share_median"], "{:.2f}"), cols(cell))
             for key, cell in summary.items()]
     lines = format_blocks(TABLE_BLOCKS, SUB, rows, 25, "el/sh")
-    lines += ["-- the robustness suite's carryover_form check on MMM v2's fit (no truth used) --",
-              f"{'cell':25s} {'flagged':>8s} {'median value':>13s}"]
+    lines += ["-- MMM v2's delays, and the robustness suite's carryover_form check (no truth "
+              "used) on its fit and on the geometric one --",
+              f"{'cell':25s} {'delayed':>8s} {'flagged MMM':>12s} {'geom':>6s} "
+              f"{'median value MMM':>17s} {'geom':>8s}"]
     for key, cell in summary.items():
-        t = cell["truth"]
-        lines.append(f"{key:25s} {_fmt(t['carryover_form_flagged'], '{:.2f}'):>8s} "
-                     f"{_fmt(t['carryover_form_median'], '{:.4f}'):>13s}")
+        mmm, geom = cell["models"]["mmm"], cell["models"]["geometric"]
+        lines.append(f"{key:25s} {_fmt(mmm['delayed_fraction'], '{:.2f}'):>8s} "
+                     f"{_fmt(mmm.get('carryover_form_flagged'), '{:.2f}'):>12s} "
+                     f"{_fmt(geom.get('carryover_form_flagged'), '{:.2f}'):>6s} "
+                     f"{_fmt(mmm.get('carryover_form_median'), '{:.4f}'):>17s} "
+                     f"{_fmt(geom.get('carryover_form_median'), '{:.4f}'):>8s}")
     lines.append("")
     return "\n".join(lines)
 
 
 def format_degradation(rows: list[dict]) -> str:
-    lines = [f"  {'process':16s}{'shape':10s}{'MMM err':>9s}{'l-log err':>11s}"
-             f"{'MMM gate':>10s}{'l-log gate':>12s}   (x the own cell's median, paired)"]
+    models = (("mmm", "MMM"), ("geometric", "geom"), ("loglog", "l-log"))
+    head = "".join(f"{label + ' err':>11s}" for _, label in models)
+    head += "".join(f"{label + ' gate':>12s}" for _, label in models)
+    lines = [f"  {'process':16s}{'shape':10s}{head}   (x the own cell's median, paired)"]
     for r in rows:
-        lines.append(f"  {r['process']:16s}{r['shape']:10s}"
-                     f"{_fmt(r['mmm_err_median_vs_own'], '{:.2f}'):>9s}"
-                     f"{_fmt(r['loglog_err_median_vs_own'], '{:.2f}'):>11s}"
-                     f"{_fmt(r['mmm_gate_median_vs_own'], '{:.2f}'):>10s}"
-                     f"{_fmt(r['loglog_gate_median_vs_own'], '{:.2f}'):>12s}")
+        line = f"  {r['process']:16s}{r['shape']:10s}"
+        line += "".join(f"{_fmt(r[f'{m}_err_median_vs_own'], '{:.2f}'):>11s}" for m, _ in models)
+        line += "".join(f"{_fmt(r[f'{m}_gate_median_vs_own'], '{:.2f}'):>12s}"
+                        for m, _ in models)
+        lines.append(line)
     return "\n".join(lines)
 
 
