@@ -1,16 +1,20 @@
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
 from mmm_evidence.config import ModelSettings
+from mmm_evidence.data.panel import Panel
+from mmm_evidence.model import mmm as mmm_module
 from mmm_evidence.model.mmm import (
     MMM,
     RETURNS_PRIOR,
     NotFittedError,
     delay_penalty,
+    design_effect,
     hill_log_slope,
     media_design,
     typical_spend,
@@ -103,6 +107,37 @@ def test_delay_penalty_is_the_extended_bic_hand_computed():
                                                         + 2 * math.log(10 * 4 ** 2))
     # one possible delay: plain BIC for one channel of one
     assert delay_penalty(1, 1, 1, 2000) == pytest.approx(math.log(2000))
+
+
+def test_design_effect_of_residuals_shared_by_the_segments_of_a_week_hand_computed():
+    # two segments moving together in every week: the pair counts once, not twice
+    assert design_effect(np.array([[1.0, -1.0], [1.0, -1.0]])) == pytest.approx(2.0)
+    assert design_effect(np.array([[1.0, 1.0], [1.0, -1.0]])) == pytest.approx(1.0)
+    assert design_effect(np.array([[1.0, 1.0], [-1.0, -1.0]])) == 1.0  # opposed: floored
+    assert design_effect(np.array([[1.0, -2.0, 3.0]])) == 1.0  # one segment
+    assert design_effect(np.zeros((3, 4))) == 1.0
+
+
+def _shocked_with_a_national_placebo(seed: int) -> Panel:
+    """10 segments of the model's own form, a shock common to every segment in each week, and
+    a placebo channel without effect whose spend follows one national pattern."""
+    panel = model_form_panel(noise=0.01, segments=10, seed=seed)
+    rng = np.random.default_rng(100 + seed)
+    shock = rng.standard_normal(panel.n_weeks) * 0.03 * panel.kpi.mean()
+    placebo = np.outer(panel.size, 100 * rng.uniform(0.0, 2.0, panel.n_weeks))
+    return replace(panel, kpi=panel.kpi + shock[None, :] * panel.size[:, None],
+                   channels=("tv", "search", "placebo"),
+                   spend=np.concatenate([panel.spend, placebo[:, :, None]], axis=2))
+
+
+def test_a_shock_shared_by_every_segment_does_not_buy_a_placebo_a_delay(monkeypatch):
+    panels = [_shocked_with_a_national_placebo(seed) for seed in range(10)]
+    chosen = [MMM(ModelSettings(), seed=0).fit(p).delay.tolist() for p in panels]
+    assert chosen == [[0, 0, 0]] * 10
+    # counting the segments' rows as independent, the placebo is delayed on several of them
+    monkeypatch.setattr(mmm_module, "design_effect", lambda residuals: 1.0)
+    naive = [MMM(ModelSettings(), seed=0).fit(p).delay.tolist() for p in panels]
+    assert sum(d[2] > 0 for d in naive) >= 3, naive
 
 
 def test_no_delay_is_chosen_where_the_effect_starts_with_the_spend(fitted):
