@@ -244,7 +244,7 @@ class _Problem:
 
     def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd,
                  lift_rows: tuple[LiftRow, ...] = (), returns_sd: float | None = None,
-                 derivatives_with_residuals: bool = False, delays: np.ndarray | None = None):
+                 derivatives_with_residuals: bool = False):
         self.x, self.y, self.per_capita = x, y, per_capita
         self.size, self.reference = size, reference
         self.prior_mean, self.prior_sd = prior_mean, prior_sd
@@ -252,9 +252,8 @@ class _Problem:
         self.log_typical = np.log(typical_spend(per_capita) / reference)
         self.lift_rows = tuple(lift_rows)
         self.g_n, self.t_n, self.c_n = per_capita.shape
-        #: per channel, the weeks its spend is delayed before the adstock (see MMM.fit)
-        self.delays = (np.zeros(self.c_n, dtype=int) if delays is None
-                       else np.asarray(delays, dtype=int).copy())
+        #: per channel, the weeks its spend is delayed before the adstock (``set_delays``)
+        self.delays = np.zeros(self.c_n, dtype=int)
         self.q = _orthonormal_basis(x)
         self.y_res = self._project_out(y[..., None])[..., 0]
         # an optimiser asks for the Jacobian at most points whose residuals it evaluated: then
@@ -415,13 +414,13 @@ def design_effect(residuals: np.ndarray) -> float:
     segments' residuals in the same week (floored at 0). A shock common to every segment in a
     week (Meridian's simulated geo data has one: rho 0.90, 20 geos) makes a regressor that
     follows it look informative far beyond its worth: there the robustness suite's placebo
-    channel (a channel's spend shuffled in time), given a delay, took a quarter to two thirds
-    of the source channel's elasticity (0 without delays). At 1
-    the segments are as independent as BIC assumes. Residuals that run in streaks in time are
-    left to the penalty: on own-form tenants with AR(1) noise of 0.6 no delay was chosen
-    (0 of 20 geo, 0 of 20 national), at 0.85 on 2 of 20 national ones; inflating the penalty
-    for it too, by (1 + rho_t) / (1 − rho_t), cost the delayed geo tenants of foreign.py more
-    (gate value 0.50 -> 0.59 on 20) than it saved."""
+    channel (a channel's spend shuffled in time), given a delay, took a quarter to two thirds of
+    the source channel's elasticity (0 without delays). At 1 the segments are as independent as
+    BIC assumes. Residuals that run in streaks in time are left to the penalty: on own-form
+    tenants with AR(1) noise of 0.6 no delay was chosen (0 of 20 geo, 0 of 20 national), at 0.85
+    on 2 of 20 national ones; inflating the penalty for it too, by (1 + rho_t) / (1 − rho_t),
+    cost the delayed geo tenants of foreign.py more (gate value 0.50 -> 0.59 on 20) than it
+    saved."""
     r = np.asarray(residuals, dtype=float)
     g_n = r.shape[0]
     total = float((r**2).sum())
