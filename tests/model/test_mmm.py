@@ -100,6 +100,17 @@ def test_recovers_a_delayed_effect_on_a_noiseless_series():
     assert abs(geometric.elasticities(panel)["tv"] - true_tv) > 0.1 * true_tv
 
 
+def test_the_delays_do_not_depend_on_the_order_of_the_channels():
+    panel = model_form_panel(noise=0.02, seed=8, delays=(2, 3))
+    flipped = replace(panel, channels=panel.channels[::-1], spend=panel.spend[:, :, ::-1])
+    one = MMM(ModelSettings(), seed=0).fit(panel)
+    two = MMM(ModelSettings(), seed=0).fit(flipped)
+    assert dict(zip(one.channels, one.delay.tolist(), strict=True)) == {"tv": 2, "search": 3}
+    assert dict(zip(two.channels, two.delay.tolist(), strict=True)) == {"tv": 2, "search": 3}
+    for channel, value in one.elasticities(panel).items():
+        assert two.elasticities(flipped)[channel] == pytest.approx(value, rel=1e-4)
+
+
 def test_delay_penalty_is_the_extended_bic_hand_computed():
     assert delay_penalty(0, 5, 4, 156) == 0.0
     assert delay_penalty(1, 5, 4, 156) == pytest.approx(math.log(156) + 2 * math.log(5 * 4))
