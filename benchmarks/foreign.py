@@ -100,6 +100,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from panel import random_tenant  # noqa: E402  (benchmarks/ is not a package)
 from recovery import (  # noqa: E402
     Shape,
+    ShapedTask,
     _fmt,
     _q,
     _ratio,
@@ -281,20 +283,13 @@ PROCESS_CLASSES: dict[str, type[_Process]] = {
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(ShapedTask):
     """One tenant of one cell (process x shape)."""
 
+    SHAPES: ClassVar[dict[str, Shape]] = SHAPES
     process: str
     shape: str
     index: int
-
-    @property
-    def seed(self) -> int:
-        return SHAPES[self.shape].seed_base + self.index
-
-    @property
-    def segments(self) -> int:
-        return SHAPES[self.shape].segments(self.seed)
 
 
 def tenant_config(task: Task) -> TenantConfig:

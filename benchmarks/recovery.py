@@ -80,6 +80,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -133,22 +134,32 @@ class Shape:
 SHAPES = {"national": Shape("national", 1, 1, 10_000), "geo": Shape("geo", 10, 20, 20_000)}
 
 
+class ShapedTask:
+    """A benchmark task's tenant seed and segment count, from its ``shape`` and ``index`` and
+    the benchmark's own ``SHAPES`` table (a mixin of the benchmarks' ``Task`` dataclasses)."""
+
+    SHAPES: ClassVar[dict[str, Shape]]
+    shape: str
+    index: int
+
+    @property
+    def seed(self) -> int:
+        return self.SHAPES[self.shape].seed_base + self.index
+
+    @property
+    def segments(self) -> int:
+        return self.SHAPES[self.shape].segments(self.seed)
+
+
 @dataclass(frozen=True)
-class Task:
+class Task(ShapedTask):
     """One tenant of one cell (shape x noise)."""
 
+    SHAPES: ClassVar[dict[str, Shape]] = SHAPES
     shape: str
     noise: float
     index: int
     bootstrap: bool
-
-    @property
-    def seed(self) -> int:
-        return SHAPES[self.shape].seed_base + self.index
-
-    @property
-    def segments(self) -> int:
-        return SHAPES[self.shape].segments(self.seed)
 
 
 # --------------------------------------------------------------------------- one tenant

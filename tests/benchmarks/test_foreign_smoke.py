@@ -95,3 +95,6 @@ def test_quick_run_covers_every_process_and_shape(foreign, tmp_path, capsys):
                for delays in geo(process, "geometric", "delay").values() for d in delays.values())
     assert all(geo("delayed", "mmm", "carryover_form")[i]["value"] < late[i]["value"]
                for i in own)
+    # the table's share of delayed channels counts those delays
+    assert summary["delayed geo"]["models"]["mmm"]["delayed_fraction"] > 0
+    assert all(cell["models"]["geometric"]["delayed_fraction"] == 0 for cell in summary.values())
