@@ -61,6 +61,24 @@ def test_contributions_add_up_to_prediction(fitted):
     assert shares["tv"] == pytest.approx(parts["tv"].sum() / model.predict(panel).sum())
 
 
+def test_media_design_times_beta_gives_the_contributions(fitted):
+    panel, model = fitted
+    z, dz = model.media_design(panel, derivatives=True)
+    parts = model.contributions(panel)
+    for c, name in enumerate(panel.channels):
+        np.testing.assert_allclose(z[:, :, c] * model.beta[c], parts[name])
+    assert dz.shape == z.shape + (3,)
+    # the derivative by decay: one-sided difference of the design at decay + h
+    h = 1e-6
+    moved = MMM.from_dict(model.to_dict())
+    moved.decay = moved.decay + h
+    np.testing.assert_allclose((moved.media_design(panel) - z) / h, dz[..., 0],
+                               rtol=1e-3, atol=1e-6)
+    other = replace(panel, channels=tuple(reversed(panel.channels)))
+    with pytest.raises(ValueError, match="channels"):
+        model.media_design(other)
+
+
 def test_json_round_trip_predicts_the_same(fitted):
     panel, model = fitted
     again = MMM.from_json(model.to_json())

@@ -45,7 +45,7 @@ import numpy as np
 from mmm_evidence.config import ModelSettings, RobustnessSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.splits import holdout_split
-from mmm_evidence.model.mmm import MMM, baseline_design, media_design
+from mmm_evidence.model.mmm import MMM, baseline_design
 from mmm_evidence.model.uncertainty import block_indices, residual_inflation
 
 PERTURBATION = "perturbation"
@@ -196,19 +196,12 @@ def with_extra_channel(panel: Panel, name: str, spend: np.ndarray) -> Panel:
                                         axis=2))
 
 
-def _theta(model: MMM) -> np.ndarray:
-    return np.column_stack([model.decay, np.log(model.half_saturation / model.reference_spend),
-                            np.log(model.shape)]).reshape(-1)
-
-
 def media_regressors(model: MMM, panel: Panel) -> np.ndarray:
     """The fitted model's media regressors size_g · Hill(adstock(per-capita spend)) (G, T, C)
     with the baseline (intercept, trend, seasonality, controls) projected out per segment and
     each segment weighted by the fit's weight 1 / residual scale — what the media coefficients
     are estimated from."""
-    per_capita = panel.spend / model.size[:, None, None]
-    z = media_design(per_capita, _theta(model), model.size, model.reference_spend,
-                     delays=model.delay)
+    z = model.media_design(panel)
     x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
                         model.fourier_order, model.settings.trend)
     out = np.empty_like(z)
@@ -837,9 +830,7 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     spend; a model of the right form leaves only noise."""
     from scipy.stats import chi2  # scipy.stats: a slow import, only here
 
-    per_capita = panel.spend / model.size[:, None, None]
-    z, dz = media_design(per_capita, _theta(model), model.size, model.reference_spend,
-                         derivatives=True, delays=model.delay)
+    z, dz = model.media_design(panel, derivatives=True)
     g_n, t_n, c_n = z.shape
     x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
                         model.fourier_order, model.settings.trend)

@@ -694,6 +694,15 @@ class MMM:
         return media_design(per_capita, theta, self.size, self.reference_spend,
                             delays=self.delay)
 
+    def media_design(self, panel: Panel, derivatives: bool = False):
+        """The fitted media regressors size_g * Hill(adstock(delayed per-capita spend)) of
+        ``panel``'s spend, (G, T, C), before the coefficients beta; with ``derivatives`` also
+        their derivatives by each channel's [decay, log(K / reference), log(shape)],
+        (G, T, C, 3)."""
+        self._check(panel)
+        return media_design(panel.spend / self.size[:, None, None], self._theta(), self.size,
+                            self.reference_spend, derivatives=derivatives, delays=self.delay)
+
     def _set_theta(self, theta: np.ndarray) -> None:
         t = np.asarray(theta, dtype=float).reshape(-1, 3)
         self.decay = t[:, 0].copy()
