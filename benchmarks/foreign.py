@@ -32,6 +32,16 @@ computed through the foreign process exactly as for the own one:
   saturates: the factor x the window mean of the UNNORMALISED adstock. The average week then
   sits where the factor says, as in the other processes: this variant separates the change
   of form from the extra saturation that ``logistic`` also brings;
+- **weibull**: a Weibull lag kernel, as Robyn's ``weibull_pdf`` adstock and
+  PyMC-Marketing's ``WeibullPDFAdstock`` write it: w_l = the Weibull distribution's mass in
+  [l, l + 1) weeks for lags l = 0..12, normalised to sum 1, its shape k drawn per channel
+  log-uniformly in [0.5, 3] (``np.random.default_rng([spec.seed, 71])``) and its scale set
+  so the kernel's mean lag is the tenant's geometric one, decay / (1 - decay), capped at 4
+  weeks (a fat-tailed kernel cut at 12 weeks reaches at most ~3.8): the same carryover
+  length in another kernel shape. k < 1 is front-loaded with a long fat tail (a spike in
+  the week of the spend, then a slow decline no geometric kernel has), k near 1 close to
+  geometric, k > 1 a bell that peaks after the spend. Convolved causally from a zero start,
+  then Hill, as ``delayed``;
 - **saturate_first**: Hill saturation of the weekly per-capita spend first, then normalised
   geometric adstock (``transforms.geometric_adstock``) of the saturated series (the order of
   Meridian's ``hill_before_adstock`` option): saturation acts on each week's spend, not on
@@ -94,6 +104,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -136,7 +147,7 @@ from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.transforms import geometric_adstock, hill  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "foreign.json"
-PROCESSES = ("own", "delayed", "logistic", "logistic_scaled", "saturate_first")
+PROCESSES = ("own", "delayed", "weibull", "logistic", "logistic_scaled", "saturate_first")
 MODELS = ("mmm", "geometric", "oracle", "loglog")
 SHAPES = {"national": Shape("national", 1, 1, 70_000), "geo": Shape("geo", 10, 20, 71_000)}
 NOISE = 0.10
@@ -147,6 +158,9 @@ GATE = ElasticityGate()  # the product's elasticity_median_error gate: 0.25 over
 ZERO = 1e-9
 MAX_LAG = 12
 PEAK_RANGE = (1.0, 4.0)
+WEIBULL_SHAPE_RANGE = (0.5, 3.0)  # log-uniform
+WEIBULL_MAX_MEAN_LAG = 4.0
+WEIBULL_STREAM = 71  # the weibull process's kernel shapes: default_rng([spec.seed, 71])
 THETA_STREAM = 70  # the delayed process's peak lags: default_rng([spec.seed, THETA_STREAM])
 FOREIGN_PARAMETERS = ("decay", "half_saturation_per_capita", "shape")
 
@@ -211,7 +225,18 @@ def delayed_weights(decay: float, theta: float, max_lag: int = MAX_LAG) -> np.nd
     return w / w.sum()
 
 
-class DelayedProcess(_ForeignProcess):
+class _KernelProcess(_ForeignProcess):
+    """A lag kernel per channel (``self.weights``, (C, MAX_LAG + 1), set by ``_prepare``)
+    convolved causally from a zero start, then Hill."""
+
+    weights: np.ndarray
+
+    def _response(self, per_capita, c):
+        adstocked = lfilter(self.weights[c], [1.0], per_capita[:, :, c], axis=-1)
+        return hill(adstocked, self.half_saturation[c], self.shape[c])
+
+
+class DelayedProcess(_KernelProcess):
     """Delayed adstock (peak at lag theta), causal from a zero start, then Hill."""
 
     form = "delayed"
@@ -223,14 +248,65 @@ class DelayedProcess(_ForeignProcess):
         self.weights = np.stack([delayed_weights(d, t)
                                  for d, t in zip(self.decay, self.peak_lag, strict=True)])
 
-    def _response(self, per_capita, c):
-        adstocked = lfilter(self.weights[c], [1.0], per_capita[:, :, c], axis=-1)
-        return hill(adstocked, self.half_saturation[c], self.shape[c])
-
     def parameters(self) -> dict:
         out = super().parameters()
         for c, name in enumerate(self.channels):
             out[name]["peak_lag"] = float(self.peak_lag[c])
+        return out
+
+
+def weibull_weights(shape: float, scale: float, max_lag: int = MAX_LAG) -> np.ndarray:
+    """w_l = F(l + 1) - F(l) for the Weibull CDF F(x) = 1 - exp(-(x / scale)^shape), lags
+    l = 0..max_lag, normalised to sum 1 (the delay of each unit of effect, in weeks)."""
+    edges = np.arange(max_lag + 2, dtype=float)
+    cdf = -np.expm1(-np.power(edges / scale, shape))
+    w = np.diff(cdf)
+    return w / w.sum()
+
+
+def mean_lag(weights: np.ndarray) -> float:
+    return float(np.dot(np.arange(weights.size), weights))
+
+
+def weibull_scale(shape: float, target_mean_lag: float, max_lag: int = MAX_LAG) -> float:
+    """The Weibull scale whose kernel (``weibull_weights``) has mean lag ``target_mean_lag``
+    weeks; the mean lag grows with the scale, so bisection on log(scale)."""
+    if target_mean_lag <= 1e-6:
+        return 1e-3  # all weight in the week of the spend
+    lo, hi = math.log(1e-3), math.log(1e3)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if mean_lag(weibull_weights(shape, math.exp(mid), max_lag)) < target_mean_lag:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
+
+
+class WeibullProcess(_KernelProcess):
+    """Weibull lag kernel with the geometric kernel's mean lag, causal from a zero start, then
+    Hill."""
+
+    form = "weibull"
+
+    def _prepare(self, spend: np.ndarray) -> None:
+        super()._prepare(spend)
+        rng = np.random.default_rng([self.spec.seed, WEIBULL_STREAM])
+        self.kernel_shape = np.exp(rng.uniform(*np.log(WEIBULL_SHAPE_RANGE),
+                                               len(self.channels)))
+        target = np.minimum(self.decay / (1.0 - self.decay), WEIBULL_MAX_MEAN_LAG)
+        self.kernel_scale = np.array([weibull_scale(k, m) for k, m
+                                      in zip(self.kernel_shape, target, strict=True)])
+        self.weights = np.stack([weibull_weights(k, s) for k, s
+                                 in zip(self.kernel_shape, self.kernel_scale, strict=True)])
+
+    def parameters(self) -> dict:
+        out = super().parameters()
+        for c, name in enumerate(self.channels):
+            out[name]["kernel_shape"] = float(self.kernel_shape[c])
+            out[name]["kernel_scale"] = float(self.kernel_scale[c])
+            out[name]["peak_lag"] = int(np.argmax(self.weights[c]))
+            out[name]["mean_lag"] = mean_lag(self.weights[c])
         return out
 
 
@@ -275,7 +351,8 @@ class SaturateFirstProcess(_ForeignProcess):
 
 
 PROCESS_CLASSES: dict[str, type[_Process]] = {
-    "own": _Process, "delayed": DelayedProcess, "logistic": LogisticProcess,
+    "own": _Process, "delayed": DelayedProcess, "weibull": WeibullProcess,
+    "logistic": LogisticProcess,
     "logistic_scaled": LogisticScaledProcess, "saturate_first": SaturateFirstProcess}
 
 

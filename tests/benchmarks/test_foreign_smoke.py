@@ -60,13 +60,29 @@ def test_delayed_weights_peak_at_the_lag(foreign):
     assert int(np.argmax(foreign.delayed_weights(0.0, 1.6))) == 2
 
 
+@pytest.mark.parametrize("shape", [0.5, 1.0, 2.5])
+def test_weibull_kernel_has_the_target_mean_lag(foreign, shape):
+    for target in (0.0, 0.4, 1.5, 3.0):
+        w = foreign.weibull_weights(shape, foreign.weibull_scale(shape, target))
+        assert w.shape == (foreign.MAX_LAG + 1,) and np.isclose(w.sum(), 1.0)
+        assert foreign.mean_lag(w) == pytest.approx(target, abs=1e-3)
+    w = foreign.weibull_weights(shape, foreign.weibull_scale(shape, 1.5))
+    # the kernel's shape, not its mean, differs: front-loaded below 1, a bell above
+    assert (int(np.argmax(w)) == 0) == (shape <= 1.0)
+    # a mass, by hand: shape 1 is the exponential, F(x) = 1 - exp(-x / scale)
+    if shape == 1.0:
+        e = np.exp(-np.arange(foreign.MAX_LAG + 2) / 2.0)
+        np.testing.assert_allclose(foreign.weibull_weights(1.0, 2.0),
+                                   -np.diff(e) / (1 - e[-1]))
+
+
 def test_quick_run_covers_every_process_and_shape(foreign, tmp_path, capsys):
     out = tmp_path / "foreign.json"
     assert foreign.main(["--quick", "--out", str(out)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     summary = data["summary"]
     assert set(summary) == {f"{p} {s}" for p in foreign.PROCESSES for s in foreign.SHAPES}
-    assert {"own", "delayed", "logistic", "saturate_first"} <= set(foreign.PROCESSES)
+    assert {"own", "delayed", "weibull", "logistic", "saturate_first"} <= set(foreign.PROCESSES)
     for key, cell in summary.items():
         assert cell["models"]["mmm"]["tenants"] == 2
         assert ("oracle" in cell["models"]) == key.startswith("own ")
