@@ -90,3 +90,52 @@ def test_default_nbconvert_export_would_fetch_from_cdns(tmp_path: Path) -> None:
     body, _ = HTMLExporter(template_name="lab").from_filename(str(path))
     assert any("https://" in found for found in remote_fetches(body))
     assert remote_fetches(notebook_to_html(path)) == []
+
+
+def test_names_from_data_show_as_text_in_outputs_never_as_markup(tmp_path):
+    """A segment or channel named like markup (the tenant's own data) reaches the tables and
+    Markdown a notebook displays; the export shows it as text. A Styler table keeps its CSS."""
+    import pandas as pd
+
+    hostile = 'South<script>alert(1)</script><img src=x onerror="alert(2)">'
+    styled = (pd.DataFrame({"segment": [hostile, "North"], "mape": [0.1, 0.2]})
+              .style.format(precision=3).highlight_max(subset=["mape"], color="#fdd"))
+    table = new_code_cell("styled", execution_count=1)
+    table.outputs = [new_output("execute_result", execution_count=1,
+                                data={"text/html": styled.to_html(), "text/plain": "s"})]
+    note = new_code_cell("display(Markdown(...))", execution_count=2)
+    note.outputs = [new_output("display_data", data={
+        "text/markdown": f"**{hostile}** — <a href=\"javascript:alert(3)\">x</a> "
+                         "[ok](https://example.org)", "text/plain": "md"})]
+    own = "Analysts' text\n\n<details><summary>more</summary>kept</details>\n"
+    nb = new_notebook(cells=[new_markdown_cell(own), table, note])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    html = notebook_to_html(path)
+    body = html[html.index("<body"):]
+    assert "<script" not in body.lower()
+    assert "<img" not in body  # the only images are plots, and this notebook has none
+    assert not re.search(r"<[^>]*\son\w+=", body)  # no event handler attribute in any tag
+    assert not re.search(r"href=.javascript:", body)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body  # shown, as text
+    assert body.count("&lt;script&gt;alert(1)") == 2  # in the table and in the Markdown
+    assert re.search(r"<style[^>]*>[^<]*background-color: #fdd", body)  # Styler CSS kept
+    assert 'href="https://example.org"' in body
+    # the notebook's own Markdown cells are not touched (details is not an output tag)
+    assert "<details><summary>more</summary>kept</details>" in body
+
+
+def test_sanitize_outputs_counts_what_it_changed():
+    from mmm_evidence.pipeline.export import sanitize_outputs
+
+    safe = new_code_cell("x", execution_count=1)
+    safe.outputs = [new_output("execute_result", execution_count=1,
+                               data={"text/html": "<table><tbody><tr><td>1</td></tr>"
+                                                  "</tbody></table>"})]
+    unsafe = new_code_cell("y", execution_count=2)
+    unsafe.outputs = [new_output("display_data", data={"text/html": "<b onclick=x()>1</b>"})]
+    nb = new_notebook(cells=[safe, unsafe])
+    assert sanitize_outputs(nb) == 1
+    assert nb.cells[1].outputs[0].data["text/html"] == "<b>1</b>"
+    safe_html = "<table><tbody><tr><td>1</td></tr></tbody></table>"
+    assert nb.cells[0].outputs[0].data["text/html"] == safe_html

@@ -6,6 +6,13 @@ CDNs. The template below extends ``lab/index.html.j2`` and empties exactly those
 file makes no network request. Markdown images that are local files or attachments are embedded
 too (``embed_images``). Trade-off: LaTeX in markdown shows as source text.
 
+Outputs are sanitized before export (``sanitize_outputs``): a tenant's segment, channel or file
+names reach tables and Markdown that notebooks display, and a name like
+``<script>...</script>`` must show as text, never run in a reviewer's browser. Only what cells
+output is cleaned (the notebook's own Markdown cells are the analysts' text): tags and
+attributes outside a table-and-text allow-list are escaped (shown as text), ``style``
+attributes keep only safe CSS properties; pandas Styler tables keep their ``<style>`` blocks.
+
 Two exports per executed notebook: the full one (``<notebook>.html``, code and outputs) and
 the reviewer one (``<notebook>.reviewer.html``: nbconvert's ``exclude_input``, so markdown,
 tables, plots and errors without the code).
@@ -31,7 +38,8 @@ OFFLINE_TEMPLATE = """\
 #: Suffix of the reviewer export: ``<notebook>.reviewer.html`` beside ``<notebook>.html``.
 REVIEWER_SUFFIX = ".reviewer.html"
 
-__all__ = ["offline_html_exporter", "notebook_to_html", "export_notebook_html",
+__all__ = ["offline_html_exporter", "notebook_to_html", "export_notebook_html", "sanitize_html",
+           "sanitize_outputs",
            "strip_style_comments", "REVIEWER_SUFFIX", "reviewer_html_path",
            "export_reviewer_html"]
 
@@ -55,6 +63,50 @@ def offline_html_exporter(exclude_input: bool = False):  # -> nbconvert.HTMLExpo
     )
 
 
+#: What cell outputs may keep as markup (pandas tables, Styler tables, Markdown text);
+#: anything else is escaped and shows as text.
+SAFE_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
+    "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p",
+    "pre", "s", "small", "span", "strong", "style", "sub", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "tr", "u", "ul"})
+SAFE_ATTRIBUTES = {"*": ["class", "id", "style", "title"], "a": ["href", "title"],
+                   "style": ["type", "scoped"], "table": ["border"],
+                   "td": ["colspan", "rowspan"],
+                   "th": ["colspan", "rowspan"]}
+#: The MIME types of cell outputs that are rendered as markup in the HTML export.
+MARKUP_MIME_TYPES = ("text/html", "text/markdown")
+
+
+def sanitize_html(markup: str) -> str:
+    """``markup`` with every tag or attribute outside ``SAFE_TAGS`` / ``SAFE_ATTRIBUTES``
+    escaped (so ``<script>`` shows as text), links limited to http(s) and mailto, and style
+    attributes limited to bleach's safe CSS properties. bleach is imported lazily."""
+    import bleach
+    from bleach.css_sanitizer import CSSSanitizer
+
+    return bleach.clean(markup, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
+                        css_sanitizer=CSSSanitizer(), strip=False, strip_comments=True)
+
+
+def sanitize_outputs(notebook) -> int:
+    """Sanitize, in place, the HTML and Markdown of every code cell's outputs of an nbformat
+    notebook (``sanitize_html``); return how many outputs changed."""
+    changed = 0
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data", {})
+            for mime in MARKUP_MIME_TYPES:
+                if mime not in data:
+                    continue
+                text = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
+                clean = sanitize_html(text)
+                if clean != text:
+                    data[mime] = clean
+                    changed += 1
+    return changed
+
+
 def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False) -> str:
     """The offline HTML text of the notebook at ``notebook_path`` (without code cells'
     source when ``exclude_input``)."""
@@ -62,6 +114,7 @@ def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False) -> 
 
     notebook_path = Path(notebook_path)
     notebook = nbformat.read(notebook_path, as_version=4)
+    sanitize_outputs(notebook)
     name = notebook_path.stem + (" (reviewer)" if exclude_input else "")
     resources = {"metadata": {"name": name, "path": str(notebook_path.parent)}}
     with warnings.catch_warnings():
