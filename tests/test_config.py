@@ -264,6 +264,44 @@ def test_duplicate_channels(files):
     assert str(files["tenant"]) in msg and "key 'channels'" in msg and "duplicate" in msg
 
 
+def test_a_key_given_twice_is_refused_with_both_lines(files):
+    text = files["tenant"].read_text(encoding="utf-8")
+    _write(files["tenant"], text.replace("channels:", "kpi: revenue\nkpi: sales\nchannels:", 1))
+    msg = _config_error(load_tenant, files["tenant"])
+    assert str(files["tenant"]) in msg and "key 'kpi' appears twice" in msg
+    first = text.splitlines().index(next(line for line in text.splitlines()
+                                         if line.startswith("channels:"))) + 1
+    assert f"lines {first} and {first + 1}" in msg  # both places, as the file numbers them
+
+
+def test_a_csv_column_mapped_twice_is_refused(files):
+    data = _with(TENANT)
+    data["data"] = {"source": {"csv": "x.csv", "columns": {"revenue": "Sales",
+                                                           "spend_tv": "Sales"}}}
+    _write(files["tenant"], data)
+    msg = _config_error(load_tenant, files["tenant"])
+    assert "key 'data.source.columns'" in msg
+    assert "'Sales' is mapped to both 'revenue' and 'spend_tv'" in msg
+
+
+@pytest.mark.parametrize(("controls", "says"), [
+    (["price", "revenue"], "'revenue' is the KPI"),
+    (["spend_tv"], "'spend_tv' is the spend column of channel 'tv'"),
+    (["date"], "'date' is the date column"),
+    (["price", "price"], "duplicate control names"),
+])
+def test_a_control_must_be_another_input(files, controls, says):
+    _write(files["tenant"], _with(TENANT, controls=controls))
+    msg = _config_error(load_tenant, files["tenant"])
+    assert str(files["tenant"]) in msg and "key 'controls'" in msg and says in msg
+
+
+def test_the_kpi_is_not_named_like_a_spend_column(files):
+    _write(files["tenant"], _with(TENANT, kpi="spend_tv"))
+    msg = _config_error(load_tenant, files["tenant"])
+    assert "key 'channels'" in msg and "KPI 'spend_tv'" in msg
+
+
 def test_national_robustness_thresholds_left_out_keep_their_national_defaults(files):
     data = _with(EXPERIMENT, robustness={"national_max_segments": 3,
                                          "national_thresholds": {"outliers": 0.7}})

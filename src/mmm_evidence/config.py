@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -114,6 +122,18 @@ class CsvSource(_Strict):
     lift_tests: Path | None = Field(None, description="CSV of lift-test results (data/lift.py)")
     date_format: str | None = None
 
+    @field_validator("columns")
+    @classmethod
+    def _one_column_one_use(cls, value: dict[str, str]) -> dict[str, str]:
+        used: dict[str, str] = {}
+        for ours, theirs in value.items():
+            if theirs in used:
+                raise ValueError(f"the CSV column {theirs!r} is mapped to both "
+                                 f"{used[theirs]!r} and {ours!r}; each of our columns needs "
+                                 "its own CSV column")
+            used[theirs] = ours
+        return value
+
 
 class TenantData(_Strict):
     synthetic: SyntheticSpec | None = None
@@ -147,11 +167,34 @@ class TenantConfig(_Strict):
 
     @field_validator("channels")
     @classmethod
-    def _channels_unique(cls, value: list[str]) -> list[str]:
+    def _channels_unique(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if not value:
             raise ValueError("at least one channel is required")
         if len(set(value)) != len(value):
             raise ValueError(f"duplicate channel names in {value}")
+        kpi = info.data.get("kpi")
+        if kpi in ("date", "segment") or kpi in (f"spend_{c}" for c in value):
+            raise ValueError(f"the KPI {kpi!r} is named like a key or spend column")
+        return value
+
+    @field_validator("controls")
+    @classmethod
+    def _controls_are_other_inputs(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Each column has one role: a control is neither the KPI, a spend column nor a key
+        (the KPI among the inputs is predicted perfectly and says nothing about media; a
+        spend column twice is one feature twice)."""
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate control names in {value}")
+        kpi = info.data.get("kpi")
+        roles = {"date": "the date column", "segment": "the segment column"}
+        roles.update({f"spend_{c}": f"the spend column of channel {c!r}"
+                      for c in info.data.get("channels") or []})
+        if kpi:
+            roles[kpi] = "the KPI"
+        for control in value:
+            if control in roles:
+                raise ValueError(f"{control!r} is {roles[control]}; a control must be "
+                                 "another input")
         return value
 
     @model_validator(mode="after")
@@ -630,11 +673,30 @@ class ExperimentConfig(_Strict):
 # --------------------------------------------------------------------------- loading
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (plain PyYAML keeps
+    the last one silently: a mapping that names ``spend_tv`` twice would read the wrong
+    column without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (lines "
+                    f"{seen[key]} and {line}); give each key once", key_node.start_mark)
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: parameter file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -142,6 +142,14 @@ def test_ragged_csv(tenant, write_csv):
     assert str(path) in msg and "not a readable CSV" in msg
 
 
+def test_a_header_naming_a_column_twice(frame, tenant, write_csv):
+    doubled = frame.rename(columns={"spend_tv": "revenue"})
+    path = write_csv(doubled.to_csv(index=False))
+    msg = _error(tenant, path)
+    assert str(path) in msg and "line 1" in msg
+    assert "'revenue' in columns 3, 4" in msg and "more than once" in msg
+
+
 @pytest.mark.parametrize(("sep", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
 def test_a_file_separated_by_something_else_than_commas(frame, tenant, write_csv, sep, name):
     path = write_csv(frame.to_csv(index=False, sep=sep))

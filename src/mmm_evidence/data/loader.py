@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -50,8 +51,25 @@ def _read_csv(path: Path, what: str, text_columns: list[str] | None = None) -> p
         raise DataError(f"{path}: not a readable CSV: {exc}") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    _refuse_duplicate_header(path, what)
     frame.columns = [str(c) for c in frame.columns]
     return frame.loc[frame.notna().any(axis=1)]
+
+
+def _refuse_duplicate_header(path: Path, what: str) -> None:
+    """A header that names a column twice: pandas would rename the second ``Sales.1`` and
+    read the first, whichever was meant."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header, start=1):
+        positions.setdefault(name.strip(), []).append(i)
+    twice = {name: at for name, at in positions.items() if len(at) > 1 and name}
+    if twice:
+        listed = "; ".join(f"{name!r} in columns {', '.join(map(str, at))}"
+                           for name, at in twice.items())
+        raise DataError(f"{path}: line 1: the {what}'s header names a column more than once "
+                        f"({listed}); every column needs its own name")
 
 
 def _read_segments(path: Path, segments: tuple[str, ...]) -> pd.DataFrame:
