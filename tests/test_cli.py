@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,18 +11,7 @@ import pytest
 import yaml
 
 from mmm_evidence.cli import main, run_exit_code, tenant_line
-
-
-def _builder():
-    path = Path(__file__).resolve().parent / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
-
+from tests.fixtures.pipeline import experiment as builder
 
 # --------------------------------------------------------------------------- fast
 

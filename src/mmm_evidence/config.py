@@ -256,6 +256,9 @@ class ModelSettings(_Strict):
 
 class EvaluationSettings(_Strict):
     holdout_weeks: Annotated[int, Field(ge=4)] = 26
+    min_train_weeks: Annotated[int, Field(ge=1)] = Field(
+        13, description="a tenant whose holdout fit would have fewer weeks than this, or than "
+        "the holdout itself, is a data error: a fit shorter than its test validates nothing")
     cv_folds: Annotated[int, Field(ge=0, le=20)] = 4
     cv_horizon_weeks: Annotated[int, Field(ge=1)] = 13
     cv_min_train_weeks: Annotated[int, Field(ge=8)] = 52

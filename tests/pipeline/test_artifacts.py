@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -22,17 +21,7 @@ from mmm_evidence.pipeline.artifacts import (
     write_canonical_json,
 )
 from mmm_evidence.pipeline.runner import RunResult, TaskResult
-
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
+from tests.fixtures.pipeline import experiment as builder
 
 # --------------------------------------------------------------------------- canonical JSON
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from dataclasses import replace
@@ -26,17 +25,8 @@ from mmm_evidence.pipeline.cache import (
     tenant_parameters,
 )
 from mmm_evidence.pipeline.runner import KERNEL_ENV, TaskResult, _tasks
+from tests.fixtures.pipeline import experiment as builder
 
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
 KERNEL = {"name": "mmm-evidence", "argv": ["python", "-m", "ipykernel_launcher"]}
 NOTEBOOKS = ("validation", "baselines")
 ARTIFACTS = ("validation_report.json", "baseline_metrics.json", "model_card.html", "index.html")

@@ -3,7 +3,6 @@ the local process pool gives."""
 
 from __future__ import annotations
 
-import importlib.util
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from mmm_evidence.pipeline.executors import (
     run_tasks,
     schedule_order,
 )
+from tests.fixtures.pipeline import experiment as builder
 
 
 @dataclass(frozen=True)
@@ -145,14 +145,6 @@ def test_unknown_executor_and_misplaced_scheduler_are_refused() -> None:
 # --------------------------------------------------------------------------- Dask
 
 
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 ARTIFACTS = ("validation_report.json", "baseline_metrics.json", "robustness_report.json",
              "robustness_suite.log")
 
@@ -164,7 +156,7 @@ def test_dask_local_cluster_gives_the_local_executors_evidence(tmp_path: Path) -
     from mmm_evidence.evidence import write_run_artifacts
     from mmm_evidence.pipeline import run_experiment
 
-    params = _builder().build_experiment(tmp_path, ["alpha", "beta", "gamma"],
+    params = builder.build_experiment(tmp_path, ["alpha", "beta", "gamma"],
                                          notebooks=("validation", "baselines", "robustness"))
     runs = {}
     for name in ("local", "dask"):

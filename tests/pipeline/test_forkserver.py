@@ -4,7 +4,6 @@ working, fresh kernel (its environment, figures, the same scraps as a cold kerne
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import sys
 import tempfile
@@ -28,18 +27,9 @@ from mmm_evidence.pipeline.runner import (
     execute_notebook_task,
     kernel_transport_config,
 )
+from tests.fixtures.pipeline import experiment as builder
 from tests.paths import NOTEBOOKS
 
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
 linux_only = pytest.mark.skipif(not fork_supported(), reason="kernels are forked on Linux only")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import re
 from pathlib import Path
@@ -17,17 +16,9 @@ from mmm_evidence.pipeline.export import (
     notebook_to_html,
     strip_style_comments,
 )
+from tests.fixtures.pipeline import experiment as builder
 
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-remote_fetches = _builder().remote_fetches
+remote_fetches = builder.remote_fetches
 
 
 def png_base64() -> str:

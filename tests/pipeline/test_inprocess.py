@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,17 +9,7 @@ import pytest
 
 from mmm_evidence.pipeline.inprocess import execute_in_process
 from mmm_evidence.pipeline.runner import NotebookTask, execute_notebook_task
-
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
+from tests.fixtures.pipeline import experiment as builder
 
 
 def _task(tmp_path: Path, tenant: str, where: str) -> NotebookTask:

@@ -6,7 +6,6 @@ CSV) is run twice into two output folders; the tests read what the runs left beh
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -22,17 +21,8 @@ from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline import RunResult, run_experiment
 from mmm_evidence.pipeline.collect import read_scraps
 from mmm_evidence.pipeline.runner import NotebookTask, execute_notebook_task
+from tests.fixtures.pipeline import experiment as builder
 
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
 pytestmark = pytest.mark.slow
 TENANTS = ["alpha", "beta", "gamma", "baddata"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -13,17 +12,9 @@ from mmm_evidence.report.model_card import (
     render_model_card_markdown,
     write_model_card,
 )
+from tests.fixtures.pipeline import experiment as builder
 
-
-def _builder():
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline" / "experiment.py"
-    spec = importlib.util.spec_from_file_location("pipeline_fixture_experiment", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-remote_fetches = _builder().remote_fetches
+remote_fetches = builder.remote_fetches
 
 EVIL = '<script>alert("pwned")</script>'
 
