@@ -209,7 +209,7 @@ def test_skill_score() -> None:
     assert skill_score(0.0, 0.1) == 1.0
     assert skill_score(0.2, 0.1) == pytest.approx(-1.0)  # the baseline is better
     for model, base in ((0.1, 0.0), (0.1, None), (None, 0.1), (0.1, float("nan")),
-                        (float("inf"), 0.1)):
+                        (float("inf"), 0.1), (0.0278, 3.8e-16)):  # the last: rounding noise
         assert math.isnan(skill_score(model, base))
     assert skill_scores({"mape": 0.05, "nrmse": 0.3}, {"mape": 0.1, "nrmse": 0.2}) == \
         pytest.approx({"mape": 0.5, "nrmse": -0.5})
@@ -339,6 +339,11 @@ def test_gate_fails_when_a_listed_baseline_is_better_or_equal() -> None:
     assert tie["passed"] is False  # lower, not equal
     perfect = beats_baselines_gate(baseline_scraps(mmm=0.01, linear=0.0), BaselinesGate())
     assert perfect["passed"] is False and perfect["value"] is None
+    # a baseline exact to rounding (a KPI among its inputs): no skill of -7e13, a reason
+    leak = beats_baselines_gate(baseline_scraps(mmm=0.0278, linear=3.8e-16), BaselinesGate())
+    assert leak["passed"] is False and leak["value"] is None
+    assert "linear 0.00 % (not beaten: it fits the holdout exactly" in leak["detail"]
+    assert "skill -" not in leak["detail"]
 
 
 def test_gate_settings_choose_baselines_metric_and_minimum_skill() -> None:

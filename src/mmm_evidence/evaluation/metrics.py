@@ -55,11 +55,17 @@ def scores(actual, predicted) -> dict[str, float]:
 def skill_score(model_error, baseline_error) -> float:
     """1 − model error / baseline error: above 0 when the model's error is the smaller one,
     1 for a perfect model; NaN when either error is missing or not finite, or the baseline's
-    error is 0 (nothing left to improve on)."""
+    error is 0 or rounding noise next to the model's (below ``EXACT_FIT`` times it: a
+    baseline that fits exactly leaves nothing to improve on, and the ratio would be a
+    meaningless -1e13)."""
     try:
         m, b = float(model_error), float(baseline_error)
     except (TypeError, ValueError):
         return float("nan")
-    if not (np.isfinite(m) and np.isfinite(b)) or b == 0.0:
+    if not (np.isfinite(m) and np.isfinite(b)) or b <= EXACT_FIT * abs(m) or b == 0.0:
         return float("nan")
     return 1.0 - m / b
+
+
+#: A baseline error below this fraction of the model's is an exact fit (``skill_score``).
+EXACT_FIT = 1e-9

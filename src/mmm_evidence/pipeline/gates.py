@@ -19,7 +19,7 @@ from mmm_evidence.config import (
     IdentificationGate,
     ImportanceGate,
 )
-from mmm_evidence.evaluation.metrics import skill_score
+from mmm_evidence.evaluation.metrics import EXACT_FIT, skill_score
 
 PASS = "PASS"
 FAIL = "FAIL"
@@ -260,7 +260,9 @@ def beats_baselines_gate(baselines: Mapping[str, Any] | None, settings: Baseline
     detail = f"holdout {metric.upper()}: MMM {_format_error(metric, mmm)}; " + "; ".join(
         f"{b} {_format_error(metric, errors[b])} (skill "
         f"{skills[b]:.3f}{'' if beaten[b] else ', not beaten'})" if math.isfinite(skills[b])
-        else f"{b} {_format_error(metric, errors[b])} (not beaten)" for b in errors)
+        else f"{b} {_format_error(metric, errors[b])} (not beaten"
+        + (": it fits the holdout exactly - is the KPI among its inputs?)"
+           if errors[b] <= EXACT_FIT * abs(mmm) else ")") for b in errors)
     return gate(name, threshold, value, all(beaten.values()), detail)
 
 
