@@ -144,7 +144,33 @@ def test_dates_not_on_the_same_weekday(frame, tenant):
 def test_daily_data_is_not_weekly(frame_factory, tenant):
     days = [f"2023-01-0{d}" for d in range(2, 8)]
     msg = _error(frame_factory(dates=days), tenant)
-    assert "column 'date'" in msg and "weekly" in msg and "line 4: 2023-01-03 (Tuesday)" in msg
+    assert SRC in msg and "column 'date'" in msg and "expected weekly data" in msg
+    assert "1 day apart (median), which looks daily: aggregate to weeks first" in msg
+
+
+def test_monthly_data_is_not_weekly(frame_factory, tenant):
+    months = [f"{d:%Y-%m-%d}" for d in pd.date_range("2023-01-01", periods=6, freq="MS")]
+    msg = _error(frame_factory(dates=months), tenant)
+    assert "expected weekly data" in msg and "looks monthly" in msg
+
+
+def test_offsets_that_change_with_daylight_saving_keep_the_local_dates(frame, tenant):
+    reference = validate_tenant_frame(frame.copy(), tenant, SRC)
+    summer = frame["date"] >= "2023-01-23"  # a zone whose offset changes mid-series
+    frame["date"] = frame["date"] + np.where(summer, "T00:00:00+02:00", "T00:00:00+01:00")
+    out = validate_tenant_frame(frame, tenant, SRC)
+    pd.testing.assert_series_equal(out["date"], reference["date"])
+
+
+def test_a_date_format_that_is_not_one(frame, tenant):
+    msg = _error(frame, tenant, date_format="%Q")
+    assert SRC in msg and "data.source.date_format '%Q' is not a date format" in msg
+
+
+def test_an_iso_date_out_of_range(frame, tenant):
+    frame.loc[3, "date"] = "3023-01-09"
+    msg = _error(frame, tenant)
+    assert "expected a date between 1677 and 2262" in msg and "line 5: '3023-01-09'" in msg
 
 
 def test_fortnightly_data_is_not_weekly(frame_factory, tenant):

@@ -178,16 +178,54 @@ def _parse_dates(
         parsed = pd.Series(raw)
     else:
         text = raw.astype(str)
-        parsed = pd.to_datetime(text, format=date_format or _ISO_DATE, errors="coerce")
+        try:
+            parsed = pd.to_datetime(text, format=date_format or _ISO_DATE, errors="coerce")
+        except ValueError as exc:
+            if date_format and "directive" in str(exc):
+                raise DataError(f"{source}: data.source.date_format {date_format!r} is not a "
+                                f"date format ({exc}); use strftime codes such as %d/%m/%Y"
+                                ) from None
+            if "timezone" not in str(exc).lower():
+                raise DataError(f"{source}: {label('date')}: dates could not be read: {exc}"
+                                ) from None
+            # offsets that change over the year (daylight saving time): each date's own
+            # wall-clock time, as for a constant offset below
+            parsed = pd.Series([_local_time(v, date_format) for v in text], index=text.index)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
     bad = (parsed.isna() | (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy()
     if bad.any():
         expected = f"a date in the format {date_format!r}" if date_format else \
             "an ISO date like 2024-01-01 (set data.source.date_format for other formats)"
+        if not date_format and raw[bad].astype(str).map(_iso_out_of_range).all():
+            expected = (f"a date between {pd.Timestamp.min:%Y} and {pd.Timestamp.max:%Y} "
+                        "(what pandas can hold)")
         raise DataError(f"{source}: {label('date')}: expected {expected}; "
                         f"{_rows(lines, bad, _value_of(raw))}")
     return parsed.astype("datetime64[ns]")
+
+
+_ISO_PREFIX = re.compile(r"^\s*(\d{4,})-(\d{1,2})-(\d{1,2})")
+
+
+def _iso_out_of_range(value: str) -> bool:
+    """An ISO calendar date (valid month and day) whose year pandas cannot hold."""
+    match = _ISO_PREFIX.match(value)
+    if not match:
+        return False
+    year, month, day = (int(g) for g in match.groups())
+    in_range = pd.Timestamp.min.year < year < pd.Timestamp.max.year
+    return not in_range and 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _local_time(value: str, date_format: str | None) -> pd.Timestamp:
+    """``value`` parsed alone, its UTC offset dropped (the local wall-clock time); NaT when it
+    is not a date."""
+    try:
+        stamp = pd.Timestamp(pd.to_datetime(value, format=date_format or _ISO_DATE))
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 #: A number written for people rather than machines: a currency sign, thousands separators,
@@ -244,6 +282,25 @@ def _check_non_negative(
                             f"{_rows(lines, mask, _value_of(values[name]))}")
     if problems:
         raise DataError("\n".join(problems))
+
+
+def _check_cadence(dates: pd.Series, label: _Names, source: str) -> None:
+    """Raise when the distinct dates are typically days or months apart: daily or monthly
+    data, not weekly (said before the weekday check, whose message would not say so). Weekly
+    data has one weekday for most dates; only when no weekday holds half of them is the
+    cadence looked at (a few dates off the usual weekday are the weekday check's)."""
+    distinct = np.unique(dates.to_numpy(dtype="datetime64[ns]"))
+    weekdays = np.bincount(pd.DatetimeIndex(distinct).day_of_week, minlength=7)
+    if len(distinct) < 3 or weekdays.max() >= 0.5 * len(distinct):
+        return
+    step = float(np.median(np.diff(distinct) / np.timedelta64(1, "D")))
+    cadence = ("daily" if step < 2 else "a few days apart" if step < 6 else
+               "monthly" if 27 <= step <= 32 else "quarterly" if 88 <= step <= 93 else None)
+    if cadence:
+        days = f"{step:g} day" + ("" if step == 1 else "s")
+        raise DataError(f"{source}: {label('date')}: expected weekly data (one row per week "
+                        f"and segment, dates 7 days apart); the dates are {days} apart "
+                        f"(median), which looks {cadence}: aggregate to weeks first")
 
 
 def _check_weekday(dates: pd.Series, label: _Names, lines: np.ndarray, source: str) -> None:
@@ -382,6 +439,7 @@ def validate_tenant_frame(
     numeric = [tenant.kpi, *tenant.spend_columns, *tenant.controls]
     values = _parse_numbers(selected, numeric, label, lines, source)
     _check_non_negative(values, tenant.spend_columns, label, lines, source)
+    _check_cadence(dates, label, source)
     _check_weekday(dates, label, lines, source)
 
     segment = (pd.Series(NATIONAL, index=selected.index, dtype=object) if national
