@@ -36,6 +36,7 @@ from mmm_evidence.evaluation.importance import (
     rank_agreement,
     spearman,
     surrogate_features,
+    tree_inputs,
     tree_shap_values,
     true_shares,
 )
@@ -431,3 +432,23 @@ def test_a_large_tenant_is_explained_on_a_seeded_sample_of_rows(panel, model, re
     top = sample.agreement()["top"]
     assert top["mean_abs_shap"] == every.agreement()["top"]["mean_abs_shap"]
     assert result.surrogate_summary()["rows"] == result.surrogate_summary()["rows_total"]
+
+
+def test_shap_follows_lightgbm_where_later_weeks_repeat_earlier_spend() -> None:
+    """A national tenant whose last two years repeat its first two years' spend: fitted on
+    float64 features, TreeSHAP (float32 inside) took other paths than LightGBM and its
+    additivity check failed. The features are float32 numbers, so it cannot."""
+    from dataclasses import replace
+
+    from tests.model.conftest import model_form_panel
+
+    panel = model_form_panel(noise=0.05, segments=1, weeks=208, seed=0)
+    spend = panel.spend.copy()
+    spend[:, 104:] = spend[:, :104]
+    panel = replace(panel, spend=spend)
+    model = MMM(ModelSettings(), seed=1).fit(panel)
+    rounded = tree_inputs(surrogate_features(panel, model).matrix)
+    np.testing.assert_array_equal(rounded, rounded.astype(np.float32))
+    result = explain_importance(panel, model, 1)  # raised shap's ExplainerError before
+    np.testing.assert_allclose(result.shap_values.sum(axis=1) + result.shap_base,
+                               result.surrogate_prediction, rtol=1e-6)

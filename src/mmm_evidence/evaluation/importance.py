@@ -100,7 +100,7 @@ __all__ = [
     "MAX_EXPLAINED_ROWS", "SURROGATE_ROUNDS", "SurrogateFeatures", "mmm_channel_curve",
     "surrogate_features", "adstocked_spend", "background_rows", "explained_rows",
     "additive_shap_values", "mmm_shap_values", "fit_surrogate", "import_shap",
-    "tree_shap_values",
+    "tree_shap_values", "tree_inputs",
     "weighted_mean_abs", "importance_ranks", "spearman", "rank_agreement", "true_shares",
     "ImportanceResult", "explain_importance", "agreement_strength", "importance_summary",
 ]
@@ -250,15 +250,26 @@ def mmm_channel_curve(model: MMM, channel: str, adstock: np.ndarray) -> np.ndarr
                                        float(model.shape[c]))
 
 
+def tree_inputs(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` rounded to float32 numbers, as the surrogate is fitted, explained and
+    evaluated on. SHAP's tree explainer compares features with the trees' thresholds in
+    float32: with a booster fitted on float64 features a threshold can fall between a value
+    and its float32 rounding, and the explainer then follows another path than LightGBM (its
+    additivity check failed on every row of a national tenant whose later weeks repeat earlier
+    spend). On float32 numbers both take the same paths."""
+    return np.asarray(matrix, float).astype(np.float32).astype(float)
+
+
 def fit_surrogate(features: SurrogateFeatures, seed: int, rounds: int = SURROGATE_ROUNDS,
                   params: Mapping[str, Any] | None = None) -> Any:
-    """A LightGBM booster for the per-capita KPI on ``features`` (the baselines' deterministic
-    settings: fixed seed, one thread)."""
+    """A LightGBM booster for the per-capita KPI on ``features`` (rounded by
+    ``tree_inputs``; the baselines' deterministic settings: fixed seed, one thread)."""
     import lightgbm
 
     from mmm_evidence.evaluation.baselines import LIGHTGBM_PARAMS
 
-    data = lightgbm.Dataset(features.matrix, features.target, feature_name=list(features.names),
+    data = lightgbm.Dataset(tree_inputs(features.matrix), features.target,
+                            feature_name=list(features.names),
                             free_raw_data=False, params={"verbosity": -1})
     settings = {**LIGHTGBM_PARAMS, **(params or {}), "seed": int(seed)}
     return lightgbm.train(settings, data, num_boost_round=int(rounds))
@@ -281,8 +292,10 @@ def import_shap() -> Any:
 def tree_shap_values(booster: Any, matrix: np.ndarray, background: np.ndarray
                      ) -> tuple[np.ndarray, float]:
     """Interventional TreeSHAP values (N, F) of ``booster`` and its base value, against the
-    background rows ``matrix[background]`` (shap's progress bar is swallowed)."""
+    background rows ``matrix[background]`` (both rounded by ``tree_inputs``; shap's progress
+    bar is swallowed)."""
     shap = import_shap()
+    matrix = tree_inputs(matrix)
     explainer = shap.TreeExplainer(booster, data=matrix[np.asarray(background)],
                                    feature_perturbation="interventional")
     with contextlib.redirect_stderr(io.StringIO()):
@@ -571,7 +584,8 @@ def explain_importance(panel: Panel, model: MMM, seed: int, *,
         tenant=panel.tenant, features=features, background=background,
         shap_values=shap_values, shap_base=shap_base, mmm_terms=terms,
         mmm_shap_values=mmm_values, mmm_base=mmm_base, mmm_term_values=mmm_terms,
-        surrogate_prediction=np.asarray(booster.predict(features.matrix, num_threads=1), float),
+        surrogate_prediction=np.asarray(booster.predict(tree_inputs(features.matrix),
+                                                        num_threads=1), float),
         mmm_shares=model.contribution_shares(panel), truth=true_shares(panel),
         min_channels=int(min_channels),
         surrogate_settings={"model": "lightgbm", "target": "KPI per capita",
