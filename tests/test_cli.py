@@ -135,6 +135,30 @@ def test_run_with_a_failing_notebook_exits_3_and_keeps_the_evidence(
 
 
 @pytest.mark.slow
+def test_a_tenant_file_that_does_not_load_is_that_tenants_data_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One tenant's bad YAML (an unknown key) never stops the other tenants' evidence."""
+    params = builder.build_experiment(tmp_path, ["alpha", "broken"], notebooks=("validation",))
+    tenant_file = params.parent / "tenants" / "broken.yaml"
+    tenant_file.write_text(tenant_file.read_text(encoding="utf-8") + "colour: blue\n",
+                           encoding="utf-8")
+    out = tmp_path / "evidence"
+    code = main(["run", str(params), "--workers", "2", "--output-dir", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 3
+    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
+    assert report["tenants"]["alpha"]["status"] == "ok"
+    assert report["tenants"]["alpha"]["notebooks"]["validation"]["status"] == "ok"
+    broken = report["tenants"]["broken"]
+    assert broken["verdict"] == "FAIL" and broken["display_name"] == "broken"
+    assert "broken.yaml: key 'colour': unknown key" in broken["data_error"]
+    assert (out / "tenants" / "alpha" / "validation.html").is_file()
+    assert not (out / "tenants" / "broken").exists()
+    assert "data · broken · ERROR: " in stdout and "key 'colour'" in stdout
+    assert "broken" in (out / "defects.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
 def test_strict_run_exits_1_when_the_verdict_is_fail(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture) -> None:
     params = builder.build_experiment(tmp_path, ["alpha", "beta", "delta"],

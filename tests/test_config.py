@@ -79,6 +79,14 @@ def _config_error(call, *args) -> str:
     return str(info.value)
 
 
+def _tenant_error(files) -> str:
+    """The error of the fixture's tenant file: recorded by load_experiment (the run makes it
+    that tenant's data error), raised when the tenant's config is asked for."""
+    exp = load_experiment(files["experiment"])
+    assert "acme" in exp.tenant_errors
+    return _config_error(exp.tenant, "acme")
+
+
 def _with(base: dict, **changes) -> dict:
     data = copy.deepcopy(base)
     data.update(changes)
@@ -146,7 +154,7 @@ def test_unknown_nested_key_in_tenant(files):
     data = _with(TENANT)
     data["data"]["synthetic"]["channels"]["tv"]["speed"] = 3
     _write(files["tenant"], data)
-    msg = _config_error(load_experiment, files["experiment"])
+    msg = _tenant_error(files)
     assert str(files["tenant"]) in msg
     assert "key 'data.synthetic.channels.tv.speed': unknown key" in msg
 
@@ -194,9 +202,23 @@ def test_missing_required_key_in_tenant(files, key):
     assert str(files["tenant"]) in msg and f"key '{key}': required key is missing" in msg
 
 
+def test_a_tenant_file_that_does_not_load_is_recorded_not_raised(files):
+    """One tenant's error is that tenant's (the runner records it as its data error)."""
+    _write(files["tenant"], _with(TENANT, colour="blue"))
+    cfg = load_experiment(files["experiment"])
+    assert cfg.tenants == ["acme"] and "acme" not in cfg.tenant_configs
+    assert "key 'colour': unknown key" in cfg.tenant_errors["acme"]
+    assert cfg.label("acme") == "acme"
+    msg = _config_error(cfg.tenant, "acme")
+    assert str(files["tenant"]) in msg and "colour" in msg
+    before = cfg.params_hash()
+    _write(files["tenant"], _with(TENANT, colour="red"))
+    assert load_experiment(files["experiment"]).params_hash() != before  # the file's bytes
+
+
 def test_missing_tenant_file(files):
     files["tenant"].unlink()
-    msg = _config_error(load_experiment, files["experiment"])
+    msg = _tenant_error(files)
     assert str(files["experiment"]) in msg and "key 'tenants'" in msg
     assert str(files["tenant"]) in msg
 
@@ -233,7 +255,7 @@ def test_yaml_that_is_not_a_mapping(files):
 
 def test_tenant_name_must_match_file_name(files):
     _write(files["tenant"], _with(TENANT, name="acme2"))
-    msg = _config_error(load_experiment, files["experiment"])
+    msg = _tenant_error(files)
     assert str(files["tenant"]) in msg and "key 'name'" in msg and "'acme2'" in msg
 
 

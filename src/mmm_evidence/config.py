@@ -636,6 +636,9 @@ class ExperimentConfig(_Strict):
     privacy: PrivacySettings = PrivacySettings()
     path: Path | None = None
     tenant_configs: dict[str, TenantConfig] = Field(default_factory=dict)
+    tenant_errors: dict[str, str] = Field(
+        default_factory=dict, description="tenant -> why its tenant file could not be "
+        "loaded: that tenant is a data error of the run, the others run")
 
     @field_validator("tenants", "notebooks")
     @classmethod
@@ -647,6 +650,8 @@ class ExperimentConfig(_Strict):
         return value
 
     def tenant(self, name: str) -> TenantConfig:
+        if name in self.tenant_errors:
+            raise ConfigError(self.tenant_errors[name])
         try:
             return self.tenant_configs[name]
         except KeyError:
@@ -654,16 +659,25 @@ class ExperimentConfig(_Strict):
                 f"{self.path}: tenant {name!r} is not in 'tenants' ({', '.join(self.tenants)})"
             ) from None
 
+    def label(self, name: str) -> str:
+        """The tenant's display name; its name when its tenant file could not be loaded."""
+        cfg = self.tenant_configs.get(name)
+        return cfg.label if cfg is not None else name
+
     def notebook_path(self, notebook: str) -> Path:
         return self.notebooks_dir / f"{notebook}.ipynb"
 
     def resolved(self) -> dict:
         """The fully resolved parameters as plain JSON-able data (paths as given)."""
-        data = self.model_dump(mode="json", exclude={"path", "tenant_configs"})
+        data = self.model_dump(mode="json", exclude={"path", "tenant_configs", "tenant_errors"})
         data["tenant_configs"] = {
             name: cfg.model_dump(mode="json", exclude={"path"})
             for name, cfg in self.tenant_configs.items()
         }
+        if self.tenant_errors:  # the broken files' bytes, not their paths
+            data["tenant_files_not_loaded"] = {
+                name: _file_digest(self.tenants_dir / f"{name}.yaml")
+                for name in sorted(self.tenant_errors)}
         for key in ("output_dir", "notebooks_dir", "tenants_dir"):
             data.pop(key)
         return data
@@ -781,10 +795,22 @@ def load_experiment(path: str | Path, tenants: list[str] | None = None) -> Exper
             raise ConfigError(f"{path}: key 'tenants': {', '.join(missing)} not listed "
                               f"(known: {', '.join(cfg.tenants)})")
         selected = [t for t in cfg.tenants if t in tenants]
-    configs = {}
+    configs, errors = {}, {}
     for name in selected:
         tenant_path = cfg.tenants_dir / f"{name}.yaml"
         if not tenant_path.is_file():
-            raise ConfigError(f"{path}: key 'tenants': tenant {name!r} has no file {tenant_path}")
-        configs[name] = load_tenant(tenant_path)
-    return cfg.model_copy(update={"tenants": selected, "tenant_configs": configs})
+            errors[name] = f"{path}: key 'tenants': tenant {name!r} has no file {tenant_path}"
+            continue
+        try:
+            configs[name] = load_tenant(tenant_path)
+        except ConfigError as exc:  # one tenant's bad file never stops the others
+            errors[name] = str(exc)
+    return cfg.model_copy(update={"tenants": selected, "tenant_configs": configs,
+                                  "tenant_errors": errors})
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

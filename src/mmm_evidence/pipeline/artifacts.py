@@ -101,7 +101,6 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
     errors = [{**e, "error": scrub(e["error"])} for e in result.errors()]
     tenants: dict[str, dict] = {}
     for tenant in exp.tenants:
-        cfg = exp.tenant_configs[tenant]
         scraps = result.scraps(tenant)
         robustness, robustness_why = _robustness_scraps(result, tenant)
         fairness, fairness_why = notebook_scraps(result, tenant, FAIRNESS_NOTEBOOK)
@@ -131,7 +130,7 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
         errored = any(e["tenant"] == tenant for e in errors)
         truth = scraps.get("truth")
         tenants[tenant] = {
-            "display_name": cfg.label,
+            "display_name": exp.label(tenant),
             "status": "error" if errored else "ok",
             "data_error": scrub(result.data_errors.get(tenant)),
             "verdict": tenant_verdict(gates, errored=errored),
@@ -191,7 +190,7 @@ def build_baseline_metrics(result: RunResult) -> dict:
         if error:
             error = error.replace(f"{output_dir}{os.sep}", "").replace(str(output_dir), ".")
         section: dict[str, Any] = {
-            "display_name": exp.tenant_configs[tenant].label,
+            "display_name": exp.label(tenant),
             "status": "ok" if scraps is not None else ("error" if error else "not run"),
             "error": error if scraps is None else None,
             "note": why or None,
@@ -251,7 +250,7 @@ def build_robustness_report(result: RunResult) -> dict:
         checks = list((scraps or {}).get("checks") or [])
         every.extend(checks)
         tenants[tenant] = {
-            "display_name": exp.tenant_configs[tenant].label,
+            "display_name": exp.label(tenant),
             "status": "ok" if scraps is not None else ("error" if error else "not run"),
             "error": error if scraps is None else None,
             "note": why or None,
@@ -368,7 +367,7 @@ def build_fairness_report(result: RunResult, leaks: Mapping[str, Any] | None = N
         privacy = None if scraps is None else scraps.get("privacy")
         findings, leaks_why = _tenant_leaks(leaks, tenant)
         tenants[tenant] = {
-            "display_name": exp.tenant_configs[tenant].label,
+            "display_name": exp.label(tenant),
             "status": "ok" if scraps is not None else ("error" if error else "not run"),
             "error": error if scraps is None else None,
             "note": why or None,

@@ -104,6 +104,7 @@ def tenant_parameters(exp: ExperimentConfig, tenant: str) -> dict:
     for key in ("tenants", "notebooks", "description"):
         data.pop(key, None)
     configs = data.pop("tenant_configs", {})
+    data.pop("tenant_files_not_loaded", None)
     runner = data.pop("runner", {}) or {}
     data["kernel_name"] = runner.get("kernel_name")
     data["tenant_config"] = configs.get(tenant)

@@ -287,6 +287,11 @@ def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[s
     seconds: dict[str, float] = {}
     for tenant in exp.tenants:
         start = time.perf_counter()
+        if tenant in exp.tenant_errors:  # its tenant file could not be loaded
+            errors[tenant] = exp.tenant_errors[tenant]
+            seconds[tenant] = 0.0
+            progress(f"data · {tenant} · ERROR: {_first_line(errors[tenant])}")
+            continue
         known = stamps.lookup(exp, tenant) if cache else None
         if known is not None:  # generated/validated by an earlier run, files unchanged
             hashes[tenant] = known
