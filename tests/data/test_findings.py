@@ -101,6 +101,22 @@ def test_two_channels_with_proportional_spend(panel: Panel) -> None:
     assert found[0]["correlation"] == pytest.approx(1.0)
 
 
+def test_a_control_proportional_to_another_control_or_to_spend(panel: Panel) -> None:
+    rng = np.random.default_rng(1)
+    price = panel.controls[:, :, 0]
+    twin = np.stack([price, -2.0 * price + 5.0, rng.normal(size=price.shape)], axis=-1)
+    found = data_findings(replace(panel, controls=twin,
+                                  control_names=("price", "discount", "temp")), HOLDOUT)
+    assert kinds(found) == [("identical_control", "price, discount")]
+    assert found[0]["correlation"] == pytest.approx(-1.0)  # negative counts too
+    promo = np.stack([price, 0.01 * panel.spend[:, :, 1]], axis=-1)
+    found = data_findings(replace(panel, controls=promo, control_names=("price", "promo")),
+                          HOLDOUT)
+    assert kinds(found) == [("identical_control", "promo, search")]
+    assert "proportional to the spend of channel 'search'" in found[0]["detail"]
+    assert "the elasticity of 'search' is not identified" in found[0]["detail"]
+
+
 def test_a_control_constant_within_each_segment(panel: Panel) -> None:
     controls = np.repeat(np.array([1.0, 2.0, 3.0])[:, None, None], WEEKS, axis=1)
     found = data_findings(replace(panel, controls=controls), HOLDOUT)

@@ -5,7 +5,8 @@ reviewer must know before reading the estimates: a channel with no spend at all 
 estimable effect (its elasticity 0 is not an estimate), a channel whose spend starts inside
 the holdout (or a cross-validation fold's test weeks) is never seen by that fit, a control
 that never changes within a segment is absorbed by the segment intercept, two channels with
-proportional spend cannot be told apart, weeks with a KPI of zero or below usually mean
+proportional spend cannot be told apart (nor a control proportional to another control or to
+a channel's spend), weeks with a KPI of zero or below usually mean
 an outage or missing data written as 0, and a fit on less than a year of weeks has no yearly
 seasonality (``model.mmm.yearly_order``).
 
@@ -37,6 +38,8 @@ FINDING_KINDS = {
     "no_training_spend": "a channel whose spend starts after the training weeks of the "
                          "holdout fit or of a cross-validation fold",
     "identical_spend": "two channels with proportional spend: their effects cannot be split",
+    "identical_control": "a control proportional to another control or to a channel's spend: "
+                         "their effects cannot be split",
     "constant_control": "a control that never changes within a segment",
     "kpi_not_positive": "segment-weeks with a KPI of zero or below",
     "short_history": "a fit on less than a year of weeks: its yearly seasonality is left out",
@@ -46,7 +49,8 @@ MAX_LISTED = 5
 
 #: What the validation notebook says when there is nothing to report.
 NO_FINDINGS = ("No findings: every channel has spend in the training weeks, no two channels' "
-               "spend is proportional, every control varies, every KPI value is positive "
+               "spend is proportional, no control is proportional to another input, "
+               "every control varies, every KPI value is positive "
                "and every fit spans a year or more.")
 
 
@@ -109,6 +113,39 @@ def _identical_spend(panel: Panel) -> list[dict]:
     return out
 
 
+def _identical_controls(panel: Panel) -> list[dict]:
+    """Pairs of a control and another control, or a control and a channel's spend, that are
+    proportional (|correlation| >= IDENTICAL_SPEND_CORRELATION over segment-weeks): the fit
+    cannot split their effects, and a control that moves with a channel takes that channel's
+    effect, or gives it one it does not have."""
+    out = []
+    controls = panel.controls.reshape(-1, len(panel.control_names))
+    spend = panel.spend.reshape(-1, len(panel.channels))
+
+    def varies(x: np.ndarray) -> bool:
+        return bool(np.ptp(x) > 0)
+
+    pairs = [(panel.control_names[i], controls[:, i], panel.control_names[j], controls[:, j],
+              "control") for i, j in combinations(range(controls.shape[1]), 2)]
+    pairs += [(name, controls[:, k], channel, spend[:, c], "channel")
+              for k, name in enumerate(panel.control_names)
+              for c, channel in enumerate(panel.channels)]
+    for a, x, b, y, other in pairs:
+        if not (varies(x) and varies(y)):
+            continue
+        r = float(np.corrcoef(x, y)[0, 1])
+        if abs(r) >= IDENTICAL_SPEND_CORRELATION:
+            what = (f"the spend of channel {b!r}" if other == "channel" else f"control {b!r}")
+            out.append(_finding(
+                "identical_control", f"{a}, {b}",
+                f"control {a!r} is proportional to {what} (correlation {r:.4f} over "
+                f"segment-weeks): no fit can tell their effects apart"
+                + (f"; the elasticity of {b!r} is not identified" if other == "channel"
+                   else ""),
+                correlation=r))
+    return out
+
+
 def _constant_controls(panel: Panel) -> list[dict]:
     out = []
     for k, control in enumerate(panel.control_names):
@@ -163,7 +200,7 @@ def data_findings(panel: Panel, holdout_weeks: int,
     ``folds``: (name, training weeks) of each rolling-origin fold; ``seasonality_min_weeks``:
     the model's ``ModelSettings.seasonality_min_weeks`` (0: no fit is short)."""
     found = [*_spend_findings(panel, holdout_weeks, folds), *_identical_spend(panel),
-             *_constant_controls(panel), *_kpi_not_positive(panel),
+             *_identical_controls(panel), *_constant_controls(panel), *_kpi_not_positive(panel),
              *_short_history(panel, holdout_weeks, folds, seasonality_min_weeks)]
     rank = {kind: i for i, kind in enumerate(FINDING_KINDS)}
     return sorted(found, key=lambda f: rank[f["kind"]])  # stable: channel order kept
