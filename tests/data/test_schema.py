@@ -148,6 +148,12 @@ def test_daily_data_is_not_weekly(frame_factory, tenant):
     assert "1 day apart (median), which looks daily: aggregate to weeks first" in msg
 
 
+def test_data_a_few_days_apart_is_not_weekly(frame_factory, tenant):
+    every_third = [f"{d:%Y-%m-%d}" for d in pd.date_range("2023-01-02", periods=6, freq="3D")]
+    msg = _error(frame_factory(dates=every_third), tenant)
+    assert "the dates are 3 days apart (median): aggregate to weeks first" in msg
+
+
 def test_monthly_data_is_not_weekly(frame_factory, tenant):
     months = [f"{d:%Y-%m-%d}" for d in pd.date_range("2023-01-01", periods=6, freq="MS")]
     msg = _error(frame_factory(dates=months), tenant)

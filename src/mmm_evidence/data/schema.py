@@ -294,13 +294,14 @@ def _check_cadence(dates: pd.Series, label: _Names, source: str) -> None:
     if len(distinct) < 3 or weekdays.max() >= 0.5 * len(distinct):
         return
     step = float(np.median(np.diff(distinct) / np.timedelta64(1, "D")))
-    cadence = ("daily" if step < 2 else "a few days apart" if step < 6 else
-               "monthly" if 27 <= step <= 32 else "quarterly" if 88 <= step <= 93 else None)
-    if cadence:
+    cadence = (", which looks daily" if step < 2 else "" if step < 6 else
+               ", which looks monthly" if 27 <= step <= 32 else
+               ", which looks quarterly" if 88 <= step <= 93 else None)
+    if cadence is not None:
         days = f"{step:g} day" + ("" if step == 1 else "s")
         raise DataError(f"{source}: {label('date')}: expected weekly data (one row per week "
                         f"and segment, dates 7 days apart); the dates are {days} apart "
-                        f"(median), which looks {cadence}: aggregate to weeks first")
+                        f"(median){cadence}: aggregate to weeks first")
 
 
 def _check_weekday(dates: pd.Series, label: _Names, lines: np.ndarray, source: str) -> None:
