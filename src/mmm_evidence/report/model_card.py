@@ -105,6 +105,12 @@ LIMITATIONS = (
     "a Bayes estimator that knows the benchmark's own generating ranges reaches "
     "(benchmarks/recovery_bound.py); a channel with a small share of the KPI is often "
     "estimated at zero.",
+    "The media form is assumed: geometric adstock (its start delayed by up to a few weeks "
+    "where the data ask for it), then Hill saturation. Where the true response has another "
+    "form (a lag kernel whose effect builds up to a peak, saturation of each week's spend "
+    "before carryover, logistic saturation) elasticity errors are larger, and holdout "
+    "accuracy hardly shows it; the robustness suite's carryover_form check flags part of "
+    "such tenants (benchmarks/foreign.py).",
 )
 
 _BASELINE_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
