@@ -198,6 +198,29 @@ def test_a_validation_notebook_that_glues_nothing_is_an_error(tmp_path: Path) ->
     assert result.ipynb_exists and result.html_exists
 
 
+def test_a_notebook_that_computes_another_tenant_is_an_error(tmp_path: Path) -> None:
+    """An analyst's edit can leave the parameters cell untagged or renamed: the notebook then
+    computes (and glues) the tenant it names itself, not the task's."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    params = new_code_cell('tenant_id = "beta"\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    source = tmp_path / "renamed.ipynb"
+    nbformat.write(new_notebook(
+        cells=[params, new_code_cell("import scrapbook as sb\ntenant = tenant_id\n"
+                                     "sb.glue('tenant', tenant)")],
+        metadata={"kernelspec": {"name": "mmm-evidence", "display_name": "x",
+                                 "language": "python"}}), source)
+    task = NotebookTask(
+        tenant="alpha", notebook="extra", source=source,
+        ipynb=tmp_path / "out.ipynb", html=tmp_path / "out.html",
+        parameters={"tenant": "alpha", "seed": 1},
+        kernel_name="mmm-evidence", timeout_seconds=60, cwd=tmp_path)
+    result = execute_notebook_task(task)
+    assert result.status == "error"
+    assert "glued results for tenant 'beta', but it ran for 'alpha'" in result.error
+
+
 def test_a_baselines_notebook_that_glues_nothing_is_an_error(tmp_path: Path) -> None:
     task = NotebookTask(
         tenant="alpha", notebook="baselines", source=builder.NOTEBOOKS_DIR / "extra.ipynb",

@@ -190,6 +190,12 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
             missing = missing_scraps(scraps, REQUIRED_SCRAPS[task.notebook])
             if missing:
                 status, error = ERROR, f"notebook did not glue: {', '.join(missing)}"
+        if status == OK and "tenant" in scraps and scraps["tenant"] != task.tenant:
+            # an edited parameters cell can leave the notebook computing another tenant
+            status, error = ERROR, (f"the notebook glued results for tenant "
+                                    f"{scraps['tenant']!r}, but it ran for {task.tenant!r}: "
+                                    f"is its parameters cell still tagged 'parameters' and "
+                                    f"does it still define 'tenant'?")
     return TaskResult(tenant=task.tenant, notebook=task.notebook, ipynb=task.ipynb,
                       html=task.html, status=status, error=error,
                       seconds=time.perf_counter() - start, execute_seconds=execute_seconds,
