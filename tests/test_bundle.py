@@ -139,6 +139,38 @@ def test_stale_artifacts_are_refused(run_folder: Path, tmp_path: Path) -> None:
         write_bundle(tmp_path / "empty")
 
 
+def test_notebooks_missing_or_not_from_this_run_are_refused(run_folder: Path,
+                                                             tmp_path: Path) -> None:
+    """The run manifest records each executed notebook's and export's SHA-256: a file
+    deleted, edited or overwritten by another (interrupted) run stops packaging."""
+    manifest = json.loads((run_folder / "run_manifest.json").read_text(encoding="utf-8"))
+    recorded = {rel for task in manifest["tasks"] for rel in task["sha256"]}
+    assert "tenants/alpha/validation.ipynb" in recorded
+    assert "tenants/alpha/validation.reviewer.html" in recorded
+    gone = Path(shutil.copytree(run_folder, tmp_path / "gone"))
+    (gone / "tenants" / "alpha" / "validation.html").unlink()
+    with pytest.raises(BundleError, match=r"missing evidence files: "
+                                          r"tenants/alpha/validation\.html"):
+        write_bundle(gone)
+    other = Path(shutil.copytree(run_folder, tmp_path / "other"))
+    notebook = other / "tenants" / "beta" / "validation.ipynb"
+    notebook.write_text(notebook.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"not the files run \w+ wrote .*"
+                                          r"tenants/beta/validation\.ipynb"):
+        write_bundle(other)
+    assert main(["package", "ignored", "--output-dir", str(other)]) == 2
+
+
+def test_files_the_run_did_not_write_are_not_bundled(run_folder: Path, tmp_path: Path) -> None:
+    out = Path(shutil.copytree(run_folder, tmp_path / "out"))
+    (out / "raw_export.csv").write_text("date,segment,revenue\n2024-01-01,a,1\n",
+                                        encoding="utf-8")
+    (out / "notes.txt").write_text("ask jane@example.com", encoding="utf-8")
+    names = {m.name.split("/", 1)[-1] for m, _ in members(write_bundle(out, tmp_path).path)}
+    assert "data/validation_report.json" in names and "data/robustness_suite.log" in names
+    assert "data/raw_export.csv" not in names and "data/notes.txt" not in names
+
+
 def test_manifest_paths_are_percent_encoded() -> None:
     path = "data/a%b\nc\rd.txt"
     assert encode_manifest_path(path) == "data/a%25b%0Ac%0Dd.txt"

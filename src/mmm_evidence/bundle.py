@@ -39,6 +39,7 @@ from pathlib import Path
 import mmm_evidence
 from mmm_evidence.report.reviewer import (
     BUNDLE_PREFIX,
+    REVIEWER_OUTPUTS,
     ArtifactError,
     evidence_files,
     load_run_artifacts,
@@ -138,6 +139,17 @@ def _parents(paths: Iterable[str]) -> set[str]:
     return out
 
 
+def _changed_since_the_run(output_dir: Path, manifest: dict | None,
+                           files: Iterable[str]) -> list[str]:
+    """The notebook files among ``files`` whose SHA-256 differs from the one the run manifest
+    recorded for them (manifests written before the hashes were recorded: none)."""
+    recorded: dict[str, str] = {}
+    for task in (manifest or {}).get("tasks") or []:
+        recorded.update((task or {}).get("sha256") or {})
+    return [f for f in sorted(files)
+            if f in recorded and _sha256_file(output_dir / f) != recorded[f]]
+
+
 def write_bundle(output_dir: str | Path, dest: str | Path | None = None, *,
                  refresh: bool = True) -> BundleInfo:
     """Package the run in ``output_dir`` as ``validation_bundle_<run-id>.tar.gz`` (in
@@ -152,12 +164,19 @@ def write_bundle(output_dir: str | Path, dest: str | Path | None = None, *,
         names = ", ".join(f"{name} (run {run})" for name, run in sorted(arts.stale.items()))
         raise BundleError(f"{output_dir}: left over from another run: {names}; this run is "
                           f"{arts.run_id} — rerun, or remove those files, before packaging")
+    files = evidence_files(arts)
+    rewritten = set(REVIEWER_OUTPUTS) if refresh else set()
+    missing = [f for f in files if f not in rewritten and not (output_dir / f).is_file()]
+    if missing:
+        raise BundleError(f"{output_dir}: missing evidence files: {', '.join(missing)} — "
+                          "rerun the experiment before packaging")
+    changed = _changed_since_the_run(output_dir, arts.manifest, files)
+    if changed:
+        raise BundleError(f"{output_dir}: not the files run {arts.run_id} wrote (changed "
+                          f"since, or written by another run): {', '.join(changed)} — rerun "
+                          "the experiment before packaging")
     if refresh:
         write_reviewer_outputs(output_dir)
-    files = evidence_files(arts)
-    missing = [f for f in files if not (output_dir / f).is_file()]
-    if missing:
-        raise BundleError(f"{output_dir}: missing evidence files: {', '.join(missing)}")
 
     root = bundle_name(arts.run_id).removesuffix(".tar.gz")
     payload = {f"data/{f}": output_dir / f for f in files}

@@ -404,6 +404,16 @@ def build_fairness_report(result: RunResult, leaks: Mapping[str, Any] | None = N
 # --------------------------------------------------------------------------- run manifest
 
 
+def _output_hashes(task, output_dir: Path) -> dict[str, str]:
+    """{relative path: SHA-256} of a task's executed notebook and HTML exports that exist:
+    packaging checks that the files it bundles are this run's (``bundle.write_bundle``)."""
+    out = {}
+    for path in (task.ipynb, task.html, task.reviewer_html):
+        if path is not None and Path(path).is_file():
+            out[_relative(path, output_dir)] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return out
+
+
 def build_run_manifest(result: RunResult) -> dict:
     """The ``run_manifest.json`` content: provenance and timings (the only wall-clock data)."""
     exp = result.exp
@@ -439,6 +449,7 @@ def build_run_manifest(result: RunResult) -> dict:
              "seconds": t.seconds, "execute_seconds": t.execute_seconds, "error": t.error,
              "ipynb": _relative(t.ipynb, output_dir), "html": _relative(t.html, output_dir),
              "reviewer_html": _relative(t.reviewer_html, output_dir),
+             "sha256": _output_hashes(t, output_dir),
              "cached": t.cached, "cache_key": t.cache_key}
             for t in result.tasks
         ],

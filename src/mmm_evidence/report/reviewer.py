@@ -34,6 +34,7 @@ from mmm_evidence.pipeline.files import (
 from mmm_evidence.report.defects import DEFECTS_FILE, write_defects
 from mmm_evidence.report.index_page import INDEX_FILE, write_index
 from mmm_evidence.report.model_card import MODEL_CARD_FILE, MODEL_CARD_MD_FILE, write_model_card
+from mmm_evidence.report.robustness_log import ROBUSTNESS_LOG_FILE
 from mmm_evidence.report.summary import SUMMARY_FILE, write_summary
 
 BUNDLE_PREFIX = "validation_bundle_"
@@ -111,17 +112,23 @@ def load_run_artifacts(folder: str | Path) -> RunArtifacts:
     return arts
 
 
+#: The top-level files a run writes (beside the reviewer outputs); only these are evidence:
+#: anything else in the folder (an export, notes, a copy of the input rows) is not bundled.
+RUN_FILES = (REPORT_FILE, MANIFEST_FILE, BASELINES_FILE, ROBUSTNESS_FILE, FAIRNESS_FILE,
+             FEATURE_IMPORTANCE_FILE, ROBUSTNESS_LOG_FILE)
+
+
 def evidence_files(arts: RunArtifacts) -> list[str]:
-    """Every file of the run a bundle must hold, as sorted relative POSIX paths: the top-level
-    files (not hidden, not bundles, not stale), the reviewer outputs, and each tenant's executed
-    notebooks and HTML exports named in the report. Input data (``data/``) is left out: the
-    manifest holds its hashes."""
+    """Every file of the run a bundle must hold, as sorted relative POSIX paths: the run's
+    top-level files that exist (``RUN_FILES``; not stale), the reviewer outputs, and each
+    tenant's executed notebooks and HTML exports named in the report — listed whether or not
+    they are still there, so packaging notices a missing one. Input data (``data/``) is left
+    out: the manifest holds its hashes."""
     files = set(REVIEWER_OUTPUTS)
-    for path in arts.folder.iterdir():
-        if (path.name.startswith(".") or path.name.startswith(BUNDLE_PREFIX)
-                or path.name in arts.stale or path.is_symlink() or not path.is_file()):
-            continue
-        files.add(path.name)
+    for name in RUN_FILES:
+        path = arts.folder / name
+        if name not in arts.stale and path.is_file() and not path.is_symlink():
+            files.add(name)
     tenants: Mapping[str, Mapping] = arts.report.get("tenants") or {}
     for section in tenants.values():
         for entry in (section.get("notebooks") or {}).values():
@@ -129,10 +136,7 @@ def evidence_files(arts: RunArtifacts) -> list[str]:
                 continue
             for key in ("ipynb", "html", "reviewer_html"):
                 rel = entry.get(key)
-                if not rel:
-                    continue
-                path = arts.folder / rel
-                if path.is_file() and not path.is_symlink():
+                if rel:
                     files.add(Path(rel).as_posix())
     return sorted(files)
 
