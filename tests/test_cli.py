@@ -71,6 +71,43 @@ def test_unknown_tenant_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert "zeta not listed" in capsys.readouterr().err
 
 
+def test_an_output_folder_that_cannot_be_written_exits_2_before_any_notebook(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    a_file = tmp_path / "afile"
+    a_file.write_text("x", encoding="utf-8")
+    for target in (a_file, a_file / "sub"):
+        assert main(["run", str(params), "--output-dir", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert f"{target}: cannot write into the output folder" in err
+        assert "Traceback" not in err
+
+
+def test_a_second_run_into_a_folder_in_use_exits_2(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """Two runs (or a run and package) writing into one folder would leave files that
+    contradict each other: the second is refused while the first holds the folder's lock."""
+    from mmm_evidence.pipeline.files import output_folder_lock
+
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    out = tmp_path / "busy"
+    with output_folder_lock(out):
+        assert main(["run", str(params), "--output-dir", str(out)]) == 2
+        assert "another mmm-evidence run or package is writing into this folder" in \
+            capsys.readouterr().err
+        assert main(["package", "ignored", "--output-dir", str(out)]) == 2
+        assert "another mmm-evidence run" in capsys.readouterr().err
+    with output_folder_lock(out):  # released: it can be taken again
+        pass
+
+
+def test_tenants_option_naming_no_tenant_exits_2(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    assert main(["run", str(params), "--tenants", ","]) == 2
+    assert "--tenants names no tenant" in capsys.readouterr().err
+
+
 def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     params = builder.build_experiment(tmp_path, ["alpha"])
     assert main(["run", str(params), "--workers", "0"]) == 2

@@ -138,6 +138,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         return _error(f"--workers must be at least 1, got {args.workers}")
+    if args.tenants is not None and _tenant_list(args.tenants) is None:
+        return _error(f"--tenants names no tenant (got {' '.join(args.tenants)!r})")
     try:
         exp = load_experiment(args.params, tenants=_tenant_list(args.tenants))
     except ConfigError as exc:
@@ -150,19 +152,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.scheduler and args.executor != "dask":
         return _error("--scheduler needs --executor dask")
     from mmm_evidence.pipeline.executors import ExecutorError
+    from mmm_evidence.pipeline.files import OutputFolderError, output_folder_lock
 
+    output_dir = Path(args.output_dir) if args.output_dir else exp.output_dir
     try:
-        result = run_experiment(exp, output_dir=args.output_dir, workers=args.workers,
-                                progress=lambda line: print(line, flush=True),
-                                cache=not args.no_cache, executor=args.executor,
-                                scheduler=args.scheduler)
-    except ExecutorError as exc:
+        with output_folder_lock(output_dir):
+            result = run_experiment(exp, output_dir=output_dir, workers=args.workers,
+                                    progress=lambda line: print(line, flush=True),
+                                    cache=not args.no_cache, executor=args.executor,
+                                    scheduler=args.scheduler)
+            paths = write_run_artifacts(result)
+            import json
+
+            report = json.loads(paths["validation_report"].read_text(encoding="utf-8"))
+    except (ExecutorError, OutputFolderError) as exc:
         return _error(str(exc))
-    paths = write_run_artifacts(result)
-
-    import json
-
-    report = json.loads(paths["validation_report"].read_text(encoding="utf-8"))
+    except OSError as exc:  # a file or folder of the output cannot be written
+        return _error(f"{output_dir}: cannot write the run's outputs: {exc}")
     print()
     width = max(len(t) for t in report["tenants"]) if report["tenants"] else 0
     for name in report["tenant_order"]:
@@ -219,14 +225,23 @@ def _cmd_package(args: argparse.Namespace) -> int:
             output_dir = load_experiment(_experiment_params(args.experiment)).output_dir
         except ConfigError as exc:
             return _error(str(exc))
-    try:
-        info = write_bundle(output_dir, args.out)
-    except BundleError as exc:
+    import contextlib
+    import shlex
+
+    from mmm_evidence.pipeline.files import OutputFolderError, output_folder_lock
+
+    try:  # not while a run writes into the folder (a missing folder: write_bundle says so)
+        with (output_folder_lock(output_dir) if Path(output_dir).is_dir()
+              else contextlib.nullcontext()):
+            info = write_bundle(output_dir, args.out)
+    except (BundleError, OutputFolderError) as exc:
         return _error(str(exc))
+    except OSError as exc:
+        return _error(f"cannot write the bundle: {exc}")
     print(f"wrote bundle: {info.path}")
     print(f"  run {info.run_id} · {info.payload_files} files · {info.payload_bytes} bytes of "
           f"payload · sha256 {info.sha256}")
-    print(f"  check it with: mmm-evidence verify {info.path}")
+    print(f"  check it with: mmm-evidence verify {shlex.quote(str(info.path))}")
     return EXIT_OK
 
 

@@ -21,7 +21,8 @@ __all__ = [
     "SCHEMA_VERSION", "FLOAT_SIGNIFICANT_DIGITS", "REPORT_FILE", "MANIFEST_FILE",
     "BASELINES_FILE", "ROBUSTNESS_FILE", "FAIRNESS_FILE", "MANIFEST_PACKAGES", "canonical",
     "canonical_json", "write_text", "write_canonical_json", "git_commit", "git_dirty",
-    "package_versions", "data_hash_entries", "compute_run_id",
+    "package_versions", "data_hash_entries", "compute_run_id", "LOCK_FILE",
+    "OutputFolderError", "output_folder_lock",
 ]
 
 SCHEMA_VERSION = 1
@@ -179,3 +180,54 @@ def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]
         digest.update(hashlib.sha256(notebook_bytes[name]).digest())
     digest.update(b"package\0" + package_version.encode())
     return digest.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- one writer
+
+
+LOCK_FILE = ".lock"
+
+
+class OutputFolderError(OSError):
+    """The output folder cannot be written, or another run is writing into it."""
+
+
+class output_folder_lock:  # noqa: N801 (a context manager used like a function)
+    """Create ``folder`` if needed and hold an exclusive lock on ``folder/.lock`` (POSIX
+    ``flock``) for the ``with`` block, so two runs (or a run and ``package``) never write into
+    one folder at once: their files would contradict each other. Raises
+    ``OutputFolderError`` naming the folder when it cannot be created or written, or when
+    another process holds the lock. Where ``fcntl`` is missing (Windows) only the folder is
+    checked."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self._handle = None
+
+    def __enter__(self) -> Path:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / LOCK_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise OutputFolderError(f"{self.folder}: cannot write into the output folder: "
+                                    f"{exc.strerror or exc}") from None
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            self._handle = handle
+            return self.folder
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise OutputFolderError(
+                f"{self.folder}: another mmm-evidence run or package is writing into this "
+                f"folder (it holds {self.folder / LOCK_FILE}); wait for it to finish, or use "
+                f"another --output-dir") from None
+        self._handle = handle
+        return self.folder
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the lock
+            self._handle = None
