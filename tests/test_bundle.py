@@ -171,6 +171,53 @@ def test_files_the_run_did_not_write_are_not_bundled(run_folder: Path, tmp_path:
     assert "data/raw_export.csv" not in names and "data/notes.txt" not in names
 
 
+def _tar_bytes(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_bytes_after_the_archive_are_refused(bundle: Path, tmp_path: Path) -> None:
+    """Extractors such as ``tar -i`` also read a second gzip member or a member after the
+    archive's end marker; verify refuses both instead of saying OK about the rest."""
+    import gzip
+
+    root = members(bundle)[0][0].name.split("/")[0]
+    smuggled = _tar_bytes(f"{root}/data/model_card.html", b"<p>pwned</p>")
+    appended = tmp_path / "appended.tar.gz"
+    appended.write_bytes(bundle.read_bytes() + gzip.compress(smuggled))
+    trailing = tmp_path / "trailing.tar.gz"
+    trailing.write_bytes(bundle.read_bytes() + b"garbage")
+    after_end = tmp_path / "after_end.tar.gz"
+    after_end.write_bytes(gzip.compress(gzip.decompress(bundle.read_bytes()) + smuggled))
+    for path, says in ((appended, "bytes after the gzip stream"),
+                       (trailing, "bytes after the gzip stream"),
+                       (after_end, "data after the archive's end marker")):
+        result = verify_bundle(path)
+        assert not result.ok, path.name
+        assert any(says in p.message for p in result.problems), (path.name, result.problems)
+    assert verify_bundle(bundle).ok
+
+
+def test_an_over_long_member_name_is_refused_before_extracting(bundle: Path,
+                                                                tmp_path: Path) -> None:
+    root = members(bundle)[0][0].name.split("/")[0]
+    long_name = f"{root}/data/" + "x" * 5000
+
+    def add(items: list[Member]) -> list[Member]:
+        info = tarfile.TarInfo(long_name)
+        return [*items, (info, b"x")]
+
+    result = verify_bundle(repack(bundle, tmp_path / "long.tar.gz", add))
+    assert [p.message for p in result.problems] == [
+        f"refused: member name too long ({len(long_name)} characters; at most 1024 bytes, "
+        "255 per path part)"]
+    assert all(len(p.path) < 100 for p in result.problems)  # the name is shortened
+
+
 def test_manifest_paths_are_percent_encoded() -> None:
     path = "data/a%b\nc\rd.txt"
     assert encode_manifest_path(path) == "data/a%25b%0Ac%0Dd.txt"

@@ -293,6 +293,13 @@ def _member_problems(members: list[tarfile.TarInfo], max_member_bytes: int,
     total = 0
     for m in members:
         name = m.name
+        if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES or any(
+                len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_PART_BYTES
+                for part in name.split("/")):
+            problems.append(Problem(name[:60] + "…", f"refused: member name too long "
+                                    f"({len(name)} characters; at most {MAX_NAME_BYTES} bytes, "
+                                    f"{MAX_NAME_PART_BYTES} per path part)"))
+            continue
         if not (m.isreg() or m.isdir()):
             what = _TYPE_NAMES.get(m.type, f"an unsupported member type {m.type!r}")
             target = f" -> {m.linkname}" if m.issym() or m.islnk() else ""
@@ -431,6 +438,46 @@ def _check_bag(bag: Path, result: Verification) -> None:
         problems.append(Problem(rel, "extra: tag file not listed in a tag manifest"))
 
 
+#: Longest member name (and path part) a bundle may hold; a bag's are far shorter.
+MAX_NAME_BYTES = 1024
+MAX_NAME_PART_BYTES = 255
+_CHUNK = 1 << 20
+
+
+def _gzip_chunks(path: Path):
+    """The decompressed bytes of the first gzip member of ``path``, in chunks; then raises
+    ``_Trailing`` if anything follows that member (a second member or other bytes: extractors
+    such as ``tar -i`` read them, so a bundle must not have them)."""
+    inflate = zlib.decompressobj(wbits=31)
+    with open(path, "rb") as handle:
+        while not inflate.eof:
+            raw = handle.read(_CHUNK)
+            if not raw:
+                raise EOFError("the gzip stream ends early (a truncated file)")
+            yield inflate.decompress(raw)
+        rest = inflate.unused_data + handle.read(1)
+    if rest:
+        raise _Trailing("bytes after the gzip stream (a second gzip member or other data); "
+                        "a bundle is one gzip stream")
+
+
+class _Trailing(ValueError):
+    pass
+
+
+def _after_the_archive(path: Path, end: int) -> str | None:
+    """Why the bytes after the tar's last member (offset ``end`` of the decompressed stream)
+    are not what an archive ends with — zero blocks only — or None when they are."""
+    seen = 0
+    for chunk in _gzip_chunks(path):
+        start = max(end - seen, 0)
+        if start < len(chunk) and chunk[start:].strip(b"\0"):
+            return ("data after the archive's end marker (a member only some extractors "
+                    "read); a bundle ends with the marker")
+        seen += len(chunk)
+    return None
+
+
 def verify_bundle(path: str | Path, *, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
                   max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES) -> Verification:
     """Check a bundle's safety and integrity; every problem names its file (see module doc)."""
@@ -440,6 +487,13 @@ def verify_bundle(path: str | Path, *, max_member_bytes: int = DEFAULT_MAX_MEMBE
         with tarfile.open(path, mode="r:gz") as tar:
             members = tar.getmembers()
             unsafe, root = _member_problems(members, max_member_bytes, max_total_bytes)
+            if not unsafe:
+                try:
+                    trailing = _after_the_archive(path, tar.offset)
+                except _Trailing as exc:
+                    trailing = str(exc)
+                if trailing:
+                    unsafe = [Problem(path.name, f"refused: {trailing}")]
             if unsafe or root is None:
                 result.problems.extend(unsafe or [Problem("(bundle)", "empty archive")])
                 return result
