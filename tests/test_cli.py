@@ -101,6 +101,23 @@ def test_a_second_run_into_a_folder_in_use_exits_2(tmp_path: Path,
         pass
 
 
+def test_a_subset_of_tenants_is_a_partial_run_of_the_experiment(tmp_path: Path) -> None:
+    """--tenants runs part of the experiment: its artifacts say which tenants were left out,
+    and its run id is not that of an experiment listing only those tenants."""
+    from mmm_evidence.config import load_experiment
+    from mmm_evidence.report.document import run_scope
+
+    params = builder.build_experiment(tmp_path, ["alpha", "beta", "gamma"])
+    subset = load_experiment(params, tenants=["beta"])
+    assert subset.tenants == ["beta"] and subset.tenants_not_run == ["alpha", "gamma"]
+    alone = builder.build_experiment(tmp_path / "alone", ["beta"])
+    assert load_experiment(alone).params_hash() != subset.params_hash()
+    assert load_experiment(params).tenants_not_run == []
+    report = {"tenants": {"beta": {}}, "tenants_not_run": ["alpha", "gamma"]}
+    assert run_scope(report) == "; partial run: 1 of 3 tenants, not run: alpha, gamma"
+    assert run_scope({"tenants": {"beta": {}}, "tenants_not_run": []}) == ""
+
+
 def test_tenants_option_naming_no_tenant_exits_2(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture) -> None:
     params = builder.build_experiment(tmp_path, ["alpha"])

@@ -174,6 +174,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for name in report["tenant_order"]:
         print(tenant_line(name, report["tenants"][name], width))
     print(f"verdict: {report['verdict']}  (run {report['run_id']})")
+    if report.get("tenants_not_run"):
+        print(f"partial run: the verdict covers only the tenants above; not run: "
+              f"{', '.join(report['tenants_not_run'])}")
     for error in report["errors"]:
         first = (error["error"] or "").strip().splitlines()
         print(f"error: {error['tenant']} · {error['notebook'] or 'data'} · "

@@ -636,6 +636,9 @@ class ExperimentConfig(_Strict):
     privacy: PrivacySettings = PrivacySettings()
     path: Path | None = None
     tenant_configs: dict[str, TenantConfig] = Field(default_factory=dict)
+    tenants_not_run: list[str] = Field(
+        default_factory=list, description="the experiment's tenants a run left out "
+        "(mmm-evidence run --tenants): its verdict covers the others only")
     tenant_errors: dict[str, str] = Field(
         default_factory=dict, description="tenant -> why its tenant file could not be "
         "loaded: that tenant is a data error of the run, the others run")
@@ -805,8 +808,9 @@ def load_experiment(path: str | Path, tenants: list[str] | None = None) -> Exper
             configs[name] = load_tenant(tenant_path)
         except ConfigError as exc:  # one tenant's bad file never stops the others
             errors[name] = str(exc)
-    return cfg.model_copy(update={"tenants": selected, "tenant_configs": configs,
-                                  "tenant_errors": errors})
+    return cfg.model_copy(update={
+        "tenants": selected, "tenant_configs": configs, "tenant_errors": errors,
+        "tenants_not_run": [t for t in cfg.tenants if t not in selected]})
 
 
 def _file_digest(path: Path) -> str | None:

@@ -162,6 +162,7 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
         "gate_counts": count_gates(all_gates),
         "notebooks": list(exp.notebooks),
         "tenant_order": list(exp.tenants),
+        "tenants_not_run": list(exp.tenants_not_run),
         "errors": errors,
         "tenants": tenants,
     }

@@ -101,7 +101,7 @@ def tenant_parameters(exp: ExperimentConfig, tenant: str) -> dict:
     tenant and notebook lists (a notebook added to the experiment runs alone), the other
     tenants, the description and the runner settings that do not change a result."""
     data = exp.resolved()
-    for key in ("tenants", "notebooks", "description"):
+    for key in ("tenants", "notebooks", "description", "tenants_not_run"):
         data.pop(key, None)
     configs = data.pop("tenant_configs", {})
     data.pop("tenant_files_not_loaded", None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Union
@@ -24,7 +24,7 @@ __all__ = [
     "Code", "Badge", "Link", "Strong", "Muted", "Inline", "Heading", "Para", "Table", "Meta",
     "Figure", "Pre", "Bullets", "Banner", "Section", "Block", "Document", "to_html",
     "to_markdown", "html_page", "markdown_page", "md_escape", "inline_html", "inline_markdown",
-    "fmt_num", "fmt_pct", "verdict_kind", "gate_label", "gate_kind", "BASE_CSS",
+    "fmt_num", "fmt_pct", "verdict_kind", "gate_label", "gate_kind", "BASE_CSS", "run_scope",
 ]
 
 # --------------------------------------------------------------------------- inline spans
@@ -171,6 +171,17 @@ def fmt_pct(value: Any) -> str:
 
 
 _VERDICT_KIND = {"PASS": "pass", "FAIL": "fail", "NOT ASSESSABLE": "na"}
+
+
+def run_scope(report: Mapping[str, Any]) -> str:
+    """"" for a run of every tenant of the experiment; else the note a verdict banner carries:
+    the verdict covers only the tenants run (``mmm-evidence run --tenants``)."""
+    skipped = [str(t) for t in report.get("tenants_not_run") or []]
+    if not skipped:
+        return ""
+    run = len(report.get("tenants") or {})
+    return (f"; partial run: {run} of {run + len(skipped)} tenants, not run: "
+            f"{', '.join(skipped)}")
 
 
 def verdict_kind(verdict: str | None) -> str:

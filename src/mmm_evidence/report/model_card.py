@@ -44,6 +44,7 @@ from mmm_evidence.report.document import (
     gate_label,
     html_page,
     markdown_page,
+    run_scope,
     verdict_kind,
 )
 
@@ -687,7 +688,7 @@ def build_model_card(report: Mapping[str, Any], *,
         Banner(f"Verdict: {verdict}",
                f"{counts.get('passed', 0)} of {counts.get('total', 0)} gates passed, "
                f"{counts.get('failed', 0)} failed, {counts.get('not_assessable', 0)} not "
-               f"assessable; {len(errors)} error(s)", verdict_kind(verdict)),
+               f"assessable; {len(errors)} error(s){run_scope(report)}", verdict_kind(verdict)),
         Meta([("experiment", str(experiment)), ("run id", Code(str(report.get("run_id")))),
               ("date (UTC)", date or "not recorded"),
               ("package version", str(report.get("package_version"))),

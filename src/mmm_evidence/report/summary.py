@@ -29,6 +29,7 @@ from mmm_evidence.report.document import (
     gate_kind,
     gate_label,
     markdown_page,
+    run_scope,
     verdict_kind,
 )
 
@@ -78,7 +79,7 @@ def build_summary(report: Mapping[str, Any], files: Sequence[str] = (),
         Banner(f"Verdict: {verdict}",
                f"{counts.get('passed', 0)} of {counts.get('total', 0)} gates passed, "
                f"{counts.get('failed', 0)} failed, {counts.get('not_assessable', 0)} not "
-               f"assessable; {len(errors)} error(s)", verdict_kind(verdict)),
+               f"assessable; {len(errors)} error(s){run_scope(report)}", verdict_kind(verdict)),
         Meta([("experiment", str(report.get("experiment"))), ("run id", Code(run_id)),
               ("date (UTC)", date or "not recorded"),
               ("package version", str(report.get("package_version"))),
