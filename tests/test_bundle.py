@@ -218,6 +218,17 @@ def test_an_over_long_member_name_is_refused_before_extracting(bundle: Path,
     assert all(len(p.path) < 100 for p in result.problems)  # the name is shortened
 
 
+def test_out_ending_in_a_slash_is_a_folder(run_folder: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    out = Path(shutil.copytree(run_folder, tmp_path / "run"))
+    assert main(["package", "x", "--output-dir", str(out), "--out",
+                 str(tmp_path / "new" / "sub") + "/"]) == 0
+    written = list((tmp_path / "new" / "sub").glob("validation_bundle_*.tar.gz"))
+    assert len(written) == 1 and verify_bundle(written[0]).ok
+    assert main(["verify", str(tmp_path / "new")]) == 2
+    assert "a folder; give the bundle file" in capsys.readouterr().err
+
+
 def test_manifest_paths_are_percent_encoded() -> None:
     path = "data/a%b\nc\rd.txt"
     assert encode_manifest_path(path) == "data/a%25b%0Ac%0Dd.txt"

@@ -213,6 +213,24 @@ def test_a_tenant_file_that_does_not_load_is_that_tenants_data_error(
 
 
 @pytest.mark.slow
+def test_a_reader_that_closes_the_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
+    """`mmm-evidence run ... | head -1`: the run goes on and writes its evidence."""
+    import subprocess
+
+    params = builder.build_experiment(tmp_path, ["alpha"], notebooks=("validation",))
+    out = tmp_path / "evidence"
+    proc = subprocess.Popen([sys.executable, "-m", "mmm_evidence.cli", "run", str(params),
+                             "--workers", "1", "--output-dir", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # as head -1 does
+    _, stderr = proc.communicate(timeout=300)
+    assert b"BrokenPipeError" not in stderr and b"Traceback" not in stderr
+    assert proc.returncode in (0, 3)
+    assert (out / "validation_report.json").is_file() and (out / "model_card.html").is_file()
+
+
+@pytest.mark.slow
 def test_strict_run_exits_1_when_the_verdict_is_fail(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture) -> None:
     params = builder.build_experiment(tmp_path, ["alpha", "beta", "delta"],

@@ -220,8 +220,9 @@ def write_bundle(output_dir: str | Path, dest: str | Path | None = None, *,
     if dest is None:
         target = output_dir / bundle_name(arts.run_id)
     else:
+        folder = str(dest).endswith(("/", os.sep))  # "out/" names a folder, existing or not
         dest = Path(dest)
-        target = dest / bundle_name(arts.run_id) if dest.is_dir() else dest
+        target = dest / bundle_name(arts.run_id) if folder or dest.is_dir() else dest
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".tmp", dir=target.parent)
     try:

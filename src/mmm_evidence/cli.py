@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="experiment name (params/<name>.yaml) or parameter file")
     pkg.add_argument("--output-dir", type=Path, metavar="DIR",
                      help="the run's output folder (default: the experiment's output_dir)")
-    pkg.add_argument("--out", type=Path, metavar="PATH",
-                     help="bundle file or folder (default: the run's output folder)")
+    pkg.add_argument("--out", metavar="PATH",  # a str: a trailing '/' means a folder
+                     help="bundle file or folder (an existing folder, or a path ending in "
+                          "'/'; default: the run's output folder)")
 
     ver = sub.add_parser(
         "verify", help="check a bundle: safe members, every hash, nothing missing or extra",
@@ -158,7 +159,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with output_folder_lock(output_dir):
             result = run_experiment(exp, output_dir=output_dir, workers=args.workers,
-                                    progress=lambda line: print(line, flush=True),
+                                    progress=_progress,
                                     cache=not args.no_cache, executor=args.executor,
                                     scheduler=args.scheduler)
             paths = write_run_artifacts(result)
@@ -169,6 +170,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except OSError as exc:  # a file or folder of the output cannot be written
         return _error(f"{output_dir}: cannot write the run's outputs: {exc}")
+    try:
+        _print_outcome(report, paths, Path(result.output_dir))
+    except BrokenPipeError:
+        _silence_stdout()
+    return run_exit_code(report["verdict"], bool(report["errors"]), args.strict)
+
+
+def _print_outcome(report: dict, paths: dict, output_dir: Path) -> None:
+    """The run's closing lines: each tenant's outcome, the verdict, errors, files written."""
     print()
     width = max(len(t) for t in report["tenants"]) if report["tenants"] else 0
     for name in report["tenant_order"]:
@@ -183,8 +193,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
               f"{first[0] if first else ''}")
     for label, path in paths.items():
         print(f"wrote {label}: {path}")
-    print(f"notebooks: {Path(result.output_dir) / 'tenants'}")
-    return run_exit_code(report["verdict"], bool(report["errors"]), args.strict)
+    print(f"notebooks: {output_dir / 'tenants'}")
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -251,6 +260,9 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from mmm_evidence.bundle import DEFAULT_MAX_MEMBER_BYTES, verify_bundle
 
+    if args.bundle.is_dir():
+        return _error(f"{args.bundle}: a folder; give the bundle file "
+                      f"(validation_bundle_<run-id>.tar.gz)")
     if not args.bundle.is_file():
         return _error(f"{args.bundle}: no such bundle file")
     limit = (DEFAULT_MAX_MEMBER_BYTES if args.max_member_mb is None
@@ -283,6 +295,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmm-evidence: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (e.g. piped into head)
+        _silence_stdout()
+        return 128 + 13  # as a shell reports a process ended by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Send what is still printed to /dev/null (Python's documented answer to a reader that
+    closed the pipe), so the run goes on and its evidence is written."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _progress(line: str) -> None:
+    """A progress line on stdout; a reader that closed the pipe never stops the run."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 if __name__ == "__main__":  # pragma: no cover
