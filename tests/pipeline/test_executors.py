@@ -3,6 +3,9 @@ the local process pool gives."""
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,3 +177,38 @@ def test_dask_local_cluster_gives_the_local_executors_evidence(tmp_path: Path) -
     assert [(t.tenant, t.notebook, t.status, t.error) for t in dask.tasks] == \
         [(t.tenant, t.notebook, t.status, t.error) for t in local.tasks]
     assert (dask_out / "tenants" / "gamma" / "validation.html").is_file()  # failed, kept
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_end_when_the_run_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL leaves the pool no chance to shut down: the workers must notice on their own."""
+    import signal
+    import subprocess
+    import textwrap
+
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import os, time
+        from mmm_evidence.pipeline.executors import LocalExecutor
+        if __name__ == "__main__":
+            pool = LocalExecutor(1)
+            print(pool._pool.submit(os.getpid).result(), flush=True)
+            pool._pool.submit(time.sleep, 60)
+            time.sleep(60)
+    """), encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{worker}/stat").is_file() and \
+                Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z":
+            return  # ended, not yet reaped by its new parent
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail(f"worker {worker} outlived its killed parent by 10 s")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -58,6 +59,30 @@ def _single_threaded_blas() -> None:
         os.environ.setdefault(var, "1")
 
 
+def exit_with_parent() -> None:
+    """On Linux, ask the kernel to send this process SIGTERM when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``): a worker whose ``mmm-evidence run`` was killed outright
+    (SIGKILL, no chance to shut the pool down) ends instead of idling forever, and its
+    kernel template, reading the worker's socket, ends with it. Elsewhere: nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _worker_init() -> None:
+    _single_threaded_blas()
+    exit_with_parent()
+
+
 class LocalExecutor:
     """A ``ProcessPoolExecutor`` of ``workers`` spawned processes (no state leaks from the
     caller)."""
@@ -68,7 +93,7 @@ class LocalExecutor:
         self.capacity = max(1, int(workers))
         self._pool = ProcessPoolExecutor(max_workers=self.capacity,
                                          mp_context=get_context("spawn"),
-                                         initializer=_single_threaded_blas)
+                                         initializer=_worker_init)
 
     def submit(self, fn: Callable, task: Any) -> Future:
         return self._pool.submit(fn, task)
