@@ -117,6 +117,12 @@ def test_a_control_proportional_to_another_control_or_to_spend(panel: Panel) -> 
     assert "the elasticity of 'search' is not identified" in found[0]["detail"]
 
 
+def test_a_panel_without_controls(panel: Panel) -> None:
+    g, t = panel.kpi.shape
+    bare = replace(panel, controls=np.zeros((g, t, 0)), control_names=())
+    assert data_findings(bare, HOLDOUT) == []
+
+
 def test_a_control_constant_within_each_segment(panel: Panel) -> None:
     controls = np.repeat(np.array([1.0, 2.0, 3.0])[:, None, None], WEEKS, axis=1)
     found = data_findings(replace(panel, controls=controls), HOLDOUT)

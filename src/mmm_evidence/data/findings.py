@@ -119,8 +119,9 @@ def _identical_controls(panel: Panel) -> list[dict]:
     cannot split their effects, and a control that moves with a channel takes that channel's
     effect, or gives it one it does not have."""
     out = []
-    controls = panel.controls.reshape(-1, len(panel.control_names))
-    spend = panel.spend.reshape(-1, len(panel.channels))
+    rows = panel.n_segments * panel.n_weeks
+    controls = np.asarray(panel.controls).reshape(rows, len(panel.control_names))
+    spend = np.asarray(panel.spend).reshape(rows, len(panel.channels))
 
     def varies(x: np.ndarray) -> bool:
         return bool(np.ptp(x) > 0)
