@@ -132,6 +132,8 @@ def _error(message: str) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+
     from mmm_evidence.config import ConfigError, load_experiment
     from mmm_evidence.evidence import write_run_artifacts
     from mmm_evidence.pipeline.kernel import KernelSetupError, ensure_kernel
@@ -163,8 +165,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                     cache=not args.no_cache, executor=args.executor,
                                     scheduler=args.scheduler)
             paths = write_run_artifacts(result)
-            import json
-
             report = json.loads(paths["validation_report"].read_text(encoding="utf-8"))
     except (ExecutorError, OutputFolderError) as exc:
         return _error(str(exc))
