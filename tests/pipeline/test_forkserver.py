@@ -173,3 +173,25 @@ def test_forked_and_cold_kernels_glue_the_same_scraps(tmp_path: Path) -> None:
         assert 'src="data:image/png;base64,' in result.html.read_text(encoding="utf-8")
     assert any(s.available and "scrapbook" in s.preloaded
                for s in forkserver._SERVERS.values())  # this process forked the first one
+
+
+@pytest.mark.skipif(not forkserver.fork_supported(), reason="no fork here")
+def test_ctrl_c_ends_the_template_quietly() -> None:
+    """Ctrl-C reaches the whole process group: the template ends without a traceback (the
+    runner reports the interruption once)."""
+    import signal
+    import socket
+    import subprocess
+
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, "-m", "mmm_evidence.pipeline.forkserver",
+                             str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                            stderr=subprocess.PIPE)
+    theirs.close()
+    ours.sendall(b'{"op": "status", "pid": 1}\n')  # served: the loop is running
+    assert ours.makefile("r").readline()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    ours.close()
+    assert proc.returncode == 130
+    assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr

@@ -616,5 +616,16 @@ def _serve(fd: int) -> None:
                 pass
 
 
+def main(fd: int) -> int:
+    """The template process: serve until the runner goes away. Ctrl-C reaches the whole
+    process group, so the template gets it too: it ends quietly (its kernels with it) and
+    the runner reports the interruption once."""
+    try:
+        _serve(fd)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover - the template process
-    _serve(int(sys.argv[1]))
+    sys.exit(main(int(sys.argv[1])))
