@@ -193,7 +193,10 @@ def test_bytes_after_the_archive_are_refused(bundle: Path, tmp_path: Path) -> No
     trailing.write_bytes(bundle.read_bytes() + b"garbage")
     after_end = tmp_path / "after_end.tar.gz"
     after_end.write_bytes(gzip.compress(gzip.decompress(bundle.read_bytes()) + smuggled))
+    padded = tmp_path / "padded.tar.gz"  # zeros compress to nothing: not read to the end
+    padded.write_bytes(gzip.compress(gzip.decompress(bundle.read_bytes()) + bytes(2 << 20)))
     for path, says in ((appended, "bytes after the gzip stream"),
+                       (padded, "more than 1048576 bytes after the archive's end marker"),
                        (trailing, "bytes after the gzip stream"),
                        (after_end, "data after the archive's end marker")):
         result = verify_bundle(path)

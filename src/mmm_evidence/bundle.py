@@ -442,6 +442,9 @@ def _check_bag(bag: Path, result: Verification) -> None:
 #: Longest member name (and path part) a bundle may hold; a bag's are far shorter.
 MAX_NAME_BYTES = 1024
 MAX_NAME_PART_BYTES = 255
+#: Zero bytes a tar may carry after its end marker (padding to its record size, 10 KiB for
+#: GNU tar and Python's tarfile); far more is refused rather than read to the end.
+MAX_PADDING_BYTES = 1 << 20
 _CHUNK = 1 << 20
 
 
@@ -455,7 +458,9 @@ def _gzip_chunks(path: Path):
             raw = handle.read(_CHUNK)
             if not raw:
                 raise EOFError("the gzip stream ends early (a truncated file)")
-            yield inflate.decompress(raw)
+            while raw and not inflate.eof:  # at most _CHUNK bytes out per step: no bomb
+                yield inflate.decompress(raw, _CHUNK)
+                raw = inflate.unconsumed_tail
         rest = inflate.unused_data + handle.read(1)
     if rest:
         raise _Trailing("bytes after the gzip stream (a second gzip member or other data); "
@@ -476,6 +481,9 @@ def _after_the_archive(path: Path, end: int) -> str | None:
             return ("data after the archive's end marker (a member only some extractors "
                     "read); a bundle ends with the marker")
         seen += len(chunk)
+        if seen - end > MAX_PADDING_BYTES:
+            return (f"more than {MAX_PADDING_BYTES} bytes after the archive's end marker; "
+                    "a bundle ends with its padding")
     return None
 
 
