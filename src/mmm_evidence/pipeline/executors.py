@@ -59,11 +59,12 @@ def _single_threaded_blas() -> None:
         os.environ.setdefault(var, "1")
 
 
-def exit_with_parent() -> None:
+def exit_with_parent(parent: int) -> None:
     """On Linux, ask the kernel to send this process SIGTERM when its parent dies
     (``prctl(PR_SET_PDEATHSIG)``): a worker whose ``mmm-evidence run`` was killed outright
     (SIGKILL, no chance to shut the pool down) ends instead of idling forever, and its
-    kernel template, reading the worker's socket, ends with it. Elsewhere: nothing."""
+    kernel template, reading the worker's socket, ends with it. ``parent``: the pid the
+    parent had when it started this process. Elsewhere: nothing."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -74,13 +75,13 @@ def exit_with_parent() -> None:
         libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the parent died before the request took effect
+    if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     _single_threaded_blas()
-    exit_with_parent()
+    exit_with_parent(parent)
 
 
 class LocalExecutor:
@@ -93,7 +94,8 @@ class LocalExecutor:
         self.capacity = max(1, int(workers))
         self._pool = ProcessPoolExecutor(max_workers=self.capacity,
                                          mp_context=get_context("spawn"),
-                                         initializer=_worker_init)
+                                         initializer=_worker_init,
+                                         initargs=(os.getpid(),))
 
     def submit(self, fn: Callable, task: Any) -> Future:
         return self._pool.submit(fn, task)
