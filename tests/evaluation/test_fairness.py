@@ -237,10 +237,36 @@ def test_a_segment_below_k_is_suppressed_in_every_table_but_counts_in_the_gaps(f
     gap = scraps["gaps"]["segment"]["normalised_bias"]
     assert gap["max_group"] == fm.SUPPRESSED and gap["gap"] > 0.4
     assert fairness_error_parity_gate(scraps, FairnessGate())["passed"] is False
-    # groups holding the small segment still aggregate enough people
-    for grouping in a.groupings:
-        if grouping != "segment":
-            assert a.hidden[grouping] == []
+    # a group holding the small segment is hidden too, though it aggregates enough people:
+    # its sums minus its other segments' published rows would give the small one back
+    for grouping, groups in a.groupings.items():
+        if grouping == "segment":
+            continue
+        holding = str(groups[small])
+        assert a.hidden[grouping] == [holding]
+        assert a.table(grouping).loc[holding, ["true_uplift", "bias"]].isna().all()
+        others = [g for g in a.table(grouping).index if g != holding]
+        assert others and not a.table(grouping).loc[others, "suppressed"].any()
+
+
+def test_an_attribute_with_a_blank_cell_is_judged_not_skipped(fitted) -> None:
+    panel, holdout, full = fitted
+    table = panel.attributes.copy()
+    column = next(c for c in ("region", "income_tier", "urbanicity") if c in table.columns)
+    table.loc[panel.segments[0], column] = None
+    a = fm.assess_fairness(replace(panel, attributes=table), holdout, full, HOLDOUT)
+    assert column in a.groupings and column not in a.skipped
+    assert a.groupings[column][panel.segments[0]] == fm.NO_VALUE
+
+
+def test_an_attribute_that_gives_every_segment_its_own_group_is_skipped(fitted) -> None:
+    panel, holdout, full = fitted
+    table = panel.attributes.copy()
+    table["manager"] = [f"m{i}" for i in range(len(table))]
+    a = fm.assess_fairness(replace(panel, attributes=table), holdout, full, HOLDOUT,
+                           attributes=("manager",))
+    assert "manager" not in a.groupings
+    assert "every segment has its own manager" in a.skipped["manager"]
 
 
 def test_national_data_has_nothing_to_compare(fitted) -> None:

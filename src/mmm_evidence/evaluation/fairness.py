@@ -46,6 +46,8 @@ UPLIFT_FACTOR = 1.10
 SEGMENT = "segment"
 #: Shown instead of the name of a suppressed group.
 SUPPRESSED = "(suppressed)"
+#: The group of the segments without a value of an attribute.
+NO_VALUE = "(no value)"
 
 ERROR_COLUMNS = ("r2", "mape", "bias", "normalised_bias")
 UPLIFT_COLUMNS = ("predicted_uplift", "true_uplift", "uplift_error", "predicted_relative",
@@ -135,13 +137,15 @@ def attribute_groupings(panel: Panel, attributes: Sequence[str]
                              f"{', '.join(map(str, table.columns)) or 'none'})")
             continue
         column = table[name].reindex(list(panel.segments))
-        missing = [s for s, v in column.items() if pd.isna(v)]
-        if missing:
-            skipped[name] = f"no {name} for segment(s) {', '.join(missing[:5])}"
-            continue
-        labels = column.astype(str)
+        # a segment without a value is its own group, judged like the others (skipping the
+        # attribute for one blank cell would pass a gate the other groups fail)
+        labels = column.astype(object).where(column.notna(), NO_VALUE).astype(str)
         if labels.nunique() < 2:
             skipped[name] = f"every segment has the same {name} ({labels.iloc[0]!r})"
+            continue
+        if labels.nunique() == len(labels):
+            skipped[name] = (f"every segment has its own {name}: the same groups as the "
+                             f"segments, judged there")
             continue
         groupings[name] = labels.rename(name)
     return groupings, skipped
@@ -373,6 +377,29 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _complementary_suppression(hidden: dict[str, list[str]],
+                               groupings: dict[str, pd.Series | None],
+                               counts: pd.DataFrame, k: int) -> dict[str, list[str]]:
+    """``hidden`` with every attribute group also hidden whose suppressed segments, together,
+    have a cell below ``k``: the group's published sums minus its other segments' published
+    rows would give them back exactly (complementary suppression)."""
+    small = set(hidden.get(SEGMENT, []))
+    if not small:
+        return hidden
+    out = {name: list(v) for name, v in hidden.items()}
+    for name, groups in groupings.items():
+        if groups is None:
+            continue
+        for group in sorted(set(groups.astype(str))):
+            if group in out[name]:
+                continue
+            members = [str(s) for s, g in groups.items() if str(g) == group]
+            inside = [m for m in members if m in small]
+            if inside and not counts.loc[inside].sum(axis=0).min() >= k:
+                out[name] = sorted([*out[name], group])
+    return out
+
+
 def assess_fairness(panel: Panel, holdout_model: Any, full_model: Any, holdout_weeks: int,
                     attributes: Sequence[str] = ("region", "income_tier", "urbanicity"), *,
                     counts: pd.DataFrame | None = None, k: int | None = None,
@@ -404,6 +431,7 @@ def assess_fairness(panel: Panel, holdout_model: Any, full_model: Any, holdout_w
         for name, groups in groupings.items():
             mins = group_min_counts(counts, groups)
             hidden[name] = sorted(str(g) for g, v in mins.items() if not v >= k)
+        hidden = _complementary_suppression(hidden, groupings, counts, k)
     elif suppression_note is None:
         suppression_note = "no individual counts: small cells cannot be suppressed"
     oracle_gaps = None
