@@ -304,6 +304,16 @@ def test_truth_is_parsed(frame, tenant, write_csv, tmp_path):
          "'channels.tv.elasticity'"),
         ({"channels": {"tv": {"elasticity": True}, "search": {"elasticity": 0.1}}},
          "'channels.tv.elasticity'"),
+        ({"channels": {"tv": {"elasticity": 0.1, "contribution_share": "big"},
+                       "search": {"elasticity": 0.1}}}, "'channels.tv.contribution_share'"),
+        ({"channels": {"tv": {"elasticity": 0.1, "roi": "n/a"},
+                       "search": {"elasticity": 0.1}}}, "'channels.tv.roi'"),
+        ({"channels": {"tv": {"elasticity": 0.1, "decay": 1.5},
+                       "search": {"elasticity": 0.1}}}, "'channels.tv.decay'"),
+        ({"channels": {"tv": {"elasticity": 0.1, "shape": -2},
+                       "search": {"elasticity": 0.1}}}, "'channels.tv.shape'"),
+        ({"channels": {"tv": {"elasticity": 0.1}, "search": {"elasticity": 0.1}},
+          "segments": {"north": {"uplift_10pct": "big"}}}, "'segments.north.uplift_10pct'"),
     ],
 )
 def test_truth_errors_name_file_and_key(frame, tenant, write_csv, tmp_path, data, key):

@@ -174,7 +174,34 @@ def _read_truth(path: Path, channels: list[str]) -> dict:
         if not _is_number(entry.get("elasticity")):
             raise DataError(f"{path}: key 'channels.{channel}.elasticity': expected a finite "
                             f"number, got {entry.get('elasticity')!r}")
+        for key, (low, high, what) in _TRUTH_RANGES.items():
+            value = entry.get(key)
+            if value is None:
+                continue
+            if not _is_number(value) or not low <= float(value) < high or (
+                    key in _POSITIVE and float(value) <= 0):
+                raise DataError(f"{path}: key 'channels.{channel}.{key}': expected {what}, "
+                                f"got {value!r}")
+    for segment, entry in (truth.get("segments") or {}).items():
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}: key 'segments.{segment}': expected an object, got "
+                            f"{type(entry).__name__}")
+        for key in ("uplift_10pct", "uplift_10pct_relative"):
+            if entry.get(key) is not None and not _is_number(entry[key]):
+                raise DataError(f"{path}: key 'segments.{segment}.{key}': expected a finite "
+                                f"number, got {entry[key]!r}")
     return truth
+
+
+#: Optional numeric keys of a truth file's channel entry: (low, high, what is expected).
+_TRUTH_RANGES = {
+    "contribution_share": (0.0, 1.0 + 1e-9, "a share between 0 and 1"),
+    "roi": (-math.inf, math.inf, "a finite number"),
+    "decay": (0.0, 1.0, "a decay in [0, 1)"),
+    "half_saturation_per_capita": (0.0, math.inf, "a positive number"),
+    "shape": (0.0, math.inf, "a positive number"),
+}
+_POSITIVE = ("half_saturation_per_capita", "shape")
 
 
 def read_tenant_files(
