@@ -76,3 +76,43 @@ def test_synthetic_lift_tests_measure_the_true_process(tmp_path):
     panel = read_synthetic_tenant(cfg, tmp_path)
     [test] = panel.meta["lift_tests"]
     assert test.channel == "tv" and len(test.segments) == 4 and test.cooldown_weeks == 6
+
+
+def _panel(kpi: float = 100.0):
+    import numpy as np
+
+    from mmm_evidence.data.panel import Panel
+
+    g, t = len(SEGMENTS), len(DATES)
+    return Panel(tenant="t", dates=DATES, segments=SEGMENTS, channels=CHANNELS,
+                 control_names=(), kpi=np.full((g, t), kpi), spend=np.ones((g, t, 2)),
+                 controls=np.zeros((g, t, 0)), size=np.ones(g), kpi_name="revenue")
+
+
+@pytest.mark.parametrize("row, says", [
+    ("tv,2024-01-29,2024-02-19,0,5,1,,", "spend_change is 0: the test changes nothing"),
+    ("tv,2024-04-29,2024-05-13,1,5,1,,3", "run past the data's last week 2024-05-13"),
+    # 4 changed weeks x 1 segment x KPI 100 = 400 in the measured cells
+    ("tv,2024-01-29,2024-02-19,1,401,1,north,", "larger than all the KPI of its"),
+    ("tv,2024-01-29,2024-02-19,1,50,1e-300,north,", "lift_se 1e-300 is below 1e-06"),
+])
+def test_lift_tests_the_data_cannot_hold_are_refused(tmp_path, row, says):
+    from mmm_evidence.data.lift import attach_lift_tests
+
+    path = write(tmp_path, row + "\n")
+    with pytest.raises(DataError) as err:
+        attach_lift_tests(_panel(), path)
+    assert str(err.value).startswith(f"{path}: lift test line 2: ") and says in str(err.value)
+
+
+def test_calibration_needs_every_standard_error_and_a_test_is_given_once(tmp_path):
+    from mmm_evidence.data.lift import attach_lift_tests
+
+    path = write(tmp_path, "tv,2024-01-29,2024-02-19,1,50,,north,\n")
+    assert attach_lift_tests(_panel(), path).meta["lift_tests"]  # fine without calibrating
+    with pytest.raises(DataError, match=r"line 2: calibrate_with_lift_tests needs"):
+        attach_lift_tests(_panel(), path, calibrate=True)
+    twice = write(tmp_path, "tv,2024-01-29,2024-02-19,1,50,5,north,\n"
+                            "tv,2024-01-29,2024-02-19,1,60,5,north,\n")
+    with pytest.raises(DataError, match=r"lift test line 3: the same test as line 2"):
+        attach_lift_tests(_panel(), twice)

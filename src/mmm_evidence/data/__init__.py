@@ -64,7 +64,8 @@ def prepare_tenant_data(
         from mmm_evidence.data.loader import read_tenant_csv
 
         # validates; raises DataError naming file, column and rows
-        panel = attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests)
+        panel = attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests,
+                                  cfg.calibrate_with_lift_tests)
         check_history(panel.n_weeks, *history, str(cfg.data.source.csv))
         src = cfg.data.source
         files = [p for p in (src.csv, src.segments_csv, src.truth, src.lift_tests)
@@ -82,4 +83,5 @@ def load_tenant_panel(exp: ExperimentConfig, tenant: str, output_dir: str | Path
     from mmm_evidence.data.lift import attach_lift_tests
     from mmm_evidence.data.loader import read_tenant_csv
 
-    return attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests)
+    return attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests,
+                             cfg.calibrate_with_lift_tests)

@@ -131,9 +131,55 @@ def read_lift_tests(path: str | Path, channels: tuple[str, ...], segments: tuple
     return tests
 
 
-def attach_lift_tests(panel: Panel, path: str | Path | None) -> Panel:
-    """The panel with its lift tests (read from `path`, checked) in ``meta["lift_tests"]``."""
+def attach_lift_tests(panel: Panel, path: str | Path | None, calibrate: bool = False
+                      ) -> Panel:
+    """The panel with its lift tests (read from `path`, checked against the panel's data:
+    ``check_lift_tests``) in ``meta["lift_tests"]``; ``calibrate``: the tenant calibrates
+    with them, so each needs its standard error."""
     if path is None:
         return panel
     tests = read_lift_tests(path, panel.channels, panel.segments, panel.dates)
+    check_lift_tests(tests, panel, Path(path), calibrate)
     return replace(panel, meta={**panel.meta, "lift_tests": tests})
+
+
+#: A lift test's standard error below this fraction of the KPI its cells hold is taken for a
+#: typo: as a calibration prior it would override every other week of the data.
+MIN_RELATIVE_SE = 1e-6
+
+
+def check_lift_tests(tests: list[LiftTest], panel: Panel, path: Path,
+                     calibrate: bool = False) -> None:
+    """Refuse lift tests the data cannot hold, naming the file and the test's line: a change
+    of 0 (it measures nothing), measured weeks past the data's last week (the implied lift
+    would be cut short), a lift larger than all the KPI of its segment-weeks, a standard
+    error below ``MIN_RELATIVE_SE`` of that KPI, the same test twice, and (``calibrate``) a
+    test without a standard error."""
+    seen: dict[tuple, str] = {}
+    for test in tests:
+        where = f"{path}: lift test {test.label}"
+        if test.spend_change == 0:
+            raise DataError(f"{where}: spend_change is 0: the test changes nothing")
+        t0, t_end, t_meas = test.window(panel.dates)
+        if t_end + test.cooldown_weeks > panel.n_weeks:
+            raise DataError(f"{where}: its measured weeks (to {test.end.date()} plus "
+                            f"{test.cooldown_weeks} cooldown week(s)) run past the data's last "
+                            f"week {panel.dates[-1].date()}; the model's lift would be cut short")
+        rows = (list(range(panel.n_segments)) if test.segments is None
+                else [panel.segments.index(s) for s in test.segments])
+        held = float(np.abs(panel.kpi[np.ix_(rows, range(t0, t_meas))]).sum())
+        if abs(test.lift) > held:
+            raise DataError(f"{where}: lift {test.lift:g} is larger than all the KPI of its "
+                            f"segment-weeks ({held:g}): not a lift of this data")
+        if test.lift_se is not None and test.lift_se < MIN_RELATIVE_SE * held:
+            raise DataError(f"{where}: lift_se {test.lift_se:g} is below {MIN_RELATIVE_SE:g} "
+                            f"of the KPI of its segment-weeks ({held:g}): a typo? As a "
+                            f"calibration prior it would outweigh every other week")
+        if calibrate and test.lift_se is None:
+            raise DataError(f"{where}: calibrate_with_lift_tests needs each test's standard "
+                            f"error (lift_se)")
+        key = (test.channel, test.start, test.end, test.spend_change, test.segments,
+               test.cooldown_weeks)
+        if key in seen:
+            raise DataError(f"{where}: the same test as {seen[key]}")
+        seen[key] = test.label

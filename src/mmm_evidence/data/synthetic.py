@@ -436,4 +436,4 @@ def read_synthetic_tenant(cfg: TenantConfig, out_dir: str | Path) -> Panel:
     paths = synthetic_paths(cfg, out_dir)
     panel = read_tenant_files(cfg, paths["csv"], segments_csv=paths["segments_csv"],
                               truth=paths["truth"])
-    return attach_lift_tests(panel, paths.get("lift_tests"))
+    return attach_lift_tests(panel, paths.get("lift_tests"), cfg.calibrate_with_lift_tests)
