@@ -265,6 +265,7 @@ def test_size_attribute_must_be_positive(frame, tenant_factory, write_csv, bad):
     msg = _error(tenant_factory(segment_size="population"), write_csv(frame), segments_csv=table)
     assert str(table) in msg and "column 'population'" in msg and "> 0" in msg
     assert "segment 'south'" in msg and "north" not in msg
+    assert "np." not in msg  # values as written, not numpy reprs
 
 
 def test_size_needs_positive_mean_kpi(frame, tenant, write_csv):

@@ -128,7 +128,7 @@ def _segment_size(
             raw = attributes[column]
             shown = ", ".join(
                 f"segment {segments[i]!r}: "
-                + ("<missing>" if pd.isna(raw.iloc[i]) else repr(raw.iloc[i]))
+                + ("<missing>" if pd.isna(raw.iloc[i]) else repr(_plain_value(raw.iloc[i])))
                 for i in np.flatnonzero(bad)[:MAX_SHOWN].tolist())
             raise DataError(f"{segments_csv}: column {column!r}: expected a number > 0 "
                             f"(segment size); offending segments: {shown}")
@@ -142,6 +142,11 @@ def _segment_size(
                             f"(used as segment size without 'segment_size'); offending "
                             f"segments: {shown}")
     return size / size.mean()
+
+
+def _plain_value(value: object) -> object:
+    """A numpy scalar as the Python value it holds (shown as 0, not np.int64(0))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_number(value: object) -> bool:
