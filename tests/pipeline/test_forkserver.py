@@ -184,9 +184,12 @@ def test_ctrl_c_ends_the_template_quietly() -> None:
     import subprocess
 
     ours, theirs = socket.socketpair()
+    # a shell's background job starts with SIGINT ignored, and Python keeps it so: give the
+    # template the terminal's default, as a run started at a prompt has
     proc = subprocess.Popen([sys.executable, "-m", "mmm_evidence.pipeline.forkserver",
                              str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     theirs.close()
     ours.sendall(b'{"op": "status", "pid": 1}\n')  # served: the loop is running
     assert ours.makefile("r").readline()
