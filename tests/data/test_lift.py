@@ -112,6 +112,9 @@ def test_calibration_needs_every_standard_error_and_a_test_is_given_once(tmp_pat
     assert attach_lift_tests(_panel(), path).meta["lift_tests"]  # fine without calibrating
     with pytest.raises(DataError, match=r"line 2: calibrate_with_lift_tests needs"):
         attach_lift_tests(_panel(), path, calibrate=True)
+    with pytest.raises(DataError, match=r"calibrate_with_lift_tests is set, but the file "
+                                        r"holds no lift test"):
+        attach_lift_tests(_panel(), write(tmp_path, ""), calibrate=True)
     twice = write(tmp_path, "tv,2024-01-29,2024-02-19,1,50,5,north,\n"
                             "tv,2024-01-29,2024-02-19,1,60,5,north,\n")
     with pytest.raises(DataError, match=r"lift test line 3: the same test as line 2"):

@@ -315,6 +315,11 @@ def test_truth_is_parsed(frame, tenant, write_csv, tmp_path):
                        "search": {"elasticity": 0.1}}}, "'channels.tv.shape'"),
         ({"channels": {"tv": {"elasticity": 0.1}, "search": {"elasticity": 0.1}},
           "segments": {"north": {"uplift_10pct": "big"}}}, "'segments.north.uplift_10pct'"),
+        ({"channels": {"tv": {"elasticity": 0.1}, "search": {"elasticity": 0.1},
+                       "radio": {"elasticity": 0.1}}}, "'radio' is not a channel"),
+        ({"channels": {"tv": {"elasticity": 0.1, "contribution_share": 0.7},
+                       "search": {"elasticity": 0.1, "contribution_share": 0.6}}},
+         "shares add up to 1.3"),
     ],
 )
 def test_truth_errors_name_file_and_key(frame, tenant, write_csv, tmp_path, data, key):

@@ -155,6 +155,9 @@ def check_lift_tests(tests: list[LiftTest], panel: Panel, path: Path,
     would be cut short), a lift larger than all the KPI of its segment-weeks, a standard
     error below ``MIN_RELATIVE_SE`` of that KPI, the same test twice, and (``calibrate``) a
     test without a standard error."""
+    if calibrate and not tests:
+        raise DataError(f"{path}: calibrate_with_lift_tests is set, but the file holds no "
+                        f"lift test")
     seen: dict[tuple, str] = {}
     for test in tests:
         where = f"{path}: lift test {test.label}"

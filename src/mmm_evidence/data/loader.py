@@ -187,6 +187,16 @@ def _read_truth(path: Path, channels: list[str]) -> dict:
                     key in _POSITIVE and float(value) <= 0):
                 raise DataError(f"{path}: key 'channels.{channel}.{key}': expected {what}, "
                                 f"got {value!r}")
+    extra = [c for c in per_channel if c not in channels]
+    if extra:
+        raise DataError(f"{path}: key 'channels': {', '.join(map(repr, extra))} is not a "
+                        f"channel of the tenant ({', '.join(channels)}); a truth file "
+                        f"describes the tenant's channels only")
+    shares = [per_channel[c].get("contribution_share") for c in channels]
+    total = sum(float(v) for v in shares if _is_number(v))
+    if total > 1.0 + 1e-6:
+        raise DataError(f"{path}: key 'channels.*.contribution_share': the channels' shares "
+                        f"add up to {total:.4g}, more than the whole KPI")
     for segment, entry in (truth.get("segments") or {}).items():
         if not isinstance(entry, dict):
             raise DataError(f"{path}: key 'segments.{segment}': expected an object, got "
