@@ -117,6 +117,12 @@ def test_valid_pair_loads(files):
 def test_params_hash_is_stable_and_sensitive(files):
     first = load_experiment(files["experiment"]).params_hash()
     assert load_experiment(files["experiment"]).params_hash() == first
+    # the runner settings that cannot change a result do not change it; the kernel does
+    runner = {"workers": 3, "timeout_seconds": 60, "cache_max_mb": 0}
+    _write(files["experiment"], _with(EXPERIMENT, runner=runner))
+    assert load_experiment(files["experiment"]).params_hash() == first
+    _write(files["experiment"], _with(EXPERIMENT, runner={"kernel_name": "other"}))
+    assert load_experiment(files["experiment"]).params_hash() != first
     _write(files["experiment"], _with(EXPERIMENT, seed=8))
     assert load_experiment(files["experiment"]).params_hash() != first
 

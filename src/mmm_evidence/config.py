@@ -428,6 +428,10 @@ class RunnerSettings(_Strict):
     workers: Annotated[int, Field(ge=1)] | None = None
     kernel_name: str = "mmm-evidence"
     timeout_seconds: Annotated[int, Field(ge=10)] = 1800
+    cache_max_mb: Annotated[int, Field(ge=0)] | None = Field(
+        1024, description="the task cache of an output folder (<output_dir>/.cache/tasks) is "
+        "cut to this size after each run, least recently used entries first, never one the run "
+        "used (null = no limit, 0 = keep only the run's own)")
 
 
 class RobustnessPerturbations(_Strict):
@@ -686,7 +690,11 @@ class ExperimentConfig(_Strict):
         return data
 
     def params_hash(self) -> str:
-        blob = json.dumps(self.resolved(), sort_keys=True).encode()
+        """SHA-256 of the resolved parameters, less the runner settings that cannot change a
+        result (worker count, timeout, cache size; the kernel's name counts)."""
+        data = self.resolved()
+        data["runner"] = {"kernel_name": self.runner.kernel_name}
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,6 +135,32 @@ def test_failed_tasks_and_incomplete_entries_are_not_used(tmp_path: Path) -> Non
     assert cache.store("g" * 64, _result(out))
     (cache.entry("g" * 64) / "files" / "tenants" / "alpha" / "validation.html").unlink()
     assert cache.lookup("g" * 64) is None
+
+
+def test_prune_removes_least_recently_used_entries_but_never_the_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cache = TaskCache(out)
+    keys = [c * 64 for c in "abcd"]
+    for age, key in zip((400, 300, 200, 100), keys, strict=True):  # a is the oldest
+        assert cache.store(key, _result(out))
+        os.utime(cache.entry(key), (time.time() - age, time.time() - age))
+    size = cache.prune(None)["bytes"] // 4
+    staging = cache.root / ".eeeeeeeeeeee-tmp"  # a run storing an entry right now
+    staging.mkdir()
+    # "a" is the oldest but kept; restoring "b" makes it the most recently used
+    record = cache.lookup(keys[1])
+    task = type("T", (), {"tenant": "alpha", "notebook": "validation",
+                          "ipynb": out / "x.ipynb", "html": out / "x.html"})()
+    cache.restore(keys[1], record, task)
+    report = cache.prune(2 * size, keep={keys[0]})
+    assert report == {"entries": 2, "bytes": 2 * size, "removed": 2, "removed_bytes": 2 * size}
+    assert cache.lookup(keys[0]) and cache.lookup(keys[1])
+    assert cache.lookup(keys[2]) is None and cache.lookup(keys[3]) is None
+    assert staging.is_dir()
+    # no limit removes nothing; 0 keeps only the kept
+    assert cache.prune(None)["removed"] == 0
+    assert cache.prune(0, keep={keys[1]}) == {"entries": 1, "bytes": size, "removed": 1,
+                                              "removed_bytes": size}
 
 
 def test_data_stamps_survive_only_unchanged_files_and_configs(tmp_path: Path) -> None:
@@ -265,3 +293,14 @@ def test_hits_misses_after_edits_and_no_cache(tmp_path: Path) -> None:
     assert not any(line.endswith("cached") for line in lines)
     assert _bytes(out) == edited_bytes
     assert forced.cache["enabled"] is False
+    # every state's entries were kept (4 + 2 edited notebooks + 2 edited tenant) ...
+    assert forced.cache["entries"] == 8 and forced.cache["pruned"] == 0
+    # ... until the cache is limited: a rerun with runner.cache_max_mb 0 keeps its own only
+    spec = yaml.safe_load(params.read_text(encoding="utf-8"))
+    spec.setdefault("runner", {})["cache_max_mb"] = 0
+    params.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    limited, _, executed, lines = _run(params, out)
+    assert executed == set()  # runner settings are not part of a task's key
+    assert limited.cache["entries"] == 4 and limited.cache["pruned"] == 4
+    assert any(line.startswith("cache: removed 4 least recently used entries") for line in lines)
+    assert _bytes(out) == edited_bytes

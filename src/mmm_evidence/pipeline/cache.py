@@ -22,6 +22,11 @@ file the task wrote: ``<notebook>.ipynb``, ``.html``, ``.reviewer.html``, ...), 
 the files back where the task would have written them; the run manifest records per task
 ``cached`` and ``cache_key``. ``mmm-evidence run --no-cache`` executes everything (and
 refreshes the entries).
+
+Every edit of a notebook, a module or a tenant adds entries, so after each run the task cache
+is cut to ``runner.cache_max_mb`` (``TaskCache.prune``): the least recently used entries go
+first (an entry's folder time is refreshed when it is stored or restored), and never one of
+the run's own.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +234,10 @@ class TaskCache:
         from mmm_evidence.pipeline.tasks import OK, TaskResult
 
         folder = self.entry(key)
+        try:
+            os.utime(folder)  # recently used: pruned last
+        except OSError:
+            pass
         paths: dict[str, Path] = {}
         for name, relative in record["files"].items():
             target = self.output_dir / relative
@@ -244,6 +253,37 @@ class TaskCache:
             if name in known:
                 setattr(result, name, path)
         return result
+
+    def prune(self, max_bytes: int | None, keep: Collection[str] = ()) -> dict[str, int]:
+        """Remove the least recently used entries (by folder time) until the entries left
+        hold at most ``max_bytes`` (None: no limit); an entry whose key is in ``keep`` is
+        never removed, nor are unfinished staging folders. Returns ``entries``, ``bytes``
+        (left) and ``removed``, ``removed_bytes``."""
+        entries = []
+        if self.root.is_dir():
+            for folder in self.root.iterdir():
+                if folder.name.startswith(".") or not folder.is_dir():
+                    continue
+                try:
+                    used = folder.stat().st_mtime
+                    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+                except OSError:
+                    continue  # removed meanwhile
+                entries.append((used, folder.name, size))
+        total = sum(size for _, _, size in entries)
+        removed = removed_bytes = 0
+        if max_bytes is not None:
+            for _, name, size in sorted(entries):
+                if total <= max_bytes:
+                    break
+                if name in keep:
+                    continue
+                shutil.rmtree(self.root / name, ignore_errors=True)
+                total -= size
+                removed += 1
+                removed_bytes += size
+        return {"entries": len(entries) - removed, "bytes": total, "removed": removed,
+                "removed_bytes": removed_bytes}
 
 
 class DataStamps:

@@ -452,6 +452,13 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
         progress(f"all {len(tasks)} notebook(s) of {len(runnable)} tenant(s) are cached "
                  f"-> {output_dir}")
     ordered = [results[(t.tenant, t.notebook)] for t in tasks]
+    limit = exp.runner.cache_max_mb
+    pruned = task_cache.prune(None if limit is None else limit * 2**20, keep=set(keys.values()))
+    if pruned["removed"]:
+        progress(f"cache: removed {pruned['removed']} least recently used entr"
+                 f"{'y' if pruned['removed'] == 1 else 'ies'} "
+                 f"({pruned['removed_bytes'] / 2**20:.0f} MB; runner.cache_max_mb {limit}), "
+                 f"{pruned['entries']} left ({pruned['bytes'] / 2**20:.0f} MB)")
     run_id = compute_run_id(exp.params_hash(), data_hashes, notebook_bytes,
                             mmm_evidence.__version__)
     hits = sum(r.cached for r in ordered)
@@ -462,5 +469,7 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
         data_errors=data_errors, data_seconds=data_seconds, notebook_bytes=notebook_bytes,
         tasks=ordered, executor=executor_info,
         cache={"enabled": cache, "folder": str(cache_dir(output_dir)), "hits": hits,
-               "executed": len(ordered) - hits},
+               "executed": len(ordered) - hits, "entries": pruned["entries"],
+               "megabytes": round(pruned["bytes"] / 2**20, 1),
+               "pruned": pruned["removed"]},
     )
