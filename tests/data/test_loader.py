@@ -291,6 +291,14 @@ def test_truth_is_parsed(frame, tenant, write_csv, tmp_path):
     assert panel.truth == data
 
 
+def test_truth_may_hold_a_channel_that_lowers_the_kpi(frame, tenant, write_csv, tmp_path):
+    data = {"channels": {"tv": {"elasticity": 0.12, "contribution_share": 0.2},
+                         "search": {"elasticity": -0.03, "contribution_share": -0.05,
+                                    "roi": -0.4}}}
+    panel = read_tenant_files(tenant, write_csv(frame), truth=_write_truth(tmp_path, data))
+    assert panel.truth == data
+
+
 @pytest.mark.parametrize(
     ("data", "key"),
     [
@@ -320,6 +328,10 @@ def test_truth_is_parsed(frame, tenant, write_csv, tmp_path):
         ({"channels": {"tv": {"elasticity": 0.1, "contribution_share": 0.7},
                        "search": {"elasticity": 0.1, "contribution_share": 0.6}}},
          "shares add up to 1.3"),
+        ({"channels": {"tv": {"elasticity": -0.1, "contribution_share": 0.1},
+                       "search": {"elasticity": 0.1}}}, "disagree in sign"),
+        ({"channels": {"tv": {"elasticity": -0.1, "contribution_share": -1.5},
+                       "search": {"elasticity": 0.1}}}, "'channels.tv.contribution_share'"),
     ],
 )
 def test_truth_errors_name_file_and_key(frame, tenant, write_csv, tmp_path, data, key):

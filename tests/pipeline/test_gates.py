@@ -110,6 +110,29 @@ def test_a_truth_with_elasticities_only_is_judged_on_the_elastic_channels() -> N
         elasticity_table(scraps(truth=TRUTH), EL), True, EL)["detail"]
 
 
+def test_a_channel_that_lowers_the_kpi_is_judged_by_the_size_of_its_effect() -> None:
+    # a truth file may hold a harmful channel (negative elasticity and share): MMM v2 puts it
+    # at zero, a 100 % error that the median gate must see, not skip as "no effect"
+    harmful = {"elasticity": {"tv": 0.10, "search": -0.05, "social": 0.004},
+               "contribution_share": {"tv": 0.20, "search": -0.04, "social": 0.01}}
+    data = scraps(elasticities={"tv": 0.11, "search": 0.0, "social": 0.0}, truth=harmful)
+    table = elasticity_table(data, EL)
+    assert table["search"]["counted"] is True and table["search"]["relative_error"] == 1.0
+    gates = by_name(evaluate_gates(data, SETTINGS))
+    gate = gates[ELASTICITY_MEDIAN_ERROR]
+    assert gate["value"] == pytest.approx((0.1 + 1.0) / 2) and gate["passed"] is False
+    assert "search lowers the KPI (true elasticity below 0" in gate["detail"]
+    # elasticities only: counted by the size of the elasticity too
+    only = {"elasticity": harmful["elasticity"]}
+    assert elasticity_table(scraps(truth=only), EL)["search"]["counted"] is True
+    # a harmful channel estimated as helping is a phantom
+    helped = scraps(elasticities={"tv": 0.11, "search": 0.02, "social": 0.0}, truth=harmful)
+    assert by_name(evaluate_gates(helped, SETTINGS))[ELASTICITY_NO_PHANTOM_CHANNEL][
+        "passed"] is False
+    assert "lowers the KPI" not in elasticity_median_error_gate(
+        elasticity_table(scraps(truth=TRUTH), EL), True, EL)["detail"]
+
+
 def test_elasticity_table_and_median_gate_carry_the_oracle_floor() -> None:
     data = {**scraps(truth=TRUTH), "oracle_elasticities": {"tv": 0.102, "search": 0.05,
                                                            "social": 0.001}}

@@ -187,6 +187,11 @@ def _read_truth(path: Path, channels: list[str]) -> dict:
                     key in _POSITIVE and float(value) <= 0):
                 raise DataError(f"{path}: key 'channels.{channel}.{key}': expected {what}, "
                                 f"got {value!r}")
+        share, elasticity = entry.get("contribution_share"), float(entry["elasticity"])
+        if share is not None and float(share) * elasticity < 0:
+            raise DataError(f"{path}: key 'channels.{channel}': contribution_share {share!r} "
+                            f"and elasticity {elasticity!r} disagree in sign (a channel that "
+                            f"lowers the KPI has both below 0)")
     extra = [c for c in per_channel if c not in channels]
     if extra:
         raise DataError(f"{path}: key 'channels': {', '.join(map(repr, extra))} is not a "
@@ -210,7 +215,8 @@ def _read_truth(path: Path, channels: list[str]) -> dict:
 
 #: Optional numeric keys of a truth file's channel entry: (low, high, what is expected).
 _TRUTH_RANGES = {
-    "contribution_share": (0.0, 1.0 + 1e-9, "a share between 0 and 1"),
+    "contribution_share": (-1.0, 1.0 + 1e-9, "a share between -1 and 1 (below 0 for a "
+                           "channel that lowers the KPI)"),
     "roi": (-math.inf, math.inf, "a finite number"),
     "decay": (0.0, 1.0, "a decay in [0, 1)"),
     "half_saturation_per_capita": (0.0, math.inf, "a positive number"),

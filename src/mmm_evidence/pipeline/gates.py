@@ -93,9 +93,10 @@ def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
 
 def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dict[str, dict]:
     """Per channel: estimate, truth, relative_error, true_share, counted (in the median gate:
-    true share ≥ ``min_true_share``; a channel whose truth gives no contribution share — a
-    truth file with elasticities only — is counted when its true elasticity is at least
-    ``zero_true_elasticity``, and ``counted_by`` says which rule applied); with an
+    |true share| ≥ ``min_true_share``; a channel whose truth gives no contribution share — a
+    truth file with elasticities only — is counted when its |true elasticity| is at least
+    ``zero_true_elasticity``, and ``counted_by`` says which rule applied; a channel that
+    lowers the KPI counts as much as one that raises it); with an
     ``oracle_elasticities`` scrap also oracle_estimate and oracle_relative_error (the model's
     form given the true media response: the floor of its error on these data)."""
     estimates = scraps.get("elasticities") or {}
@@ -114,10 +115,10 @@ def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dic
             counted_by, counted = None, False
         elif share is not None:
             counted_by = "share"
-            counted = share >= settings.min_true_share and tru != 0.0
+            counted = abs(share) >= settings.min_true_share and tru != 0.0
         else:
             counted_by = "elasticity"
-            counted = tru >= settings.zero_true_elasticity
+            counted = abs(tru) >= settings.zero_true_elasticity
         table[channel] = {"estimate": est, "truth": tru, "relative_error": rel,
                           "true_share": share, "counted": counted, "counted_by": counted_by}
         if oracle:
@@ -156,6 +157,11 @@ def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
     if floor and all(v is not None for v in floor):
         detail += (f"; given the true media response the same model form reaches "
                    f"{statistics.median(floor):.3f} (the error floor on these data)")
+    harmful = sorted(c for c, row in counted.items() if row["truth"] < 0)
+    if harmful:
+        detail += (f"; {', '.join(harmful)} lower{'s' * (len(harmful) == 1)} the KPI (true "
+                   f"elasticity below 0; counted by the size of the effect), which MMM v2's "
+                   f"non-negative media effects cannot represent")
     if missing:
         return gate(name, threshold, value, False,
                     f"{detail}; no estimate for {', '.join(missing)}")
