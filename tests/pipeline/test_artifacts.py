@@ -314,6 +314,12 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
         "html": "tenants/alpha/validation.html", "reviewer_html": None, "error": None}
     assert report["tenants"]["baddata"]["notebooks"]["validation"]["status"] == "skipped"
     assert report["tenants"]["baddata"]["status"] == "error"
+    # gamma's validation notebook errored: its gates say so (not "no holdout R² reported",
+    # "no ground truth" or "bootstrap off")
+    gamma = {g["name"]: g for g in report["tenants"]["gamma"]["gates"]}
+    assert {gamma[n]["detail"] for n in ("holdout_r2", "elasticity_median_error",
+                                         "elasticity_identified")} == {
+        "the validation notebook errored (see errors)"}
 
 
 def test_report_errors_name_tenant_notebook_and_hide_the_output_folder(tmp_path: Path) -> None:

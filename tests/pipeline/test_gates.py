@@ -328,3 +328,34 @@ def test_identification_gate_flags_wide_or_zero_intervals():
     (float("nan"), None), (float("inf"), None), ([1], None)])
 def test_finite_number_keeps_finite_numbers_only(value, expected) -> None:
     assert finite_number(value) == expected
+
+
+def test_without_the_validation_notebook_its_gates_say_why_and_truth_comes_from_config() -> None:
+    why = "the validation notebook is not in this experiment's notebooks"
+    importance = {"importance": [{"kind": "channel", "feature": c, "mmm_share": s,
+                                  "true_share": None} for c, s in (("tv", .2), ("a", .1),
+                                                                   ("b", .05))]}
+    gates = by_name(evaluate_gates({}, SETTINGS, validation_unavailable=why, has_truth=True,
+                                   importance=importance))
+    validation = [HOLDOUT_R2, ELASTICITY_MEDIAN_ERROR, ELASTICITY_NO_MISSED_CHANNEL,
+                  ELASTICITY_NO_PHANTOM_CHANNEL, "elasticity_identified"]
+    assert [(gates[n]["passed"], gates[n]["detail"]) for n in validation] == [(None, why)] * 5
+    assert gates[ELASTICITY_MEDIAN_ERROR]["threshold"] == 0.25
+    # the tenant has a truth file without shares, not "no ground truth"
+    assert "the truth file gives no contribution share" in gates["importance_agreement"][
+        "detail"]
+    # with the validation scraps the gates are judged as before
+    assert by_name(evaluate_gates(scraps(truth=TRUTH), SETTINGS))[HOLDOUT_R2]["passed"] is True
+
+
+def test_gates_markdown_shows_every_detail_in_full() -> None:
+    from mmm_evidence.pipeline.gates import gate, gates_markdown
+
+    detail = "relative error of the +10 % spend uplift vs truth: " + "x" * 300 + " South-17"
+    text = gates_markdown([gate("fairness_uplift_gap", 0.15, 0.231, False, detail),
+                           gate("privacy_no_pii", 0, None, True, "no PII"),
+                           gate("elasticity_median_error", 0.25, None, None, "no truth")])
+    assert text.splitlines() == [
+        f"- Gate `fairness_uplift_gap` **fails** (value 0.231, threshold 0.15): {detail}",
+        "- Gate `privacy_no_pii` **passes** (threshold 0): no PII",
+        "- Gate `elasticity_median_error` **is not assessable** (threshold 0.25): no truth"]

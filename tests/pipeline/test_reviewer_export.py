@@ -34,3 +34,31 @@ def test_reviewer_export_drops_code_but_keeps_narrative_outputs_and_errors(
     assert f"data:image/png;base64,{png}" in body
     assert "<td>1</td>" in body and "ValueError" in body
     assert remote_fetches(html) == [] and "<title>nb (reviewer)</title>" in html
+    # the runner titles each page with its tenant, to tell many open tabs apart
+    titled = export_reviewer_html(notebook, title="acme · validation").read_text(
+        encoding="utf-8")
+    assert "<title>acme · validation (reviewer)</title>" in titled
+    assert "<title>acme · validation</title>" in export_notebook_html(
+        notebook, title="acme · validation").read_text(encoding="utf-8")
+
+
+def test_a_warning_shows_its_category_and_message_without_code_or_kernel_paths(
+        tmp_path: Path) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('warnings.warn("analyst warning: something is off")')
+    cell.outputs = [nbformat.v4.new_output(
+        "stream", name="stderr",
+        text=("/tmp/ipykernel_3764/3395250442.py:3: UserWarning: analyst warning: something "
+              "is off\n  warnings.warn(\"analyst warning: something is off\")\n"
+              "plain text on stderr\n"))]
+    notebook.cells = [cell]
+    path = tmp_path / "w.ipynb"
+    nbformat.write(notebook, path)
+    html = export_reviewer_html(path).read_text(encoding="utf-8")
+    assert "UserWarning: analyst warning: something is off" in html
+    assert "plain text on stderr" in html
+    assert "ipykernel_3764" not in html and "warnings.warn(" not in html
+    # the full export keeps what the kernel printed
+    assert "ipykernel_3764" in export_notebook_html(path).read_text(encoding="utf-8")

@@ -345,3 +345,22 @@ def test_the_features_table_shows_each_channels_fitted_delay() -> None:
     assert "<td>tv (+1 week), search</td>" in render_model_card(data, run_manifest=manifest())
     # a report from a model without delays lists the channels as they are
     assert "<td>tv, search</td>" in render_model_card(full_report(), run_manifest=manifest())
+
+
+def test_a_tenant_without_the_validation_notebooks_data_is_not_described_as_empty() -> None:
+    # an experiment without the validation notebook (or where it errored) does not know the
+    # tenant's channels, controls or truth: '–', never '0 channels', 'none', 'no ground truth'
+    data = report()
+    data["tenants"]["noisy"]["status"] = "ok"
+    data["errors"] = []
+    html = render_model_card(data, run_manifest=manifest())
+    rows = dict(re.findall(r'<tr><td><code>(\w+)</code></td>(.*?)</tr>',
+                           html[html.index('id="data"'):html.index("Input data")]))
+    assert re.findall(r"<td[^>]*>(.*?)</td>", rows["noisy"])[-2:] == ["–", "–"]
+    assert re.findall(r"<td[^>]*>(.*?)</td>", rows["acme"])[-2:] == ["2", "yes"]
+    assert "–: not known for noisy; the validation notebook reports" in html
+    assert "No ground truth for noisy" not in html
+    assert "No ground truth for this tenant" not in html
+    features = html[html.index("<h3>Features</h3>"):]
+    assert re.search(r"<td><code>noisy</code></td><td>–</td><td>–</td><td[^>]*>–</td>",
+                     features)

@@ -13,7 +13,7 @@ import platform
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mmm_evidence
 from mmm_evidence.pipeline.collect import (
@@ -21,6 +21,7 @@ from mmm_evidence.pipeline.collect import (
     FAIRNESS_NOTEBOOK,
     IMPORTANCE_NOTEBOOK,
     ROBUSTNESS_NOTEBOOK,
+    VALIDATION_NOTEBOOK,
 )
 from mmm_evidence.pipeline.files import (
     BASELINES_FILE,
@@ -58,6 +59,9 @@ from mmm_evidence.pipeline.gates import (
 )
 from mmm_evidence.pipeline.runner import RunResult, notebook_scraps
 
+if TYPE_CHECKING:
+    from mmm_evidence.config import ExperimentConfig
+
 __all__ = [
     "SCHEMA_VERSION", "REPORT_FILE", "MANIFEST_FILE", "canonical", "canonical_json",
     "write_canonical_json", "compute_run_id", "git_commit", "git_dirty", "build_validation_report",
@@ -81,6 +85,16 @@ def _relative(path: Path | None, output_dir: Path) -> str | None:
         return path.as_posix()
 
 
+def _has_truth(exp: ExperimentConfig, tenant: str) -> bool:
+    """Whether the tenant's config gives it ground truth (synthetic, or a truth file)."""
+    config = exp.tenant_configs.get(tenant)
+    if config is None:
+        return False
+    data = config.data
+    return data.synthetic is not None or (data.source is not None
+                                          and data.source.truth is not None)
+
+
 def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None = None) -> dict:
     """The ``validation_report.json`` content of a finished run (a ``RunResult``); ``leaks``
     is the run's leak scan (``leak_findings``; scanned now when not given).
@@ -102,6 +116,7 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
     tenants: dict[str, dict] = {}
     for tenant in exp.tenants:
         scraps = result.scraps(tenant)
+        validation, validation_why = notebook_scraps(result, tenant, VALIDATION_NOTEBOOK)
         robustness, robustness_why = _robustness_scraps(result, tenant)
         fairness, fairness_why = notebook_scraps(result, tenant, FAIRNESS_NOTEBOOK)
         tenant_leaks, leaks_why = _tenant_leaks(leaks, tenant)
@@ -110,7 +125,11 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
                                robustness=robustness, robustness_unavailable=robustness_why,
                                fairness=fairness, fairness_unavailable=fairness_why,
                                leaks=tenant_leaks, leaks_unavailable=leaks_why,
-                               importance=importance, importance_unavailable=importance_why)
+                               importance=importance, importance_unavailable=importance_why,
+                               validation_unavailable=None if validation is not None
+                               else validation_why,
+                               has_truth=None if validation is not None
+                               else _has_truth(exp, tenant))
         notebooks: dict[str, dict] = {}
         for nb in exp.notebooks:
             task = result.task(tenant, nb)

@@ -15,7 +15,8 @@ attributes keep only safe CSS properties; pandas Styler tables keep their ``<sty
 
 Two exports per executed notebook: the full one (``<notebook>.html``, code and outputs) and
 the reviewer one (``<notebook>.reviewer.html``: nbconvert's ``exclude_input``, so markdown,
-tables, plots and errors without the code).
+tables, plots and errors without the code; a printed warning keeps its category and message,
+not the source line that warned).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ OFFLINE_TEMPLATE = """\
 REVIEWER_SUFFIX = ".reviewer.html"
 
 __all__ = ["offline_html_exporter", "notebook_to_html", "export_notebook_html", "sanitize_html",
-           "sanitize_outputs",
+           "sanitize_outputs", "strip_warning_sources",
            "strip_style_comments", "REVIEWER_SUFFIX", "reviewer_html_path",
            "export_reviewer_html"]
 
@@ -107,15 +108,44 @@ def sanitize_outputs(notebook) -> int:
     return changed
 
 
-def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False) -> str:
+#: A warning as Python prints it: ``<file>:<line>: <Category>: <message>`` and the
+#: indented source line that warned (``warnings.formatwarning``).
+_WARNING = re.compile(r"^\S[^\n]*?:\d+: (?P<category>\w+): (?P<message>[^\n]*)\n"
+                      r"(?:  [^\n]*\n)?", re.MULTILINE)
+
+
+def strip_warning_sources(notebook) -> int:
+    """In place: each warning printed to a code cell's stderr keeps its category and message
+    but loses the file, line and source code it came from (the reviewer export shows no code,
+    and a kernel's temporary file path means nothing to a reviewer). Returns how many
+    outputs changed."""
+    changed = 0
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if output.get("output_type") != "stream" or output.get("name") != "stderr":
+                continue
+            text = output.get("text", "")
+            text = text if isinstance(text, str) else "".join(text)
+            clean = _WARNING.sub(lambda m: f"{m['category']}: {m['message']}\n", text)
+            if clean != text:
+                output["text"] = clean
+                changed += 1
+    return changed
+
+
+def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False,
+                     title: str | None = None) -> str:
     """The offline HTML text of the notebook at ``notebook_path`` (without code cells'
-    source when ``exclude_input``)."""
+    source when ``exclude_input``); the page's title is ``title`` (default: the notebook's
+    name), with " (reviewer)" on the reviewer export."""
     import nbformat
 
     notebook_path = Path(notebook_path)
     notebook = nbformat.read(notebook_path, as_version=4)
     sanitize_outputs(notebook)
-    name = notebook_path.stem + (" (reviewer)" if exclude_input else "")
+    if exclude_input:
+        strip_warning_sources(notebook)
+    name = (title or notebook_path.stem) + (" (reviewer)" if exclude_input else "")
     resources = {"metadata": {"name": name, "path": str(notebook_path.parent)}}
     with warnings.catch_warnings():
         # scrapbook's scrap outputs have no visible representation, by design
@@ -139,11 +169,13 @@ def strip_style_comments(html: str) -> str:
         lambda m: m.group(1) + _CSS_COMMENT.sub("", m.group(2)) + m.group(3), html)
 
 
-def export_notebook_html(notebook_path: str | Path, html_path: str | Path | None = None) -> Path:
-    """Write ``<notebook>.html`` beside the notebook (or to ``html_path``); return its path."""
+def export_notebook_html(notebook_path: str | Path, html_path: str | Path | None = None,
+                         title: str | None = None) -> Path:
+    """Write ``<notebook>.html`` beside the notebook (or to ``html_path``); return its path.
+    ``title``: the page's title (default: the notebook's name)."""
     notebook_path = Path(notebook_path)
     html_path = Path(html_path) if html_path else notebook_path.with_suffix(".html")
-    html_path.write_text(notebook_to_html(notebook_path), encoding="utf-8")
+    html_path.write_text(notebook_to_html(notebook_path, title=title), encoding="utf-8")
     return html_path
 
 
@@ -153,12 +185,13 @@ def reviewer_html_path(html_path: str | Path) -> Path:
     return html_path.with_name(html_path.name.removesuffix(".html") + REVIEWER_SUFFIX)
 
 
-def export_reviewer_html(notebook_path: str | Path, html_path: str | Path | None = None
-                         ) -> Path:
+def export_reviewer_html(notebook_path: str | Path, html_path: str | Path | None = None,
+                         title: str | None = None) -> Path:
     """Write the reviewer export (no code cells) of the notebook to ``html_path`` (default
     ``<notebook>.reviewer.html`` beside it); return its path."""
     notebook_path = Path(notebook_path)
     html_path = (Path(html_path) if html_path
                  else reviewer_html_path(notebook_path.with_suffix(".html")))
-    html_path.write_text(notebook_to_html(notebook_path, exclude_input=True), encoding="utf-8")
+    html_path.write_text(notebook_to_html(notebook_path, exclude_input=True, title=title),
+                         encoding="utf-8")
     return html_path

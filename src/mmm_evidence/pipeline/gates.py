@@ -52,7 +52,7 @@ __all__ = [
     "FAIRNESS_ERROR_PARITY", "FAIRNESS_UPLIFT_GAP", "PRIVACY_NO_PII", "PRIVACY_K_ANONYMITY",
     "PRIVACY_NO_RAW_ROWS", "parity_checks", "fairness_segments", "fairness_error_parity_gate",
     "fairness_uplift_gap_gate", "privacy_no_pii_gate", "privacy_k_anonymity_gate",
-    "privacy_no_raw_rows_gate", "finite_number",
+    "privacy_no_raw_rows_gate", "finite_number", "gates_markdown",
 ]
 
 
@@ -79,6 +79,19 @@ def gate(name: str, threshold: float, value: float | None, passed: bool | None,
          detail: str) -> dict:
     return {"name": name, "threshold": threshold, "value": value, "passed": passed,
             "detail": detail}
+
+
+def gates_markdown(gates: Iterable[Mapping[str, Any]]) -> str:
+    """The gates as a Markdown list a notebook shows in full (a table cuts long details):
+    ``- Gate `name` **fails** (value 2.31, threshold 2): detail``."""
+    verdicts = {True: "passes", False: "fails", None: "is not assessable"}
+    lines = []
+    for g in gates:
+        value = finite_number(g.get("value"))
+        measured = f"value {value:.4g}, " if value is not None else ""
+        lines.append(f"- Gate `{g.get('name')}` **{verdicts.get(g.get('passed'), '?')}** "
+                     f"({measured}threshold {g.get('threshold')}): {g.get('detail')}")
+    return "\n".join(lines)
 
 
 def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
@@ -538,22 +551,40 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
                    fairness: Mapping[str, Any] | None = None,
                    fairness_unavailable: str = "the fairness notebook did not run",
                    leaks: Sequence[Mapping[str, Any]] | None = None,
-                   leaks_unavailable: str = "the leak scan did not run"
+                   leaks_unavailable: str = "the leak scan did not run",
+                   validation_unavailable: str | None = None,
+                   has_truth: bool | None = None
                    ) -> list[dict]:
-    """All gates of one tenant, in a fixed order. ``scraps`` are the validation notebook's,
-    ``baselines`` the baselines notebook's (None when it did not run or errored:
-    ``baselines_unavailable`` says why), ``robustness`` the robustness notebook's,
-    ``importance`` the importance notebook's and ``fairness`` the fairness notebook's
-    (likewise); ``leaks`` the leak scan's findings for the tenant (None: not scanned)."""
+    """All gates of one tenant, in a fixed order. ``scraps`` are the validation notebook's
+    (``validation_unavailable``: why there are none — the notebook is not in the experiment,
+    did not run or errored; its gates are then null with that reason), ``baselines`` the
+    baselines notebook's (None when it did not run or errored: ``baselines_unavailable`` says
+    why), ``robustness`` the robustness notebook's, ``importance`` the importance notebook's
+    and ``fairness`` the fairness notebook's (likewise); ``leaks`` the leak scan's findings for
+    the tenant (None: not scanned). ``has_truth``: whether the tenant has ground truth (None:
+    as the validation scraps say)."""
     truth = scraps.get("truth")
-    has_truth = isinstance(truth, Mapping) and bool(truth.get("elasticity"))
-    table = elasticity_table(scraps, settings.elasticity)
+    if has_truth is None:
+        has_truth = isinstance(truth, Mapping) and bool(truth.get("elasticity"))
+    if validation_unavailable:
+        el = settings.elasticity
+        validation = [gate(name, threshold, None, None, validation_unavailable)
+                      for name, threshold in (
+                          (HOLDOUT_R2, settings.holdout_r2.min),
+                          (ELASTICITY_MEDIAN_ERROR, el.max_median_relative_error),
+                          (ELASTICITY_NO_MISSED_CHANNEL, 0), (ELASTICITY_NO_PHANTOM_CHANNEL, 0),
+                          (ELASTICITY_IDENTIFIED, 0))]
+    else:
+        table = elasticity_table(scraps, settings.elasticity)
+        validation = [
+            holdout_r2_gate(scraps.get("metrics"), settings.holdout_r2.min),
+            elasticity_median_error_gate(table, has_truth, settings.elasticity),
+            elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
+            elasticity_no_phantom_channel_gate(table, has_truth, settings.elasticity),
+            elasticity_identified_gate(scraps, settings.identification),
+        ]
     return [
-        holdout_r2_gate(scraps.get("metrics"), settings.holdout_r2.min),
-        elasticity_median_error_gate(table, has_truth, settings.elasticity),
-        elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
-        elasticity_no_phantom_channel_gate(table, has_truth, settings.elasticity),
-        elasticity_identified_gate(scraps, settings.identification),
+        *validation,
         beats_baselines_gate(baselines, settings.beats_baselines, baselines_unavailable),
         robustness_gate(robustness, robustness_unavailable),
         importance_agreement_gate(importance, settings.importance_agreement,

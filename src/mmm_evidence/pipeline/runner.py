@@ -177,8 +177,10 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
     reviewer_html: Path | None = None
     if task.ipynb.is_file():
         try:
-            export_notebook_html(task.ipynb, task.html)
-            reviewer_html = export_reviewer_html(task.ipynb, reviewer_html_path(task.html))
+            title = f"{task.tenant} · {task.notebook}"  # tell 20 open tabs apart
+            export_notebook_html(task.ipynb, task.html, title=title)
+            reviewer_html = export_reviewer_html(task.ipynb, reviewer_html_path(task.html),
+                                                 title=title)
         except Exception as exc:
             detail = f"HTML export failed: {type(exc).__name__}: {exc}"
             status, error = ERROR, error or detail

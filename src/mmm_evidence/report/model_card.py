@@ -459,7 +459,8 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
                    Bullets([f"{f.get('kind')}: {f.get('detail')}" for f in findings])]
     blocks.append(Heading(3, "Gates"))
     blocks.append(_gates_table(section, notebooks))
-    if not section.get("truth") and section.get("status") == "ok":
+    if (not section.get("truth") and section.get("status") == "ok"
+            and section.get("data")):  # without the validation notebook's data: unknown
         blocks.append(Para("No ground truth for this tenant: truth-based gates are not "
                            "assessable.", "muted"))
     blocks.append(Heading(3, "Metrics (weekly total KPI)"))
@@ -539,7 +540,8 @@ def _model_details(report: Mapping, manifest: Mapping | None, order: Sequence[st
     for t in order:
         data = tenants[t].get("data") or {}
         features.append([Code(t), _channels_text(tenants[t], data.get("channels") or []),
-                         ", ".join(map(str, data.get("controls") or [])) or "none",
+                         (", ".join(map(str, data.get("controls") or [])) or "none") if data
+                         else "–",
                          str(data.get("segments") if data.get("segments") is not None
                              else "–")])
     blocks += [Heading(3, "Features"),
@@ -572,13 +574,19 @@ def _data_blocks(report: Mapping, manifest: Mapping | None, order: Sequence[str]
         rows.append([Code(t), _label(section, t),
                      f"{data.get('start')} – {data.get('end')}" if data else "–",
                      str(data.get("weeks", "–")), str(data.get("holdout_weeks", "–")),
-                     str(data.get("segments", "–")), str(len(data.get("channels") or [])),
-                     "yes" if section.get("truth") else "no"])
+                     str(data.get("segments", "–")),
+                     str(len(data.get("channels") or [])) if data else "–",
+                     ("yes" if section.get("truth") else "no") if data else "–"])
     blocks: list[Block] = [
         Heading(2, "Data", "data"),
         Table(["tenant", "name", "period", "weeks", "holdout weeks", "segments", "channels",
                "ground truth"], rows, numeric=frozenset({3, 4, 5, 6})),
     ]
+    unknown = [t for t in order if not tenants[t].get("data")]
+    if unknown:
+        blocks.append(Para(f"–: not known for {', '.join(unknown)}; the validation notebook "
+                           "reports a tenant's data, and it did not run for "
+                           f"{'it' if len(unknown) == 1 else 'them'} or errored.", "note"))
     hashes = _get(manifest, "data_hashes") or {}
     hash_rows = [[Code(t), Code(Path(str(path)).name), Code(str(sha))]
                  for t in order for path, sha in sorted((hashes.get(t) or {}).items(),
@@ -595,7 +603,7 @@ def _derived_limitations(report: Mapping, order: Sequence[str]) -> list[str]:
     tenants = report.get("tenants") or {}
     out = []
     no_truth = [t for t in order if tenants[t].get("status") == "ok"
-                and not tenants[t].get("truth")]
+                and tenants[t].get("data") and not tenants[t].get("truth")]
     if no_truth:
         out.append(f"No ground truth for {', '.join(no_truth)}: their truth-based gates are "
                    "not assessable.")
