@@ -93,6 +93,22 @@ def test_tenant_findings_use_the_evaluation_splits(panel: Panel) -> None:
     assert kinds(found) == [("no_training_spend", "search")] and found[0]["splits"] == ["fold1"]
 
 
+def test_a_channel_whose_spend_hardly_changes_within_any_segment(panel: Panel) -> None:
+    rng = np.random.default_rng(1)
+    spend = panel.spend.copy()
+    level = np.array([100.0, 300.0, 5000.0])[:, None]  # segments may differ from each other
+    spend[:, :, 2] = level * (1 + 0.01 * rng.uniform(-1, 1, (3, WEEKS)))
+    found = data_findings(panel.with_spend(spend), HOLDOUT)
+    assert kinds(found) == [("flat_spend", "social")]
+    assert found[0]["variation"] < 0.01
+    assert "varies by at most 0.5" in found[0]["detail"]
+    # one segment that varies is enough to estimate from; so is 5 % variation
+    spend[1, :, 2] *= 1 + 0.5 * rng.uniform(-1, 1, WEEKS)
+    assert data_findings(panel.with_spend(spend), HOLDOUT) == []
+    spend[:, :, 2] = level * (1 + 0.09 * rng.uniform(-1, 1, (3, WEEKS)))
+    assert data_findings(panel.with_spend(spend), HOLDOUT) == []
+
+
 def test_two_channels_with_proportional_spend(panel: Panel) -> None:
     spend = panel.spend.copy()
     spend[:, :, 2] = 3.0 * spend[:, :, 0]

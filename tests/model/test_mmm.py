@@ -373,3 +373,60 @@ def test_a_fit_on_less_than_a_year_leaves_the_yearly_seasonality_out():
     assert LinearBaseline(2, True, 52).fit(panel.weeks(None, 40)).fitted_order == 0
     assert LinearBaseline(2, True, 52).fit(panel.weeks(None, 52)).fitted_order == 2
     assert LogLogOLS(settings).fit(panel.weeks(None, 40)).fourier_order == 0
+
+
+def _with_control(panel: Panel, column: np.ndarray) -> Panel:
+    controls = np.concatenate([panel.controls, np.broadcast_to(
+        column, panel.kpi.shape)[:, :, None]], axis=2)
+    return replace(panel, controls=controls, control_names=(*panel.control_names, "extra"))
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e9, 1e13])
+def test_a_controls_units_do_not_change_the_fit(scale):
+    # a control in large raw units (a competitor's spend in cents, GDP in dollars) pushed the
+    # intercept and trend out of the baseline's rank cut: search's share went from 9 % to 177 %
+    panel = model_form_panel(noise=0.03, seed=4)
+    rng = np.random.default_rng(0)
+    column = 1.0 + 0.3 * rng.standard_normal(panel.kpi.shape)
+    settings = ModelSettings(n_starts=2)
+    plain = MMM(settings, seed=1).fit(_with_control(panel, column))
+    scaled = MMM(settings, seed=1).fit(_with_control(panel, column * scale))
+    a = plain.elasticities(_with_control(panel, column))
+    b = scaled.elasticities(_with_control(panel, column * scale))
+    for channel in a:
+        assert b[channel] == pytest.approx(a[channel], rel=1e-5)
+    shares = scaled.contribution_shares(_with_control(panel, column * scale))
+    assert all(0 < v < 1 for v in shares.values())
+
+
+def test_a_control_linear_in_time_adds_nothing_to_intercept_and_trend():
+    panel = model_form_panel(noise=0.03, seed=4)
+    settings = ModelSettings(n_starts=2)
+    seconds = panel.dates.to_numpy().astype("datetime64[s]").astype(float)  # 1.67e9 ...
+    plain = MMM(settings, seed=1).fit(panel)
+    timed = _with_control(panel, np.broadcast_to(seconds, panel.kpi.shape))
+    model = MMM(settings, seed=1).fit(timed)
+    base, with_time = plain.elasticities(panel), model.elasticities(timed)
+    for channel in base:
+        assert with_time[channel] == pytest.approx(base[channel], rel=1e-5)
+    # it adds no parameter either (the residual degrees of freedom the intervals use)
+    assert model.diagnostics.n_linear_parameters == plain.diagnostics.n_linear_parameters
+
+
+@pytest.mark.parametrize("jitter", [0.0, 1e-6])
+def test_a_channel_with_constant_spend_gets_no_effect(jitter):
+    # constant spend is absorbed by the segment intercepts; its projected regressor is
+    # round-off, which the NNLS had scaled into a coefficient of 1e18 (shares of 1e12)
+    panel = model_form_panel(noise=0.03, seed=4)
+    rng = np.random.default_rng(1)
+    flat = np.round(5000.0 * (1 + jitter * rng.standard_normal(panel.kpi.shape)), 2)
+    extra = replace(panel, spend=np.concatenate([panel.spend, flat[:, :, None]], axis=2),
+                    channels=(*panel.channels, "sponsorship"))
+    settings = ModelSettings(n_starts=2)
+    model = MMM(settings, seed=1).fit(extra)
+    assert model.beta[2] == 0.0
+    assert model.elasticities(extra)["sponsorship"] == 0.0
+    assert model.contribution_shares(extra)["sponsorship"] == 0.0
+    base = MMM(settings, seed=1).fit(panel).elasticities(panel)
+    for channel in base:
+        assert model.elasticities(extra)[channel] == pytest.approx(base[channel], rel=1e-3)

@@ -25,6 +25,7 @@ import pandas as pd
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.elasticity import spend_elasticities
+from mmm_evidence.model.linalg import column_basis, lstsq_columns
 from mmm_evidence.model.mmm import NotFittedError, baseline_design, yearly_order
 
 
@@ -61,13 +62,13 @@ class LogLogOLS:
         z_res = np.empty_like(z)
         y_res = np.empty_like(y)
         for g in range(panel.n_segments):
-            q, _ = _orthonormal(x[g])
+            q = column_basis(x[g])
             y_res[g] = y[g] - q @ (q.T @ y[g])
             z_res[g] = z[g] - q @ (q.T @ z[g])
         self.coef = np.linalg.lstsq(z_res.reshape(-1, z.shape[2]), y_res.reshape(-1),
                                     rcond=None)[0]
         base_target = y - z @ self.coef
-        self.baseline_coef = np.stack([np.linalg.lstsq(x[g], base_target[g], rcond=None)[0]
+        self.baseline_coef = np.stack([lstsq_columns(x[g], base_target[g])
                                        for g in range(panel.n_segments)])
         self._fitted = True
         return self
@@ -123,9 +124,3 @@ class LogLogOLS:
             raise NotFittedError("LogLogOLS.fit must be called first")
         return {ch: float(self.coef[c]) for c, ch in enumerate(self.channels)}
 
-
-def _orthonormal(x: np.ndarray, rtol: float = 1e-10) -> tuple[np.ndarray, int]:
-    """An orthonormal basis of the column space of x (T, p) and its rank."""
-    u, s, _ = np.linalg.svd(x, full_matrices=False)
-    rank = int((s > rtol * max(s[0], 1e-300)).sum()) if s.size else 0
-    return u[:, :rank], rank

@@ -45,6 +45,7 @@ import numpy as np
 from mmm_evidence.config import ModelSettings, RobustnessSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.splits import holdout_split
+from mmm_evidence.model.linalg import column_basis, lstsq_columns
 from mmm_evidence.model.mmm import MMM, baseline_design
 from mmm_evidence.model.uncertainty import block_indices, residual_inflation
 
@@ -206,8 +207,7 @@ def media_regressors(model: MMM, panel: Panel) -> np.ndarray:
                         model.fourier_order, model.settings.trend)
     out = np.empty_like(z)
     for g in range(z.shape[0]):
-        coef, *_ = np.linalg.lstsq(x[g], z[g], rcond=None)
-        out[g] = (z[g] - x[g] @ coef) / model.residual_scale[g]
+        out[g] = (z[g] - x[g] @ lstsq_columns(x[g], z[g])) / model.residual_scale[g]
     return out
 
 
@@ -802,16 +802,6 @@ def _collinearity(ctx: SuiteContext) -> Measurement:
 CARRYOVER_LAGS = (1, 2, 3)
 
 
-def _orthonormal_columns(a: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
-    """An orthonormal basis of the column space of ``a`` (N, K) (zero columns and exact
-    dependencies dropped)."""
-    if a.shape[1] == 0:
-        return a
-    u, sv, _ = np.linalg.svd(a, full_matrices=False)
-    keep = sv > rtol * max(float(sv[0]), 1e-300)
-    return u[:, keep]
-
-
 def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRYOVER_LAGS
                            ) -> dict[str, dict[str, float]]:
     """Per channel with spend: how much of the fit's residuals its media regressor lagged by
@@ -840,13 +830,12 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     stack = np.concatenate([resid[..., None], z, (dz * model.beta[None, None, :, None])
                             .reshape(g_n, t_n, 3 * c_n), np.stack(lagged, axis=-1)], axis=2)
     for g in range(g_n):  # the baseline off, each segment weighted as in the fit
-        coef, *_ = np.linalg.lstsq(x[g], stack[g], rcond=None)
-        stack[g] = (stack[g] - x[g] @ coef) / model.residual_scale[g]
+        stack[g] = (stack[g] - x[g] @ lstsq_columns(x[g], stack[g])) / model.residual_scale[g]
     e = stack[:, :, 0]
     rho = float((e[:, 1:] * e[:, :-1]).sum() / max(float((e[:, :-1] ** 2).sum()), 1e-300))
     white = (stack[:, 1:, :] - rho * stack[:, :-1, :]).reshape(g_n * (t_n - 1), -1)
     e, fitted, cand = white[:, 0], white[:, 1:1 + 4 * c_n], white[:, 1 + 4 * c_n:]
-    q = _orthonormal_columns(fitted)
+    q = column_basis(fitted)
     e = e - q @ (q.T @ e)
     cand = cand - q @ (q.T @ cand)
     dof = e.size - q.shape[1] - g_n * x.shape[2] - len(lags) - 1
@@ -857,7 +846,7 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
         if not np.any(panel.spend[:, :, c] > 0):
             continue
         block = cand[:, c * k_n:(c + 1) * k_n]
-        basis = _orthonormal_columns(block)
+        basis = column_basis(block)
         explained = float(np.sum((basis.T @ e) ** 2))
         norms = (block ** 2).sum(axis=0)
         alone = [float((block[:, j] @ e) ** 2 / norms[j]) if norms[j] > 0 else 0.0
