@@ -125,6 +125,18 @@ def test_tenants_option_naming_no_tenant_exits_2(tmp_path: Path,
     assert "--tenants names no tenant" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("epoch", ["abc", "1.7e9", "-5", "99999999999999"])
+def test_a_bad_source_date_epoch_exits_2_before_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        epoch: str) -> None:
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+    assert main(["run", str(params), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"SOURCE_DATE_EPOCH={epoch!r}" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     params = builder.build_experiment(tmp_path, ["alpha"])
     assert main(["run", str(params), "--workers", "0"]) == 2

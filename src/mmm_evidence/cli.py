@@ -137,8 +137,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mmm_evidence.config import ConfigError, load_experiment
     from mmm_evidence.evidence import write_run_artifacts
     from mmm_evidence.pipeline.kernel import KernelSetupError, ensure_kernel
-    from mmm_evidence.pipeline.runner import run_experiment
+    from mmm_evidence.pipeline.runner import (
+        KERNEL_ENV,
+        check_source_date_epoch,
+        run_experiment,
+    )
 
+    epoch_problem = check_source_date_epoch()
+    if epoch_problem:
+        return _error(epoch_problem)
     if args.workers is not None and args.workers < 1:
         return _error(f"--workers must be at least 1, got {args.workers}")
     if args.tenants is not None and _tenant_list(args.tenants) is None:
@@ -148,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     try:
-        ensure_kernel(exp.runner.kernel_name)
+        ensure_kernel(exp.runner.kernel_name, KERNEL_ENV)
     except KernelSetupError as exc:
         return _error(str(exc))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,9 @@ def test_run_id_is_stable_and_sensitive_to_every_input() -> None:
     assert compute_run_id("p", {**data, "beta": {"/x/beta.csv": "bc"}}, nbs, "0.1.0") != base
     assert compute_run_id("p", data, {"validation": b"{ }"}, "0.1.0") != base
     assert compute_run_id("p", data, nbs, "0.1.1") != base
+    # the git commit the artifacts carry: one id, one set of bytes
+    with_commit = compute_run_id("p", data, nbs, "0.1.0", "f69a364")
+    assert with_commit != base and with_commit != compute_run_id("p", data, nbs, "0.1.0", "ab")
 
 
 # --------------------------------------------------------------------------- report
@@ -378,3 +382,31 @@ def test_write_run_artifacts_writes_every_artifact(tmp_path: Path) -> None:
     first = paths["validation_report"].read_bytes()
     write_run_artifacts(fake_result(tmp_path, out))
     assert paths["validation_report"].read_bytes() == first
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="giving a checkout to another user needs root")
+def test_git_commit_is_read_from_a_checkout_owned_by_another_user(tmp_path: Path) -> None:
+    # git refuses "dubious ownership" (a mounted checkout in CI): the commit was then null in
+    # every JSON artifact under the same run id
+    import shutil
+    import subprocess
+
+    from mmm_evidence.pipeline.files import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run = {"cwd": repo, "check": True, "capture_output": True}
+    subprocess.run(["git", "init", "-q"], **run)
+    (repo / "params.yaml").write_text("x: 1\n", encoding="utf-8")
+    subprocess.run(["git", "add", "."], **run)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+                   **run)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], text=True, **run).stdout.strip()
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, 65534, 65534, follow_symlinks=False)  # nobody
+    assert git_commit(repo / "params.yaml") == head
+    assert git_commit(tmp_path) is None  # outside git
+

@@ -64,13 +64,14 @@ def test_task_key_changes_with_each_input(tmp_path: Path) -> None:
                          data, KERNEL, KERNEL_ENV)
     other_env = task_key(task, exp, data, KERNEL, {**KERNEL_ENV, "PYTHONHASHSEED": "1"})
     other_kernel = task_key(task, exp, data, {"argv": ["python3"]}, KERNEL_ENV)
+    spec_env = task_key(task, exp, data, {**KERNEL, "env": {"MY_SETTING": "1"}}, KERNEL_ENV)
     source = Path(task.source)
     nb = nbformat.read(source, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("an edit"))
     nbformat.write(nb, source)
     edited = task_key(task, exp, data, KERNEL, KERNEL_ENV)
-    keys = {base, other_data, other_seed, other_out, other_env, other_kernel, edited}
-    assert len(keys) == 7
+    keys = {base, other_data, other_seed, other_out, other_env, other_kernel, spec_env, edited}
+    assert len(keys) == 8
 
 
 def test_tenant_parameters_hold_one_tenant_and_no_worker_count(tmp_path: Path) -> None:

@@ -78,3 +78,29 @@ def test_a_shadowing_spec_for_another_interpreter_is_an_error(
 def test_the_generic_python3_kernel_is_refused() -> None:
     with pytest.raises(KernelSetupError, match="python3"):
         ensure_kernel("python3")
+
+
+def test_a_spec_whose_env_overrides_the_runs_kernel_environment_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `ipykernel install --user --name mmm-evidence --env ...` runs this interpreter, but
+    # jupyter_client lets its env win over the one the run starts kernels with
+    from mmm_evidence.pipeline.runner import KERNEL_ENV
+
+    shadow = tmp_path / "kernels" / "mmm-evidence"
+    shadow.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "shadow", "language": "python",
+            "env": {"PYTHONHASHSEED": "random", "MPLBACKEND": "agg", "MY_SETTING": "1"}}
+    (shadow / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    with pytest.raises(KernelSetupError) as info:
+        ensure_kernel("mmm-evidence", KERNEL_ENV)
+    message = str(info.value)
+    assert str(shadow / "kernel.json") in message
+    assert "MPLBACKEND='agg'" in message and "PYTHONHASHSEED='random'" in message
+    assert "MY_SETTING" not in message
+    # a variable the run does not set is the spec's own business, and is recorded
+    spec["env"] = {"MY_SETTING": "1", "PYTHONHASHSEED": KERNEL_ENV["PYTHONHASHSEED"]}
+    (shadow / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    assert ensure_kernel("mmm-evidence", KERNEL_ENV) == shadow
+    assert kernel_info("mmm-evidence")["env"]["MY_SETTING"] == "1"

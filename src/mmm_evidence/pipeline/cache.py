@@ -9,8 +9,8 @@ A task's key is the SHA-256 of everything its executed notebook can depend on:
   timeout) and the tenant's own config;
 - the SHA-256 of each of the tenant's input files (name and hash);
 - the package: its version and a hash of its source files (an edited module invalidates);
-- the versions of Python and of the libraries the notebooks use, the kernel's command and
-  its environment (``KERNEL_ENV``).
+- the versions of Python and of the libraries the notebooks use, the kernel's command, the
+  variables its spec sets and its environment (``KERNEL_ENV``).
 
 So editing one notebook reruns that notebook for every tenant and nothing else; editing one
 tenant's data or YAML reruns that tenant only; anything else (a library upgrade, an edited
@@ -136,6 +136,7 @@ def task_key(task: NotebookTask, exp: ExperimentConfig, data_hashes: Mapping[str
         "package": package_fingerprint(),
         "libraries": library_versions(),
         "kernel_argv": list(kernel.get("argv") or []),
+        "kernel_spec_env": dict(kernel.get("env") or {}),
         "kernel_env": dict(kernel_env),
     })
 

@@ -129,12 +129,14 @@ def _git(args: list[str], where: Path) -> str | None:
 
 
 def git_commit(where: str | Path | None) -> str | None:
-    """``git rev-parse HEAD`` of the repository containing ``where``, or None."""
+    """``git rev-parse HEAD`` of the repository containing ``where``, or None outside git.
+    A checkout owned by another user (git's "dubious ownership" check, common for a mounted
+    checkout in CI) is read too: reading HEAD runs nothing from the repository."""
     if where is None:
         return None
     where = Path(where)
     folder = where if where.is_dir() else where.parent
-    return _git(["rev-parse", "HEAD"], folder) or None
+    return _git(["-c", "safe.directory=*", "rev-parse", "HEAD"], folder) or None
 
 
 def git_dirty(where: str | Path | None) -> bool | None:
@@ -165,8 +167,12 @@ def data_hash_entries(data_hashes: Mapping[str, Mapping[str, str]]) -> list[list
 
 
 def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]],
-                   notebook_bytes: Mapping[str, bytes], package_version: str) -> str:
-    """12 hex digits of SHA-256 over params, data hashes, notebook bytes and package version.
+                   notebook_bytes: Mapping[str, bytes], package_version: str,
+                   commit: str | None = None) -> str:
+    """12 hex digits of SHA-256 over params, data hashes, notebook bytes, the package
+    (``package_version``: the runner gives its version and source hash, so an edited module
+    changes the id) and the git commit (None: outside git) — everything the JSON artifacts
+    carry, so that one id means one set of bytes.
 
     Paths are deliberately left out (only file names), so the same inputs moved elsewhere or
     run into another output folder give the same id.
@@ -179,6 +185,8 @@ def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]
         digest.update(f"notebook\0{name}\0".encode())
         digest.update(hashlib.sha256(notebook_bytes[name]).digest())
     digest.update(b"package\0" + package_version.encode())
+    if commit is not None:
+        digest.update(b"\0commit\0" + commit.encode())
     return digest.hexdigest()[:12]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 DISPLAY_NAME = "Python (mmm-evidence)"
@@ -59,11 +60,15 @@ def kernel_runs_this_interpreter(spec_dir: str | Path) -> bool:
     return bool(argv) and _same_interpreter(argv[0])
 
 
-def ensure_kernel(name: str = "mmm-evidence") -> Path:
+def ensure_kernel(name: str = "mmm-evidence", required_env: Mapping[str, str] | None = None
+                  ) -> Path:
     """Register kernelspec ``name`` for this interpreter under ``sys.prefix``; return its folder.
 
     Raises KernelSetupError when the spec jupyter_client resolves for ``name`` (e.g. a
-    user-level one, which takes precedence) runs a different interpreter.
+    user-level one, which takes precedence) runs a different interpreter, or when its ``env``
+    block sets a variable of ``required_env`` to another value (jupyter_client lets a spec's
+    env override the one the kernel is started with: the run's hash seed, BLAS threads and
+    matplotlib backend would silently be the spec's).
     """
     if name == "python3":
         raise KernelSetupError(
@@ -103,13 +108,26 @@ def ensure_kernel(name: str = "mmm-evidence") -> Path:
             f"(user-level and JUPYTER_PATH specs take precedence). Remove it, e.g. "
             f"`jupyter kernelspec remove {name}`, or re-register it with `{sys.executable} -m "
             f"ipykernel install --user --name {name}`.")
+    spec_env = dict(resolved.env or {})
+    clashes = sorted(k for k, v in (required_env or {}).items()
+                     if k in spec_env and str(spec_env[k]) != str(v))
+    if clashes:
+        shown = ", ".join(f"{k}={spec_env[k]!r} (the run needs {required_env[k]!r})"
+                          for k in clashes)
+        raise KernelSetupError(
+            f"{resolved_dir / 'kernel.json'}: its 'env' sets {shown}, which would override what "
+            f"every notebook kernel must get for reproducible results. Remove those keys from "
+            f"the spec, or remove the spec (`jupyter kernelspec remove {name}`) so that the "
+            f"one in {spec_dir} is used.")
     return resolved_dir
 
 
 def kernel_info(name: str) -> dict:
-    """Name, spec folder and argv of the kernel ``name`` as jupyter_client resolves it."""
+    """Name, spec folder, argv and the spec's own ``env`` of the kernel ``name`` as
+    jupyter_client resolves it."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec(name)
     return {"name": name, "resource_dir": str(spec.resource_dir), "argv": list(spec.argv),
-            "display_name": spec.display_name}
+            "display_name": spec.display_name,
+            "env": {str(k): str(v) for k, v in sorted((spec.env or {}).items())}}

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mmm_evidence
 from mmm_evidence.config import ExperimentConfig
 from mmm_evidence.pipeline.collect import (
     REQUIRED_SCRAPS,
@@ -69,8 +68,9 @@ ENGINE_NAME = "mmm-evidence"
 #: Set to 0 to start every kernel cold instead of forking it from a template (forkserver.py).
 FORK_ENV = "MMM_EVIDENCE_FORK_KERNELS"
 
-__all__ = ["KERNEL_ENV", "NotebookTask", "TaskResult", "RunResult", "run_experiment",
-           "execute_notebook_task", "tenant_output_dir", "task_outputs", "notebook_scraps"]
+__all__ = ["KERNEL_ENV", "check_source_date_epoch", "NotebookTask", "TaskResult", "RunResult",
+           "run_experiment", "execute_notebook_task", "tenant_output_dir", "task_outputs",
+           "notebook_scraps"]
 
 
 def _first_line(text: str) -> str:
@@ -278,10 +278,24 @@ def _now() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
         return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    if not epoch.isdigit():
-        raise ValueError(f"environment variable SOURCE_DATE_EPOCH={epoch!r}: expected a "
-                         f"whole number of seconds since 1970-01-01 UTC")
-    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).isoformat(timespec="seconds")
+    problem = ("expected a whole number of seconds since 1970-01-01 UTC" if not epoch.isdigit()
+               else None)
+    if problem is None:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.UTC).isoformat(timespec="seconds")
+        except (OverflowError, OSError, ValueError):
+            problem = "beyond the dates a clock can show"
+    raise ValueError(f"environment variable SOURCE_DATE_EPOCH={epoch!r}: {problem}")
+
+
+def check_source_date_epoch() -> str | None:
+    """What is wrong with the environment's SOURCE_DATE_EPOCH (None: unset or fine), so a
+    run can refuse it before it starts."""
+    try:
+        _now()
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[str], Any],
@@ -380,7 +394,13 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     the environment sets ``MMM_EVIDENCE_FORK_KERNELS=0``). ``task_function`` replaces
     ``execute_notebook_task`` (the benchmark's in-process floor).
     """
-    from mmm_evidence.pipeline.cache import TaskCache, cache_dir, model_cache_dir, task_key
+    from mmm_evidence.pipeline.cache import (
+        TaskCache,
+        cache_dir,
+        model_cache_dir,
+        package_fingerprint,
+        task_key,
+    )
     from mmm_evidence.pipeline.executors import make_executor, run_tasks
     from mmm_evidence.pipeline.forkserver import kernel_preload
 
@@ -392,7 +412,7 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     output_dir = Path(output_dir or exp.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    ensure_kernel(exp.runner.kernel_name)
+    ensure_kernel(exp.runner.kernel_name, KERNEL_ENV)
     kernel = kernel_info(exp.runner.kernel_name)
     notebook_bytes = {nb: exp.notebook_path(nb).read_bytes() for nb in exp.notebooks}
 
@@ -461,11 +481,12 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
                  f"{'y' if pruned['removed'] == 1 else 'ies'} "
                  f"({pruned['removed_bytes'] / 2**20:.0f} MB; runner.cache_max_mb {limit}), "
                  f"{pruned['entries']} left ({pruned['bytes'] / 2**20:.0f} MB)")
+    commit = git_commit(exp.path)
     run_id = compute_run_id(exp.params_hash(), data_hashes, notebook_bytes,
-                            mmm_evidence.__version__)
+                            package_fingerprint(), commit)
     hits = sum(r.cached for r in ordered)
     return RunResult(
-        exp=exp, output_dir=output_dir, run_id=run_id, git_commit=git_commit(exp.path),
+        exp=exp, output_dir=output_dir, run_id=run_id, git_commit=commit,
         kernel=kernel, workers=int(executor_info.get("workers") or n_workers), started=started,
         finished=_now(), seconds=time.perf_counter() - clock, data_hashes=data_hashes,
         data_errors=data_errors, data_seconds=data_seconds, notebook_bytes=notebook_bytes,
