@@ -1,5 +1,5 @@
 """Sessions: `nox -s evidence` runs the evidence; `nox -s tests` runs the tests; `nox -s lint`;
-`nox -s bench` runs the evidence benchmark.
+`nox -s strip` strips the notebooks before a commit; `nox -s bench` runs the evidence benchmark.
 
     nox -s evidence                         # the default experiment, params/mmm_v2.yaml
     nox -s evidence -- --tenants alpine_telecom
@@ -63,6 +63,23 @@ def lint(session: nox.Session) -> None:
     _install(session, ".[test]")
     session.run("ruff", "check", ".")
     session.run("pytest", "-q", "tests/test_notebooks.py", env=THREADS)
+
+
+#: What an executed notebook carries beyond nbstripout's defaults (outputs, execution counts,
+#: cells' execution times): the kernel's language_info but its name, and papermill's records.
+STRIP_KEYS = " ".join([*(f"metadata.language_info.{key}" for key in (
+    "version", "mimetype", "codemirror_mode", "file_extension", "nbconvert_exporter",
+    "pygments_lexer")), "metadata.papermill", "cell.metadata.papermill"])
+
+
+@nox.session(python=PYTHON)
+def strip(session: nox.Session) -> None:
+    """Strip the notebooks (or the ones given after --) of outputs and execution metadata."""
+    import glob
+
+    session.install("nbstripout>=0.7")
+    paths = session.posargs or sorted(glob.glob("notebooks/*.ipynb"))
+    session.run("nbstripout", "--extra-keys", STRIP_KEYS, *paths)
 
 
 @nox.session(python=PYTHON)

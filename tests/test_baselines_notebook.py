@@ -5,7 +5,12 @@ import math
 import pytest
 
 from mmm_evidence.config import BaselinesGate
-from mmm_evidence.pipeline.collect import BASELINES_SCRAPS, missing_scraps, read_scraps
+from mmm_evidence.pipeline.collect import (
+    BASELINES_SCRAPS,
+    extra_scraps,
+    missing_scraps,
+    read_scraps,
+)
 from mmm_evidence.pipeline.gates import beats_baselines_gate
 from tests.notebook_runs import execute_notebook
 from tests.test_validation_notebook import write_tiny_experiment
@@ -19,6 +24,8 @@ def test_baselines_notebook_runs_and_glues_its_scraps(tmp_path):
     params = write_tiny_experiment(tmp_path)
     out = execute_notebook("baselines", params, "tiny_shop", tmp_path)
     scraps = read_scraps(out)  # as the pipeline reads them
+    # every scrap it glues is one its artifact reads (else: extra_scraps)
+    assert extra_scraps("baselines", scraps) == {}
     assert missing_scraps(scraps, BASELINES_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"
     assert scraps["baselines"] == ["naive", "seasonal_naive", "linear", "lightgbm"]

@@ -143,6 +143,13 @@ def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     with pytest.raises(SystemExit) as info:
         main(["run"])
     assert info.value.code == 2
+    # a mistyped option is told with the command's usage, not the top level's
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(params), "--strcit"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mmm-evidence run ") and "unrecognized arguments: --strcit" in err
 
 
 def test_generic_kernel_name_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

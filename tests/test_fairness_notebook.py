@@ -3,7 +3,7 @@
 import pytest
 
 from mmm_evidence.config import FairnessGate
-from mmm_evidence.pipeline.collect import FAIRNESS_SCRAPS, missing_scraps, read_scraps
+from mmm_evidence.pipeline.collect import FAIRNESS_SCRAPS, extra_scraps, missing_scraps, read_scraps
 from mmm_evidence.pipeline.gates import (
     fairness_error_parity_gate,
     fairness_uplift_gap_gate,
@@ -20,6 +20,8 @@ def test_fairness_notebook_runs_and_glues_its_scraps(tmp_path):
     params = write_tiny_experiment(tmp_path)
     out = execute_notebook("fairness", params, "tiny_shop", tmp_path)
     scraps = read_scraps(out)  # as the pipeline reads them
+    # every scrap it glues is one its artifact reads (else: extra_scraps)
+    assert extra_scraps("fairness", scraps) == {}
     assert missing_scraps(scraps, FAIRNESS_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"
     fairness, privacy = scraps["fairness"], scraps["privacy"]

@@ -7,7 +7,12 @@ import pytest
 
 from mmm_evidence.config import ImportanceGate
 from mmm_evidence.evaluation.importance import CSV_COLUMNS
-from mmm_evidence.pipeline.collect import IMPORTANCE_SCRAPS, missing_scraps, read_scraps
+from mmm_evidence.pipeline.collect import (
+    IMPORTANCE_SCRAPS,
+    extra_scraps,
+    missing_scraps,
+    read_scraps,
+)
 from mmm_evidence.pipeline.feature_importance import render_feature_importance_csv
 from mmm_evidence.pipeline.gates import importance_agreement_gate
 from tests.notebook_runs import execute_notebook
@@ -28,6 +33,8 @@ def test_importance_notebook_runs_and_glues_its_scraps(tmp_path):
     tenant_file.write_text(text, encoding="utf-8")
     out = execute_notebook("importance", params, "tiny_shop", tmp_path)
     scraps = read_scraps(out)  # as the pipeline reads them
+    # every scrap it glues is one its artifact reads (else: extra_scraps)
+    assert extra_scraps("importance", scraps) == {}
     assert missing_scraps(scraps, IMPORTANCE_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"
     rows = scraps["importance"]

@@ -14,12 +14,30 @@ def test_there_are_notebooks():
     assert NOTEBOOK_FILES, f"no notebooks in {NOTEBOOKS}"
 
 
+STRIP = "strip them with `nox -s strip` before committing"
+
+
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
 def test_committed_without_outputs(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
              and (c.get("outputs") or c.get("execution_count") is not None)]
-    assert not dirty, f"{path.name}: code cells {dirty} carry outputs; strip them before committing"
+    assert not dirty, f"{path.name}: code cells {dirty} carry outputs; {STRIP}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_committed_without_execution_metadata(path):
+    # an executed notebook whose outputs were cleared still carries each cell's execution
+    # times and the kernel's language_info: its bytes change with every run, and with them
+    # the run id and every tenant's cached task of that notebook
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    extra = sorted({f"cell {i}: {key}" for i, c in enumerate(nb["cells"])
+                    for key in c.get("metadata", {}) if key != "tags"})
+    assert not extra, f"{path.name}: cell metadata {extra[:5]}; {STRIP}"
+    language = nb["metadata"].get("language_info", {})
+    assert set(language) <= {"name"}, (
+        f"{path.name}: metadata.language_info carries {sorted(set(language) - {'name'})}; "
+        f"{STRIP}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)

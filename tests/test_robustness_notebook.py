@@ -5,7 +5,12 @@ import json
 import pytest
 
 from mmm_evidence.evaluation.robustness import CATEGORIES, CHECKS
-from mmm_evidence.pipeline.collect import ROBUSTNESS_SCRAPS, missing_scraps, read_scraps
+from mmm_evidence.pipeline.collect import (
+    ROBUSTNESS_SCRAPS,
+    extra_scraps,
+    missing_scraps,
+    read_scraps,
+)
 from mmm_evidence.pipeline.gates import robustness_gate
 from tests.notebook_runs import execute_notebook
 from tests.test_validation_notebook import write_tiny_experiment
@@ -19,6 +24,8 @@ def test_robustness_notebook_runs_and_glues_its_scraps(tmp_path):
         handle.write("robustness: {perturbations: {seeds: 2, bootstrap_replicates: 3}}\n")
     out = execute_notebook("robustness", params, "tiny_shop", tmp_path)
     scraps = read_scraps(out)  # as the pipeline reads them
+    # every scrap it glues is one its artifact reads (else: extra_scraps)
+    assert extra_scraps("robustness", scraps) == {}
     assert missing_scraps(scraps, ROBUSTNESS_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"
     checks = scraps["checks"]

@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 
+from mmm_evidence.pipeline.collect import extra_scraps
 from tests.notebook_runs import execute_notebook
 from tests.paths import NOTEBOOKS
 
@@ -54,6 +55,8 @@ def test_validation_notebook_runs_and_glues_its_scraps(tmp_path):
     params = write_tiny_experiment(tmp_path)
     out = execute_notebook("validation", params, "tiny_shop", tmp_path)
     scraps = {name: s.data for name, s in scrapbook.read_notebook(str(out)).scraps.items()}
+    # every scrap it glues is one its artifact reads (else: extra_scraps)
+    assert extra_scraps("validation", scraps) == {}
     assert scraps["tenant"] == "tiny_shop"
     assert scraps["data_summary"]["weeks"] == 78
     assert scraps["data_summary"]["holdout_weeks"] == 13

@@ -14,7 +14,7 @@ EXIT_USAGE = 2
 EXIT_ERRORS = 3
 
 EXIT_CODES_HELP = """\
-exit codes:
+exit codes of run:
   0  the run completed; the evidence was written (whatever the verdict)
   1  --strict and the verdict is not PASS (FAIL or NOT ASSESSABLE)
   2  bad usage, an invalid parameter file, or the notebook kernel cannot be set up
@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser(
         "generate", help="write a synthetic tenant's CSV, segment table and truth",
         description="Simulate a synthetic tenant from its YAML and write <tenant>.csv, "
-                    "segments.csv and truth.json.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "segments.csv and truth.json. Exit 0 when written, 2 when the tenant file "
+                    "is invalid or not synthetic, or the files cannot be written.")
     gen.add_argument("tenant", metavar="TENANT_YAML", type=Path, help="tenant parameter file")
     gen.add_argument("--out", type=Path, metavar="DIR",
                      help="output folder (default: ./synthetic/<tenant>)")
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("bundle", metavar="BUNDLE", type=Path, help="validation_bundle_*.tar.gz")
     ver.add_argument("--max-member-mb", type=float, metavar="MB", default=None,
                      help="largest member accepted, in MiB (default 512)")
+    for command in (run, gen, pkg, ver):
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -290,7 +292,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on bad usage
+    args, unknown = parser.parse_known_args(argv)  # exits 2 on bad usage
+    if unknown:  # told with the command's own usage, not the top level's
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "run":
             return _cmd_run(args)

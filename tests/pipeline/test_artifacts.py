@@ -410,3 +410,24 @@ def test_git_commit_is_read_from_a_checkout_owned_by_another_user(tmp_path: Path
     assert git_commit(repo / "params.yaml") == head
     assert git_commit(tmp_path) is None  # outside git
 
+
+def test_scraps_no_artifact_reads_are_kept_in_the_report(tmp_path: Path) -> None:
+    # an analyst's scrap in a shipped notebook, and a new notebook's scraps, were dropped
+    out = tmp_path / "out"
+    result = fake_result(tmp_path, out)
+    alpha = result.task("alpha", "validation")
+    alpha.scraps = {**alpha.scraps, "analyst_note": {"checked": True, "share": 0.123456789}}
+    folder = out / "tenants" / "alpha"
+    result.tasks.append(TaskResult("alpha", "extra", folder / "extra.ipynb",
+                                   folder / "extra.html", "ok", None, 1.0, 1.0,
+                                   {"tenant": "alpha", "my_metric": 4.2, "my_table": [1, 2]}))
+    report = build_validation_report(result)
+    assert report["tenants"]["alpha"]["extra_scraps"] == {
+        "extra": {"my_metric": 4.2, "my_table": [1, 2]},
+        "validation": {"analyst_note": {"checked": True, "share": 0.123456789}}}
+    assert report["tenants"]["beta"]["extra_scraps"] == {}
+    from mmm_evidence.report.model_card import render_model_card
+
+    html = render_model_card(report)
+    assert ("read by no artifact (in validation_report.json under extra_scraps): extra: "
+            "my_metric, my_table; validation: analyst_note.") in html

@@ -241,6 +241,11 @@ def test_markdown_carries_the_same_verdict_tenants_and_gate_rows() -> None:
     for heading in ("## Model details", "## Intended use", "### Out of scope", "## Data",
                     "## Limitations", "## Open defects", "## Provenance"):
         assert f"\n{heading}\n" in md, heading
+    # every in-page link reaches an anchor in the Markdown too (the tenants table links to
+    # each tenant's section; a renderer's heading slug is not our anchor)
+    links = set(re.findall(r"\]\(<?#([^)>]+)>?\)", md))
+    assert {"tenant-acme", "tenant-noisy"} <= links
+    assert all(f'<a id="{anchor}"></a>' in md for anchor in links), links
 
 
 def test_every_section_of_the_card_is_there() -> None:

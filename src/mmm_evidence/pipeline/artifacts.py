@@ -22,6 +22,7 @@ from mmm_evidence.pipeline.collect import (
     IMPORTANCE_NOTEBOOK,
     ROBUSTNESS_NOTEBOOK,
     VALIDATION_NOTEBOOK,
+    extra_scraps,
 )
 from mmm_evidence.pipeline.files import (
     BASELINES_FILE,
@@ -148,6 +149,8 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
             }
         errored = any(e["tenant"] == tenant for e in errors)
         truth = scraps.get("truth")
+        extra = {t.notebook: extra_scraps(t.notebook, t.scraps) for t in result.tasks_of(tenant)
+                 if t.status == "ok"}
         tenants[tenant] = {
             "display_name": exp.label(tenant),
             "status": "error" if errored else "ok",
@@ -167,6 +170,7 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
             "fit": scraps.get("fit"),
             "gates": gates,
             "notebooks": notebooks,
+            "extra_scraps": {nb: values for nb, values in sorted(extra.items()) if values},
         }
     all_gates = [g for t in tenants.values() for g in t["gates"]]
     report = {

@@ -46,10 +46,23 @@ REQUIRED_SCRAPS = {VALIDATION_NOTEBOOK: VALIDATION_SCRAPS, BASELINES_NOTEBOOK: B
                    IMPORTANCE_NOTEBOOK: IMPORTANCE_SCRAPS,
                    FAIRNESS_NOTEBOOK: FAIRNESS_SCRAPS}
 
+#: Per notebook, every scrap its artifact reads: what the shipped notebook glues. A scrap
+#: glued beyond these (an analyst's addition), and every scrap of a notebook that has no
+#: artifact of its own (an analyst's new notebook), goes to the report's ``extra_scraps``.
+KNOWN_SCRAPS = {
+    VALIDATION_NOTEBOOK: (*VALIDATION_SCRAPS, *OPTIONAL_VALIDATION_SCRAPS, "weekly_totals",
+                          "uncertainty", "lift_tests"),
+    BASELINES_NOTEBOOK: (*BASELINES_SCRAPS, "baseline_settings"),
+    ROBUSTNESS_NOTEBOOK: (*ROBUSTNESS_SCRAPS, "thresholds", "reference"),
+    IMPORTANCE_NOTEBOOK: IMPORTANCE_SCRAPS,
+    FAIRNESS_NOTEBOOK: FAIRNESS_SCRAPS,
+}
+
 _NON_FINITE_STRINGS = frozenset({"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"})
 
 __all__ = ["VALIDATION_NOTEBOOK", "VALIDATION_SCRAPS", "BASELINES_NOTEBOOK", "BASELINES_SCRAPS",
-           "REQUIRED_SCRAPS", "CollectError", "read_scraps", "missing_scraps",
+           "REQUIRED_SCRAPS", "KNOWN_SCRAPS", "extra_scraps", "CollectError", "read_scraps",
+           "missing_scraps",
            "clean_scrap_data", "ROBUSTNESS_NOTEBOOK", "ROBUSTNESS_SCRAPS",
            "IMPORTANCE_NOTEBOOK", "IMPORTANCE_SCRAPS", "FAIRNESS_NOTEBOOK", "FAIRNESS_SCRAPS"]
 
@@ -88,3 +101,11 @@ def missing_scraps(scraps: dict[str, Any], required: Iterable[str] = VALIDATION_
                    ) -> list[str]:
     """The names in ``required`` that were not glued."""
     return [name for name in required if name not in scraps]
+
+
+def extra_scraps(notebook: str, scraps: dict[str, Any]) -> dict[str, Any]:
+    """The scraps of ``notebook`` that no artifact reads ({name: data}): those beyond its
+    ``KNOWN_SCRAPS``, or all of them (``tenant`` aside) for a notebook without an artifact."""
+    known = set(KNOWN_SCRAPS.get(notebook, ("tenant",)))
+    return {name: data for name, data in sorted(scraps.items()) if name not in known}
+

@@ -405,9 +405,16 @@ def _table_markdown(table: Table) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def _md_anchor(anchor: str | None) -> str:
+    """An HTML anchor line that links to ``#anchor`` reach in rendered Markdown (a heading's
+    own id is the renderer's slug of its text, which our links cannot know)."""
+    return f'<a id="{_e(anchor)}"></a>\n\n' if anchor else ""
+
+
 def _block_markdown(block: Block) -> str:
     if isinstance(block, Heading):
-        return "#" * block.level + " " + inline_markdown(block.text)
+        return (_md_anchor(block.anchor) + "#" * block.level + " "
+                + inline_markdown(block.text))
     if isinstance(block, Para):
         text = inline_markdown(block.text)
         return f"*{text}*" if block.style == "muted" and text else text
@@ -426,7 +433,7 @@ def _block_markdown(block: Block) -> str:
     if isinstance(block, Banner):
         return f"> **{md_escape(block.title)}**  \n> {md_escape(block.detail)}"
     if isinstance(block, Section):
-        return to_markdown(block.blocks)
+        return _md_anchor(block.anchor) + to_markdown(block.blocks)
     raise TypeError(f"not a block: {type(block).__name__}")
 
 

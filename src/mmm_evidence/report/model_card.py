@@ -491,6 +491,12 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
     blocks += _fairness_blocks(fairness_report, name)
     blocks += _importance_blocks(importance, name)
     blocks += [Heading(3, "Notebooks"), _notebook_table(section)]
+    extra = section.get("extra_scraps") or {}
+    if extra:
+        blocks.append(Para(
+            "Also glued, read by no artifact (in validation_report.json under extra_scraps): "
+            + "; ".join(f"{nb}: {', '.join(map(str, names))}" for nb, names in extra.items())
+            + ".", "note"))
     return Section(f"tenant-{name}", blocks)
 
 

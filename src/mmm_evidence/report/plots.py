@@ -95,6 +95,8 @@ def contribution_decomposition(v: TenantValidation):
 
 def response_curves(v: TenantValidation):
     """Weekly response to a constant weekly spend per channel; dot = today's mean spend."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
     plt = _plt()
     model = v.full_model
     n = len(model.channels)
@@ -110,6 +112,9 @@ def response_curves(v: TenantValidation):
         ax.set_title(f"{ch}", loc="left")
         ax.set_xlabel("weekly spend")
         ax.set_ylabel("weekly response")
+        for axis in (ax.xaxis, ax.yaxis):  # 250 k, not 250000 running into its neighbour
+            axis.set_major_locator(MaxNLocator(5))
+            axis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
     for j in range(n, rows * cols):
         axes[j // cols][j % cols].axis("off")
