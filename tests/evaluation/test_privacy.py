@@ -199,6 +199,9 @@ def test_a_clean_tenant_passes_and_a_small_segment_fails_k_anonymity(tmp_path: P
     assert privacy_no_pii_gate(result.scraps()["privacy"])["passed"] is True
     assert result.k_anonymity["segments_below_k"] == ["south"]
     assert result.counts.loc["south"].max() == 6
+    text = result.k_anonymity_markdown()
+    assert text.startswith("k-anonymity (k = 10): **fails** — ")
+    assert "the smallest holds 6 individuals" in text and "below k: south." in text
 
 
 def test_a_tenant_names_its_own_count_column(tmp_path: Path) -> None:
@@ -215,6 +218,7 @@ def test_a_tenant_names_its_own_count_column(tmp_path: Path) -> None:
     yaml_file.write_text(yaml_file.read_text().replace("count_column: Kunden\n", ""))
     result = pv.assess_privacy(load_experiment(path), "acme", tmp_path / "out")
     assert result.k_anonymity["passed"] is None and "no column 'customers'" in result.count_source
+    assert result.k_anonymity_markdown().startswith("k-anonymity (k = 10) is not assessable: ")
     yaml_file.write_text(yaml_file.read_text().replace(
         "{csv: acme.csv}", "{csv: acme.csv, columns: {customers: Kunden}}"))
     with pytest.raises(DataError, match=r"'customers' are not canonical.*tenant's count_column"):

@@ -284,6 +284,22 @@ class PrivacyAssessment:
         cols = ["file", "column", "kind", "rows", "first_line"]
         return pd.DataFrame(self.pii, columns=cols)
 
+    def k_anonymity_markdown(self) -> str:
+        """The k-anonymity result in a sentence or two of Markdown."""
+        k = self.k_anonymity
+        if k.get("passed") is None:
+            return f"k-anonymity (k = {k.get('k')}) is not assessable: {k.get('note')}."
+        below = k.get("segments_below_k") or []
+        smallest = k.get("min_count")
+        text = (f"k-anonymity (k = {k['k']}): **{'passes' if k['passed'] else 'fails'}** — "
+                f"{k['cells_below_k']:,} of {k['cells']:,} (week, segment) cells below k; the "
+                f"smallest holds "
+                + (f"{smallest:,.0f}" if smallest is not None else "no")
+                + f" individuals (from {k.get('source')}).")
+        if below:
+            text += f" Segments with a cell below k: {', '.join(below)}."
+        return text
+
     def scraps(self) -> dict:
         return {"privacy": {"files": list(self.files), "pii": list(self.pii),
                             "pii_columns": sorted({f"{f['file']}: {f['column']}"
