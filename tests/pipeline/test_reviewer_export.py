@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmm_evidence.pipeline.export import (
+    EVIDENCE_LINKS,
     export_notebook_html,
     export_reviewer_html,
     reviewer_html_path,
@@ -34,10 +35,15 @@ def test_reviewer_export_drops_code_but_keeps_narrative_outputs_and_errors(
     assert f"data:image/png;base64,{png}" in body
     assert "<td>1</td>" in body and "ValueError" in body
     assert remote_fetches(html) == [] and "<title>nb (reviewer)</title>" in html
-    # the runner titles each page with its tenant, to tell many open tabs apart
-    titled = export_reviewer_html(notebook, title="acme · validation").read_text(
-        encoding="utf-8")
+    assert "evidence index" not in html  # no links unless asked
+    # the runner titles each page with its tenant, to tell many open tabs apart, and links it
+    # back to the run's index and model card
+    titled = export_reviewer_html(notebook, title="acme · validation",
+                                  links=EVIDENCE_LINKS).read_text(encoding="utf-8")
     assert "<title>acme · validation (reviewer)</title>" in titled
+    assert ('<a href="../../index.html">← evidence index</a> · '
+            '<a href="../../model_card.html">model card</a>') in titled
+    assert remote_fetches(titled) == []
     assert "<title>acme · validation</title>" in export_notebook_html(
         notebook, title="acme · validation").read_text(encoding="utf-8")
 

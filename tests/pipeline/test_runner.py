@@ -143,6 +143,11 @@ def test_html_exports_are_offline_and_embed_the_plot(first: Run) -> None:
         html = (first.out / "tenants" / tenant / "validation.html").read_text(encoding="utf-8")
         assert builder.remote_fetches(html) == [], tenant
         assert re.search(r'<img[^>]+src="data:image/png;base64,', html), tenant
+        # each export links back to the run's index and model card, and the links resolve
+        folder = first.out / "tenants" / tenant
+        hrefs = re.findall(r'<a href="(\.\./\.\./[^"]+)"', html)
+        assert hrefs == ["../../index.html", "../../model_card.html"], tenant
+        assert all((folder / href).is_file() for href in hrefs), tenant
     card = (first.out / "model_card.html").read_text(encoding="utf-8")
     assert builder.remote_fetches(card) == []
     assert '<a href="tenants/alpha/validation.html">' in card

@@ -34,14 +34,28 @@ OFFLINE_TEMPLATE = """\
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block body_header -%}
+{{ super() }}
+{%- if resources.evidence_links %}
+<nav style="font: 13px/1.4 system-ui, sans-serif; padding: 6px 0 10px; color: #555;">
+{%- for label, href in resources.evidence_links -%}
+{% if not loop.first %} · {% endif %}<a href="{{ href | e }}">{{ label | e }}</a>
+{%- endfor -%}
+</nav>
+{%- endif %}
+{%- endblock body_header -%}
 """
+
+#: The links an export written into a run's output folder carries at its top: back to the
+#: run's entry page and model card (exports sit in ``tenants/<tenant>/``, two levels down).
+EVIDENCE_LINKS = (("← evidence index", "../../index.html"), ("model card", "../../model_card.html"))
 
 #: Suffix of the reviewer export: ``<notebook>.reviewer.html`` beside ``<notebook>.html``.
 REVIEWER_SUFFIX = ".reviewer.html"
 
 __all__ = ["offline_html_exporter", "notebook_to_html", "export_notebook_html", "sanitize_html",
            "sanitize_outputs", "strip_warning_sources",
-           "strip_style_comments", "REVIEWER_SUFFIX", "reviewer_html_path",
+           "strip_style_comments", "REVIEWER_SUFFIX", "EVIDENCE_LINKS", "reviewer_html_path",
            "export_reviewer_html"]
 
 
@@ -134,10 +148,12 @@ def strip_warning_sources(notebook) -> int:
 
 
 def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False,
-                     title: str | None = None) -> str:
+                     title: str | None = None,
+                     links: tuple[tuple[str, str], ...] = ()) -> str:
     """The offline HTML text of the notebook at ``notebook_path`` (without code cells'
     source when ``exclude_input``); the page's title is ``title`` (default: the notebook's
-    name), with " (reviewer)" on the reviewer export."""
+    name), with " (reviewer)" on the reviewer export; ``links`` ((label, relative href), ...)
+    are shown at the top of the page."""
     import nbformat
 
     notebook_path = Path(notebook_path)
@@ -146,7 +162,8 @@ def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False,
     if exclude_input:
         strip_warning_sources(notebook)
     name = (title or notebook_path.stem) + (" (reviewer)" if exclude_input else "")
-    resources = {"metadata": {"name": name, "path": str(notebook_path.parent)}}
+    resources = {"metadata": {"name": name, "path": str(notebook_path.parent)},
+                 "evidence_links": list(links)}
     with warnings.catch_warnings():
         # scrapbook's scrap outputs have no visible representation, by design
         warnings.filterwarnings("ignore", message=r".*mimetype.*not able to be represented")
@@ -170,12 +187,14 @@ def strip_style_comments(html: str) -> str:
 
 
 def export_notebook_html(notebook_path: str | Path, html_path: str | Path | None = None,
-                         title: str | None = None) -> Path:
+                         title: str | None = None,
+                         links: tuple[tuple[str, str], ...] = ()) -> Path:
     """Write ``<notebook>.html`` beside the notebook (or to ``html_path``); return its path.
-    ``title``: the page's title (default: the notebook's name)."""
+    ``title``: the page's title (default: the notebook's name); ``links``: shown at its top."""
     notebook_path = Path(notebook_path)
     html_path = Path(html_path) if html_path else notebook_path.with_suffix(".html")
-    html_path.write_text(notebook_to_html(notebook_path, title=title), encoding="utf-8")
+    html_path.write_text(notebook_to_html(notebook_path, title=title, links=links),
+                         encoding="utf-8")
     return html_path
 
 
@@ -186,12 +205,13 @@ def reviewer_html_path(html_path: str | Path) -> Path:
 
 
 def export_reviewer_html(notebook_path: str | Path, html_path: str | Path | None = None,
-                         title: str | None = None) -> Path:
+                         title: str | None = None,
+                         links: tuple[tuple[str, str], ...] = ()) -> Path:
     """Write the reviewer export (no code cells) of the notebook to ``html_path`` (default
     ``<notebook>.reviewer.html`` beside it); return its path."""
     notebook_path = Path(notebook_path)
     html_path = (Path(html_path) if html_path
                  else reviewer_html_path(notebook_path.with_suffix(".html")))
-    html_path.write_text(notebook_to_html(notebook_path, exclude_input=True, title=title),
-                         encoding="utf-8")
+    html_path.write_text(notebook_to_html(notebook_path, exclude_input=True, title=title,
+                                          links=links), encoding="utf-8")
     return html_path

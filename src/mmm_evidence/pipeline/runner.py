@@ -147,6 +147,7 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
     from papermill.exceptions import PapermillExecutionError
 
     from mmm_evidence.pipeline.export import (
+        EVIDENCE_LINKS,
         export_notebook_html,
         export_reviewer_html,
         reviewer_html_path,
@@ -178,9 +179,9 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
     if task.ipynb.is_file():
         try:
             title = f"{task.tenant} · {task.notebook}"  # tell 20 open tabs apart
-            export_notebook_html(task.ipynb, task.html, title=title)
+            export_notebook_html(task.ipynb, task.html, title=title, links=EVIDENCE_LINKS)
             reviewer_html = export_reviewer_html(task.ipynb, reviewer_html_path(task.html),
-                                                 title=title)
+                                                 title=title, links=EVIDENCE_LINKS)
         except Exception as exc:
             detail = f"HTML export failed: {type(exc).__name__}: {exc}"
             status, error = ERROR, error or detail
