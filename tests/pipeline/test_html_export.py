@@ -56,6 +56,9 @@ def test_export_embeds_images_and_fetches_nothing(tmp_path: Path) -> None:
     assert html_path == tmp_path / "nb.html"
     html = html_path.read_text(encoding="utf-8")
     assert f"data:image/png;base64,{png}" in html
+    # the figure is described by the heading above it (nbconvert's default alt says nothing)
+    assert re.search(r'<img alt="Figure: Evidence"[^>]*src="data:image/png;base64,', html)
+    assert "No description has been provided" not in html
     assert remote_fetches(html) == []
     assert "<script src" not in html
     assert "cdnjs" not in html and "unpkg" not in html and "require.js" not in html
@@ -130,3 +133,24 @@ def test_sanitize_outputs_counts_what_it_changed():
     assert nb.cells[1].outputs[0].data["text/html"] == "<b>1</b>"
     safe_html = "<table><tbody><tr><td>1</td></tr></tbody></table>"
     assert nb.cells[0].outputs[0].data["text/html"] == safe_html
+
+
+def test_figures_are_described_by_the_heading_or_the_text_above_them() -> None:
+    from mmm_evidence.pipeline.export import describe_figures
+
+    def figure():
+        cell = new_code_cell("plot()")
+        cell.outputs = [new_output("display_data", data={"image/png": "x", "text/plain": "f"})]
+        return cell
+
+    nb = new_notebook(cells=[
+        figure(),  # nothing above it
+        new_markdown_cell("## Response curves\n\nWeekly response to a constant spend."),
+        figure(),
+        new_markdown_cell("Per channel, with **intervals** from [the bootstrap](#x)."),
+        new_code_cell("x = 1"), figure()])
+    assert describe_figures(nb) == 3
+    alts = [o.metadata["mmm_evidence_alt"] for c in nb.cells if c.cell_type == "code"
+            for o in c.outputs]
+    assert alts == ["Figure", "Figure: Response curves",
+                    "Figure: Per channel, with intervals from the bootstrap."]

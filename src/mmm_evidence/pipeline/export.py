@@ -34,6 +34,11 @@ OFFLINE_TEMPLATE = """\
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_png scoped -%}
+{%- set alt = output.metadata.get('mmm_evidence_alt') -%}
+{%- if alt -%}{{ super() | replace('<img ', '<img alt="' ~ (alt | e) ~ '" ', 1) }}
+{%- else -%}{{ super() }}{%- endif -%}
+{%- endblock data_png -%}
 {%- block body_header -%}
 {{ super() }}
 {%- if resources.evidence_links %}
@@ -54,7 +59,7 @@ EVIDENCE_LINKS = (("← evidence index", "../../index.html"), ("model card", "..
 REVIEWER_SUFFIX = ".reviewer.html"
 
 __all__ = ["offline_html_exporter", "notebook_to_html", "export_notebook_html", "sanitize_html",
-           "sanitize_outputs", "strip_warning_sources",
+           "sanitize_outputs", "strip_warning_sources", "describe_figures",
            "strip_style_comments", "REVIEWER_SUFFIX", "EVIDENCE_LINKS", "reviewer_html_path",
            "export_reviewer_html"]
 
@@ -122,6 +127,35 @@ def sanitize_outputs(notebook) -> int:
     return changed
 
 
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_MARKUP = re.compile(r"[*_`]|\[([^\]]*)\]\([^)]*\)")
+
+
+def describe_figures(notebook) -> int:
+    """In place: each PNG a code cell outputs gets a description for its ``alt`` text (read by
+    screen readers, shown when an image cannot be): "Figure: <the heading above it>" — the
+    last Markdown heading before the cell (else the first line of the Markdown cell before
+    it). Returns how many images were described."""
+    context = ""
+    described = 0
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            source = source if isinstance(source, str) else "".join(source)
+            headings = _HEADING.findall(source)
+            first = source.strip().splitlines()[0] if source.strip() else ""
+            text = headings[-1] if headings else first.lstrip("#").strip()
+            if text:
+                context = _MARKUP.sub(lambda m: m.group(1) or "", text)[:120]
+            continue
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if "image/png" in output.get("data", {}):
+                output.setdefault("metadata", {})["mmm_evidence_alt"] = (
+                    f"Figure: {context}" if context else "Figure")
+                described += 1
+    return described
+
+
 #: A warning as Python prints it: ``<file>:<line>: <Category>: <message>`` and the
 #: indented source line that warned (``warnings.formatwarning``).
 _WARNING = re.compile(r"^\S[^\n]*?:\d+: (?P<category>\w+): (?P<message>[^\n]*)\n"
@@ -159,6 +193,7 @@ def notebook_to_html(notebook_path: str | Path, exclude_input: bool = False,
     notebook_path = Path(notebook_path)
     notebook = nbformat.read(notebook_path, as_version=4)
     sanitize_outputs(notebook)
+    describe_figures(notebook)
     if exclude_input:
         strip_warning_sources(notebook)
     name = (title or notebook_path.stem) + (" (reviewer)" if exclude_input else "")
