@@ -107,3 +107,12 @@ def test_missing_or_unrun_tenants_are_explained() -> None:
     html = fairness_html(no_truth, "acme")
     assert "Uplift vs truth: not assessable — no ground truth for this tenant." in html
     assert "uplift error" not in html.split("Per segment")[1].split("</tr>")[0]
+
+
+def test_the_charts_description_names_the_tenant_by_its_display_name() -> None:
+    from mmm_evidence.report.document import Figure
+    from mmm_evidence.report.fairness_card import fairness_blocks
+
+    figures = [b for b in fairness_blocks(report(), "acme", label="Acme Corp")
+               if isinstance(b, Figure)]
+    assert [f.alt for f in figures] == ["fairness gaps, Acme Corp"]

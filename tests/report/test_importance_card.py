@@ -94,3 +94,12 @@ def test_the_figure_is_a_reproducible_png(rows) -> None:
     png = importance_png(channels)
     assert png.startswith(b"\x89PNG") and png == importance_png(channels)
     assert importance_png([]) is None
+
+
+def test_the_charts_description_names_the_tenant_by_its_display_name(rows) -> None:
+    from mmm_evidence.report.document import Figure
+    from mmm_evidence.report.importance_card import importance_blocks
+
+    figures = [b for b in importance_blocks(rows, "alpha", label="Alpha Retail")
+               if isinstance(b, Figure)]
+    assert [f.alt for f in figures] == ["channel importance by each method, Alpha Retail"]

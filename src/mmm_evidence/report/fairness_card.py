@@ -150,10 +150,11 @@ def _privacy_blocks(privacy: Mapping) -> list[Block]:
     return blocks
 
 
-def fairness_blocks(report: Mapping[str, Any], tenant: str, *, figure: bool = True
-                    ) -> list[Block]:
+def fairness_blocks(report: Mapping[str, Any], tenant: str, *, figure: bool = True,
+                    label: str | None = None) -> list[Block]:
     """The section's blocks for ``tenant`` of a ``fairness_report.json`` (``figure``: include
-    the gap chart)."""
+    the gap chart; ``label``: the tenant's display name in its caption)."""
+    shown_as = label or tenant
     blocks: list[Block] = [Heading(3, "Fairness and privacy")]
     section = (report.get("tenants") or {}).get(tenant) if isinstance(report, Mapping) else None
     if not isinstance(section, Mapping):
@@ -181,7 +182,7 @@ def fairness_blocks(report: Mapping[str, Any], tenant: str, *, figure: bool = Tr
         if figure:
             png = parity_png(checks)
             if png:
-                blocks.append(Figure(png, f"fairness gaps, {tenant}",
+                blocks.append(Figure(png, f"fairness gaps, {shown_as}",
                                      "Each gap as a share of its threshold: left of the dashed "
                                      "line passes; red = over the threshold."))
         uplift = bool(fairness.get("has_uplift_truth"))

@@ -113,9 +113,11 @@ def _with_rank(value: str, rank: Any) -> str:
     return value if rank is None else f"{value} ({rank})"
 
 
-def importance_blocks(rows: Sequence[Mapping], tenant: str, *, figure: bool = True
-                      ) -> list[Block]:
-    """The section's blocks for ``tenant`` (``figure``: include the bar chart)."""
+def importance_blocks(rows: Sequence[Mapping], tenant: str, *, figure: bool = True,
+                      label: str | None = None) -> list[Block]:
+    """The section's blocks for ``tenant`` (``figure``: include the bar chart; ``label``: the
+    tenant's display name in its caption)."""
+    shown_as = label or tenant
     mine = _tenant_rows(rows, tenant)
     blocks: list[Block] = [Heading(3, "Feature importance: SHAP vs MMM vs truth")]
     if not mine:
@@ -152,7 +154,7 @@ def importance_blocks(rows: Sequence[Mapping], tenant: str, *, figure: bool = Tr
     if figure:
         png = importance_png(channels)
         if png:
-            blocks.append(Figure(png, f"channel importance by each method, {tenant}",
+            blocks.append(Figure(png, f"channel importance by each method, {shown_as}",
                                  "Each measure as a share of its total over the channels: "
                                  "where the bars differ, the explanations disagree."))
     others = sorted((r for r in mine if r.get("kind") != CHANNEL),

@@ -407,23 +407,25 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
     return blocks
 
 
-def _fairness_blocks(fairness_report: Mapping | None, tenant: str) -> list[Block]:
+def _fairness_blocks(fairness_report: Mapping | None, tenant: str, label: str
+                     ) -> list[Block]:
     """The fairness and privacy section (``report.fairness_card``): the same blocks feed the
     HTML and the Markdown card."""
     if not isinstance(fairness_report, Mapping):
         return []
     from mmm_evidence.report.fairness_card import fairness_blocks
 
-    return fairness_blocks(fairness_report, tenant)
+    return fairness_blocks(fairness_report, tenant, label=label)
 
 
-def _importance_blocks(rows: Sequence[Mapping] | None, tenant: str) -> list[Block]:
+def _importance_blocks(rows: Sequence[Mapping] | None, tenant: str, label: str
+                       ) -> list[Block]:
     """The feature-importance section (``report.importance_card``), from the CSV's rows."""
     if rows is None:
         return []
     from mmm_evidence.report.importance_card import importance_blocks
 
-    return importance_blocks([dict(r) for r in rows], tenant)
+    return importance_blocks([dict(r) for r in rows], tenant, label=label)
 
 
 def _notebook_table(section: Mapping) -> Table:
@@ -488,8 +490,8 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
     blocks += _lift_blocks(section)
     blocks += _baseline_blocks(baselines, label)
     blocks += _robustness_blocks(robustness, label)
-    blocks += _fairness_blocks(fairness_report, name)
-    blocks += _importance_blocks(importance, name)
+    blocks += _fairness_blocks(fairness_report, name, label)
+    blocks += _importance_blocks(importance, name, label)
     blocks += [Heading(3, "Notebooks"), _notebook_table(section)]
     extra = section.get("extra_scraps") or {}
     if extra:
