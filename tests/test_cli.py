@@ -298,3 +298,26 @@ def test_a_rerun_reuses_the_cache_and_no_cache_executes_again(
     stdout = capsys.readouterr().out
     assert "(0 cached)" in stdout and " · ok · cached" not in stdout
     assert (out / "validation_report.json").read_bytes() == first
+
+
+def test_a_folder_holding_another_experiments_evidence_is_not_overwritten(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # a parameter file copied under a new experiment name keeps its output_dir
+    params = builder.build_experiment(tmp_path, ["alpha"])
+    out = tmp_path / "out"
+    out.mkdir()
+    report = out / "validation_report.json"
+    report.write_text(json.dumps({"experiment": "mmm_v2", "verdict": "FAIL"}),
+                      encoding="utf-8")
+    before = report.read_bytes()
+    assert main(["run", str(params), "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds the evidence of experiment 'mmm_v2'" in err and "fixture_exp" in err
+    assert report.read_bytes() == before
+
+
+def test_run_takes_an_experiment_name_as_package_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "no_such_experiment"]) == 2
+    assert "params/no_such_experiment.yaml" in capsys.readouterr().err

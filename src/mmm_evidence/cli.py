@@ -1,4 +1,4 @@
-"""Command line: ``mmm-evidence run PARAMS_YAML``, ``package EXPERIMENT``, ``verify BUNDLE`` and
+"""Command line: ``mmm-evidence run EXPERIMENT``, ``package EXPERIMENT``, ``verify BUNDLE`` and
 ``generate TENANT_YAML``."""
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "write validation_report.json, run_manifest.json, model_card.html/.md, "
                     "index.html, defects.md and SUMMARY.md into the output folder.",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("params", metavar="PARAMS_YAML", type=Path,
-                     help="experiment parameter file, e.g. params/mmm_v2.yaml")
+    run.add_argument("params", metavar="EXPERIMENT", type=Path,
+                     help="experiment parameter file, e.g. params/mmm_v2.yaml, or an "
+                          "experiment name (params/<name>.yaml)")
     run.add_argument("--tenants", action="append", metavar="NAME",
                      help="run only these tenants (repeatable, or comma-separated)")
     run.add_argument("--workers", type=int, metavar="N",
@@ -153,7 +154,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.tenants is not None and _tenant_list(args.tenants) is None:
         return _error(f"--tenants names no tenant (got {' '.join(args.tenants)!r})")
     try:
-        exp = load_experiment(args.params, tenants=_tenant_list(args.tenants))
+        exp = load_experiment(_experiment_params(str(args.params)),
+                              tenants=_tenant_list(args.tenants))
     except ConfigError as exc:
         return _error(str(exc))
     try:
@@ -164,11 +166,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.scheduler and args.executor != "dask":
         return _error("--scheduler needs --executor dask")
     from mmm_evidence.pipeline.executors import ExecutorError
-    from mmm_evidence.pipeline.files import OutputFolderError, output_folder_lock
+    from mmm_evidence.pipeline.files import (
+        OutputFolderError,
+        check_folder_experiment,
+        output_folder_lock,
+    )
 
     output_dir = Path(args.output_dir) if args.output_dir else exp.output_dir
     try:
         with output_folder_lock(output_dir):
+            check_folder_experiment(output_dir, exp.experiment)
             result = run_experiment(exp, output_dir=output_dir, workers=args.workers,
                                     progress=_progress,
                                     cache=not args.no_cache, executor=args.executor,

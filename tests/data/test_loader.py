@@ -210,6 +210,20 @@ def test_segment_table_without_segment_column(frame, tenant, write_csv):
     assert str(table) in msg and "missing column 'segment'" in msg and "region, population" in msg
 
 
+def test_segment_table_may_name_the_segment_column_as_the_data_file_does(frame, tenant,
+                                                                         write_csv):
+    # a real tenant's data file calls it Region (mapped with columns: segment: Region); its
+    # segment table does too
+    renamed = frame.rename(columns={"segment": "Region"})
+    table = _segments(write_csv, "Region,population\nnorth,1\nsouth,2\n")
+    panel = read_tenant_files(tenant, write_csv(renamed), columns={"segment": "Region"},
+                              segments_csv=table)
+    assert panel.attributes["population"].tolist() == [1, 2]
+    other = _segments(write_csv, "Area,population\nnorth,1\nsouth,2\n")
+    msg = _error(tenant, write_csv(renamed), columns={"segment": "Region"}, segments_csv=other)
+    assert "missing column 'segment' or 'Region' (the data file's segment column)" in msg
+
+
 def test_segment_table_duplicates(frame, tenant, write_csv):
     table = _segments(write_csv, "segment,population\nnorth,1\nsouth,2\nnorth,3\n")
     msg = _error(tenant, write_csv(frame), segments_csv=table)

@@ -72,11 +72,18 @@ def _refuse_duplicate_header(path: Path, what: str) -> None:
                         f"({listed}); every column needs its own name")
 
 
-def _read_segments(path: Path, segments: tuple[str, ...]) -> pd.DataFrame:
-    """The segment attribute table indexed by segment (str), in the order of ``segments``."""
+def _read_segments(path: Path, segments: tuple[str, ...], segment_column: str = "segment"
+                   ) -> pd.DataFrame:
+    """The segment attribute table indexed by segment (str), in the order of ``segments``. Its
+    segment names are in column ``segment``, or in ``segment_column`` (the data file's own
+    name for it, as the tenant's column mapping gives it)."""
     table = _read_csv(path, "segment table")
+    if "segment" not in table.columns and segment_column in table.columns:
+        table = table.rename(columns={segment_column: "segment"})
     if "segment" not in table.columns:
-        raise DataError(f"{path}: missing column 'segment'; columns present: "
+        named = ("'segment'" if segment_column == "segment"
+                 else f"'segment' or {segment_column!r} (the data file's segment column)")
+        raise DataError(f"{path}: missing column {named}; columns present: "
                         f"{', '.join(table.columns) or '(none)'}")
     lines = np.asarray(table.index, dtype=np.int64) + 2
     names = table["segment"]
@@ -248,7 +255,8 @@ def read_tenant_files(
     spend = frame[tenant.spend_columns].to_numpy(dtype=float).reshape(g, t, len(tenant.channels))
     controls = frame[list(tenant.controls)].to_numpy(dtype=float).reshape(
         g, t, len(tenant.controls))
-    attributes = _read_segments(Path(segments_csv), segments) if segments_csv else None
+    attributes = (_read_segments(Path(segments_csv), segments,
+                                 columns.get("segment", "segment")) if segments_csv else None)
     size = _segment_size(tenant, kpi, segments, csv, attributes,
                          Path(segments_csv) if segments_csv else None)
     truth_data = _read_truth(Path(truth), tenant.channels) if truth else None

@@ -200,6 +200,22 @@ class OutputFolderError(OSError):
     """The output folder cannot be written, or another run is writing into it."""
 
 
+def check_folder_experiment(folder: str | Path, experiment: str) -> None:
+    """Raise ``OutputFolderError`` when ``folder`` holds the evidence of another experiment
+    (its ``validation_report.json`` names another): a parameter file copied under a new name
+    that kept ``output_dir`` would silently overwrite that evidence."""
+    try:
+        data = json.loads((Path(folder) / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    other = data.get("experiment") if isinstance(data, dict) else None
+    if isinstance(other, str) and other != experiment:
+        raise OutputFolderError(
+            f"{folder}: holds the evidence of experiment {other!r} ({REPORT_FILE}), and this "
+            f"run is experiment {experiment!r}; give it an output_dir of its own in its "
+            f"parameter file or --output-dir (or delete the folder to replace that evidence)")
+
+
 class output_folder_lock:  # noqa: N801 (a context manager used like a function)
     """Create ``folder`` if needed and hold an exclusive lock on ``folder/.lock`` (POSIX
     ``flock``) for the ``with`` block, so two runs (or a run and ``package``) never write into
