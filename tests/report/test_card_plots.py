@@ -49,3 +49,13 @@ def test_figures_differ_when_the_data_differs() -> None:
     other = {**WEEKLY, "actual": [10.0, 15.0, 11.0, 13.0]}
     assert card_plots.actual_vs_predicted_png(other) != card_plots.actual_vs_predicted_png(
         WEEKLY)
+
+
+def test_the_robustness_chart_caption_names_the_checks_it_does_not_draw() -> None:
+    from mmm_evidence.report.document import Figure
+    from mmm_evidence.report.model_card import _robustness_blocks
+
+    figures = [b for b in _robustness_blocks(ROBUSTNESS, "acme") if isinstance(b, Figure)]
+    assert len(figures) == 1
+    assert figures[0].caption.endswith(
+        "Not drawn (a threshold of 0 or no value, so no margin): exact.")

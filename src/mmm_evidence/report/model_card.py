@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm_evidence.pipeline.files import write_text
+from mmm_evidence.pipeline.gates import finite_number
 from mmm_evidence.report import card_plots
 from mmm_evidence.report.defects import collect_defects, defect_blocks, gate_notebook
 from mmm_evidence.report.document import (
@@ -401,9 +402,14 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
               str(c.get("detail") or "")] for c in bad], numeric=frozenset({1})))
     png = card_plots.robustness_png(section)
     if png:
+        undrawn = [str(c.get("name")) for c in checks  # as robustness_png leaves them out
+                   if finite_number(c.get("value")) is None
+                   or (finite_number(c.get("threshold")) or 0.0) <= 0]
         blocks.append(Figure(png, f"robustness margins, {tenant}",
                              "Each check's measured value relative to its threshold (log "
-                             "scale): left of the dashed line passes; red = failed."))
+                             "scale): left of the dashed line passes; red = failed."
+                             + (f" Not drawn (a threshold of 0 or no value, so no margin): "
+                                f"{', '.join(undrawn)}." if undrawn else "")))
     return blocks
 
 
