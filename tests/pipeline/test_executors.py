@@ -40,6 +40,7 @@ class FakeExecutor:
         self.max_running = 0
         self.running: list[tuple[Future, Task]] = []
         self.finish_order = finish_order
+        self.quiet = 0  # how many waits end without a finished task
 
     def submit(self, fn, task):
         future: Future = Future()
@@ -48,7 +49,11 @@ class FakeExecutor:
         self.max_running = max(self.max_running, len(self.running))
         return future
 
-    def wait_any(self, futures):
+    def wait_any(self, futures, timeout=None):
+        if self.quiet and timeout is not None:  # nothing finishes within the timeout
+            self.quiet -= 1
+            self.now += timeout
+            return []
         pick = 0
         if self.finish_order:
             names = [t for _, t in self.running]
@@ -91,6 +96,24 @@ def test_run_tasks_respects_capacity_and_collects_every_result() -> None:
     assert executor.max_running == 2
     assert seen == {t: f"{t.tenant}/{t.notebook}" for t in TASKS}
     assert executor.started[:2] == [Task("a", "validation"), Task("b", "validation")]
+
+
+def test_a_long_wait_reports_what_is_running() -> None:
+    # a big tenant's notebook can run for minutes: the run says what it is waiting for
+    executor = FakeExecutor(capacity=2)
+    executor.quiet = 2
+    waits = []
+    run_tasks(TASKS[:3], str, executor, lambda task, result: None, lambda task, exc: None,
+              first="validation", clock=lambda: executor.now,
+              on_wait=lambda running: waits.append(running), wait_seconds=60.0)
+    assert [[(t.tenant, t.notebook, s) for t, s in w] for w in waits] == [
+        [("a", "validation", 60.0), ("a", "baselines", 60.0)],
+        [("a", "validation", 120.0), ("a", "baselines", 120.0)]]
+    # without on_wait, nothing waits with a timeout
+    quiet = FakeExecutor(capacity=2)
+    quiet.quiet = 5
+    run_tasks(TASKS[:3], str, quiet, lambda task, result: None, lambda task, exc: None)
+    assert quiet.quiet == 5
 
 
 def test_a_tenants_notebooks_wait_for_its_first_unless_a_worker_would_idle() -> None:
@@ -212,3 +235,13 @@ def test_workers_end_when_the_run_is_killed_outright(tmp_path: Path) -> None:
         time.sleep(0.1)
     os.kill(worker, signal.SIGKILL)
     pytest.fail(f"worker {worker} outlived its killed parent by 10 s")
+
+
+def test_the_waiting_line_names_what_runs_longest_first() -> None:
+    from mmm_evidence.pipeline.runner import waiting_line
+
+    line = waiting_line(7, 20, [(Task("big", "validation"), 61.4),
+                                (Task("big", "robustness"), 250.0)])
+    assert line == ("[7/20] still running: big · robustness (4 min 10 s), "
+                    "big · validation (1 min 01 s)")
+    assert waiting_line(0, 1, [(Task("a", "fairness"), 42.0)]).endswith("a · fairness (42 s)")

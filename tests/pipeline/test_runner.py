@@ -226,6 +226,26 @@ def test_a_notebook_that_computes_another_tenant_is_an_error(tmp_path: Path) -> 
     assert "glued results for tenant 'beta', but it ran for 'alpha'" in result.error
 
 
+def test_a_cell_over_the_timeout_says_which_setting_to_raise(tmp_path: Path) -> None:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    params = new_code_cell('tenant = "alpha"\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    source = tmp_path / "slow.ipynb"
+    nbformat.write(new_notebook(
+        cells=[params, new_code_cell("import time\ntime.sleep(30)")],
+        metadata={"kernelspec": {"name": "mmm-evidence", "display_name": "x",
+                                 "language": "python"}}), source)
+    task = NotebookTask(
+        tenant="alpha", notebook="slow", source=source,
+        ipynb=tmp_path / "out.ipynb", html=tmp_path / "out.html",
+        parameters={"tenant": "alpha", "seed": 1},
+        kernel_name="mmm-evidence", timeout_seconds=3, cwd=tmp_path)
+    result = execute_notebook_task(task)
+    assert result.status == "error" and result.error.startswith("CellTimeoutError")
+    assert "runner.timeout_seconds = 3: the longest any one cell" in result.error
+
+
 def test_a_baselines_notebook_that_glues_nothing_is_an_error(tmp_path: Path) -> None:
     task = NotebookTask(
         tenant="alpha", notebook="baselines", source=builder.NOTEBOOKS_DIR / "extra.ipynb",

@@ -45,7 +45,7 @@ class Executor(Protocol):
 
     def submit(self, fn: Callable, task: Any) -> Any: ...
 
-    def wait_any(self, futures: Sequence[Any]) -> list[Any]: ...
+    def wait_any(self, futures: Sequence[Any], timeout: float | None = None) -> list[Any]: ...
 
     def result(self, future: Any) -> Any: ...
 
@@ -100,8 +100,9 @@ class LocalExecutor:
     def submit(self, fn: Callable, task: Any) -> Future:
         return self._pool.submit(fn, task)
 
-    def wait_any(self, futures: Sequence[Future]) -> list[Future]:
-        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+    def wait_any(self, futures: Sequence[Future], timeout: float | None = None
+                 ) -> list[Future]:
+        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
         return list(done)
 
     def result(self, future: Future) -> Any:
@@ -154,10 +155,13 @@ class DaskExecutor:
     def submit(self, fn: Callable, task: Any) -> Any:
         return self._client.submit(fn, task, pure=False)
 
-    def wait_any(self, futures: Sequence[Any]) -> list[Any]:
+    def wait_any(self, futures: Sequence[Any], timeout: float | None = None) -> list[Any]:
         from distributed import wait as dask_wait
 
-        done, _ = dask_wait(list(futures), return_when="FIRST_COMPLETED")
+        try:
+            done, _ = dask_wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
         return list(done)
 
     def result(self, future: Any) -> Any:
@@ -207,12 +211,15 @@ def run_tasks(tasks: Sequence[Any], fn: Callable[[Any], Any], executor: Executor
               on_error: Callable[[Any, BaseException], Any],
               first: str | None = None,
               expected: Mapping[tuple[str, str], float] | None = None,
-              clock: Callable[[], float] = time.perf_counter) -> None:
+              clock: Callable[[], float] = time.perf_counter,
+              on_wait: Callable[[list[tuple[Any, float]]], None] | None = None,
+              wait_seconds: float = 60.0) -> None:
     """Run ``fn(task)`` for every task on ``executor`` in ``schedule_order``; call
     ``on_result(task, result)`` as each finishes (``on_error(task, exc)`` gives the result
     when the worker itself failed). Tasks without an ``expected`` time are ordered by the
     seconds (``clock``) the same notebook's tasks took so far in this run (see the module's
-    docstring)."""
+    docstring). ``on_wait([(task, seconds running), ...])`` is called whenever
+    ``wait_seconds`` pass without a task finishing, so a long run is never silent."""
     expected = dict(expected or {})
     pending = schedule_order(tasks, first, expected)
     waiting_for = {t.tenant for t in pending if t.notebook == first}
@@ -251,7 +258,12 @@ def run_tasks(tasks: Sequence[Any], fn: Callable[[Any], Any], executor: Executor
                 task = next_task()
                 future = executor.submit(fn, task)
                 running[future], started[future] = task, clock()
-            for future in executor.wait_any(list(running)):
+            done = executor.wait_any(list(running),
+                                     timeout=wait_seconds if on_wait else None)
+            if not done and on_wait is not None:
+                now = clock()
+                on_wait([(task, now - started[f]) for f, task in running.items()])
+            for future in done:
                 task = running.pop(future)
                 took.setdefault(task.notebook, []).append(clock() - started.pop(future))
                 if task.notebook == first:

@@ -172,6 +172,10 @@ def execute_notebook_task(task: NotebookTask) -> TaskResult:
             status, error = ERROR, f"{exc.ename}: {exc.evalue}"
         except Exception as exc:  # kernel died, timeout, bad notebook file, ...
             status, error = ERROR, f"{type(exc).__name__}: {exc}"
+            if type(exc).__name__ == "CellTimeoutError":  # nbclient's, raised per cell
+                error += (f" (runner.timeout_seconds = {task.timeout_seconds}: the longest "
+                          f"any one cell of a notebook may run; raise it in the experiment's "
+                          f"parameter file for a larger tenant)")
     execute_seconds = time.perf_counter() - start
 
     scraps: dict[str, Any] = {}
@@ -359,6 +363,21 @@ def _progress_line(done: int, total: int, result: TaskResult) -> str:
     return f"[{done}/{total}] {result.tenant} · {result.notebook} · {outcome} · {timing}"
 
 
+#: Seconds without a finished notebook after which the run says what it is still running.
+WAITING_LINE_SECONDS = 60.0
+
+
+def waiting_line(done: int, total: int, running: list[tuple[Any, float]]) -> str:
+    """The progress line of a run that waits: what runs, longest first, and for how long."""
+    def duration(seconds: float) -> str:
+        minutes, rest = divmod(int(seconds), 60)
+        return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+    shown = ", ".join(f"{task.tenant} · {task.notebook} ({duration(seconds)})"
+                      for task, seconds in sorted(running, key=lambda item: -item[1]))
+    return f"[{done}/{total}] still running: {shown}"
+
+
 def previous_task_seconds(output_dir: Path) -> dict[tuple[str, str], float]:
     """{(tenant, notebook): seconds} executed in the last run into ``output_dir`` (from its
     ``run_manifest.json``; {} when there is none): the scheduler starts long tasks first."""
@@ -468,7 +487,9 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
         try:
             run_tasks(to_run, task_function or execute_notebook_task, pool, collected,
                       _worker_failure, first=VALIDATION_NOTEBOOK,
-                      expected=previous_task_seconds(output_dir))
+                      expected=previous_task_seconds(output_dir),
+                      on_wait=lambda running: progress(waiting_line(done, len(tasks), running)),
+                      wait_seconds=WAITING_LINE_SECONDS)
         finally:
             pool.close()
     elif tasks:
