@@ -203,44 +203,38 @@ def test_a_validation_notebook_that_glues_nothing_is_an_error(tmp_path: Path) ->
     assert result.ipynb_exists and result.html_exists
 
 
+def _one_off_task(tmp_path: Path, notebook: str, parameters: str, code: str,
+                  timeout_seconds: int = 60) -> NotebookTask:
+    """A task of a two-cell notebook: a ``parameters`` cell and ``code``."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    params = new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    source = tmp_path / f"{notebook}.ipynb"
+    nbformat.write(new_notebook(
+        cells=[params, new_code_cell(code)],
+        metadata={"kernelspec": {"name": "mmm-evidence", "display_name": "x",
+                                 "language": "python"}}), source)
+    return NotebookTask(
+        tenant="alpha", notebook=notebook, source=source,
+        ipynb=tmp_path / "out.ipynb", html=tmp_path / "out.html",
+        parameters={"tenant": "alpha", "seed": 1},
+        kernel_name="mmm-evidence", timeout_seconds=timeout_seconds, cwd=tmp_path)
+
+
 def test_a_notebook_that_computes_another_tenant_is_an_error(tmp_path: Path) -> None:
     """An analyst's edit can leave the parameters cell untagged or renamed: the notebook then
     computes (and glues) the tenant it names itself, not the task's."""
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    params = new_code_cell('tenant_id = "beta"\nseed = 0')
-    params.metadata["tags"] = ["parameters"]
-    source = tmp_path / "renamed.ipynb"
-    nbformat.write(new_notebook(
-        cells=[params, new_code_cell("import scrapbook as sb\ntenant = tenant_id\n"
-                                     "sb.glue('tenant', tenant)")],
-        metadata={"kernelspec": {"name": "mmm-evidence", "display_name": "x",
-                                 "language": "python"}}), source)
-    task = NotebookTask(
-        tenant="alpha", notebook="extra", source=source,
-        ipynb=tmp_path / "out.ipynb", html=tmp_path / "out.html",
-        parameters={"tenant": "alpha", "seed": 1},
-        kernel_name="mmm-evidence", timeout_seconds=60, cwd=tmp_path)
+    task = _one_off_task(tmp_path, "extra", 'tenant_id = "beta"\nseed = 0',
+                         "import scrapbook as sb\ntenant = tenant_id\nsb.glue('tenant', tenant)")
     result = execute_notebook_task(task)
     assert result.status == "error"
     assert "glued results for tenant 'beta', but it ran for 'alpha'" in result.error
 
 
 def test_a_cell_over_the_timeout_says_which_setting_to_raise(tmp_path: Path) -> None:
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    params = new_code_cell('tenant = "alpha"\nseed = 0')
-    params.metadata["tags"] = ["parameters"]
-    source = tmp_path / "slow.ipynb"
-    nbformat.write(new_notebook(
-        cells=[params, new_code_cell("import time\ntime.sleep(30)")],
-        metadata={"kernelspec": {"name": "mmm-evidence", "display_name": "x",
-                                 "language": "python"}}), source)
-    task = NotebookTask(
-        tenant="alpha", notebook="slow", source=source,
-        ipynb=tmp_path / "out.ipynb", html=tmp_path / "out.html",
-        parameters={"tenant": "alpha", "seed": 1},
-        kernel_name="mmm-evidence", timeout_seconds=3, cwd=tmp_path)
+    task = _one_off_task(tmp_path, "slow", 'tenant = "alpha"\nseed = 0',
+                         "import time\ntime.sleep(30)", timeout_seconds=3)
     result = execute_notebook_task(task)
     assert result.status == "error" and result.error.startswith("CellTimeoutError")
     assert "runner.timeout_seconds = 3: the longest any one cell" in result.error
