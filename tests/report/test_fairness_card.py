@@ -116,3 +116,21 @@ def test_the_charts_description_names_the_tenant_by_its_display_name() -> None:
     figures = [b for b in fairness_blocks(report(), "acme", label="Acme Corp")
                if isinstance(b, Figure)]
     assert [f.alt for f in figures] == ["fairness gaps, Acme Corp"]
+
+
+def test_a_long_segment_table_shows_the_segments_at_the_ends_of_each_gap() -> None:
+    # at 100 segments the card showed the first 30 by name, leaving out the two segments the
+    # failing uplift gate named
+    from mmm_evidence.report.fairness_card import segments_to_show
+
+    table = {f"Central-{i:03d}": {"mape": 0.05, "normalised_bias": 0.0, "uplift_error": 0.01}
+             for i in range(100)}
+    table["Central-091"] = {"mape": 0.05, "normalised_bias": 0.0, "uplift_error": 0.9}
+    table["Central-012"]["uplift_error"] = -0.8
+    table["Central-077"]["mape"] = 0.4
+    table["Central-050"] = {"suppressed": True}
+    shown = segments_to_show(table, limit=30)
+    assert len(shown) == 30 and shown == sorted(shown)  # in the table's own order
+    assert {"Central-091", "Central-012", "Central-077"} <= set(shown)
+    assert "Central-050" not in shown
+    assert segments_to_show({"a": {}, "b": {}}, limit=30) == ["a", "b"]

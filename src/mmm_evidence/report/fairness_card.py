@@ -31,7 +31,7 @@ from mmm_evidence.report.document import (
 )
 
 __all__ = ["fairness_blocks", "fairness_html", "fairness_markdown", "parity_png",
-           "MAX_TABLE_ROWS"]
+           "MAX_TABLE_ROWS", "segments_to_show"]
 
 #: At most this many segments are listed in the card (every one is in the report).
 MAX_TABLE_ROWS = 30
@@ -83,6 +83,37 @@ def _parity_rows(checks: Sequence[Mapping]) -> list[list]:
 def _pct2(value: Any) -> str:
     number = finite_number(value)
     return "–" if number is None else f"{100 * number:.2f} %"
+
+
+def segments_to_show(table: Mapping[str, Mapping], limit: int = MAX_TABLE_ROWS) -> list[str]:
+    """The segments a card's table of at most ``limit`` rows shows, in the table's order: all
+    of them when they fit; else the highest and lowest of each metric first (the ends of every
+    gap a gate judges), then the largest errors (uplift error, |bias|, MAPE) up to ``limit``."""
+    names = [str(name) for name in table]
+    if len(names) <= limit:
+        return names
+    metrics = ("uplift_error", "normalised_bias", "mape")
+
+    def value(name: str, metric: str) -> float | None:
+        row = table[name]
+        return None if row.get("suppressed") else finite_number(row.get(metric))
+
+    chosen: list[str] = []
+    for metric in metrics:
+        ranked = sorted((n for n in names if value(n, metric) is not None),
+                        key=lambda n: value(n, metric))
+        for name in ranked[-1:] + ranked[:1]:
+            if name not in chosen:
+                chosen.append(name)
+    for metric in metrics:
+        for name in sorted((n for n in names if value(n, metric) is not None),
+                           key=lambda n: -abs(value(n, metric))):
+            if len(chosen) >= limit:
+                break
+            if name not in chosen:
+                chosen.append(name)
+    keep = set(chosen[:limit])
+    return [name for name in names if name in keep]
 
 
 def _group_rows(table: Mapping[str, Mapping], uplift: bool, counts: bool) -> list[list]:
@@ -193,14 +224,16 @@ def fairness_blocks(report: Mapping[str, Any], tenant: str, *, figure: bool = Tr
         metrics = ["holdout R²", "MAPE", "bias (norm.)"] + (
             ["uplift +10 % (of KPI): model / truth", "uplift error"] if uplift else [])
         headers = ["segment", *metrics]
-        segment_table = dict(list((tables.get("segment") or {}).items())[:MAX_TABLE_ROWS])
+        every_segment = tables.get("segment") or {}
+        segment_table = {name: every_segment[name] for name in segments_to_show(every_segment)}
         blocks.append(Heading(4, "Per segment"))
         blocks.append(Table(headers, _group_rows(segment_table, uplift, counts=False),
                             numeric=frozenset(range(1, len(headers)))))
         total = len(tables.get("segment") or {})
         if total > MAX_TABLE_ROWS:
-            blocks.append(Para(f"The first {MAX_TABLE_ROWS} of {total} segments; every one is "
-                               f"in fairness_report.json.", "muted"))
+            blocks.append(Para(f"{MAX_TABLE_ROWS} of {total} segments: the highest and lowest "
+                               f"of each metric (the ends of every gap), then the largest "
+                               f"errors; every one is in fairness_report.json.", "muted"))
         for grouping in fairness.get("groupings") or []:
             if grouping == "segment":
                 continue

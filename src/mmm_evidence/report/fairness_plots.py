@@ -17,7 +17,7 @@ _LABELS = {"mape": "holdout MAPE", "normalised_bias": "normalised bias",
 _GAP_LABELS = {"mape": "MAPE max/min − 1", "normalised_bias": "bias max − min",
                "uplift_error": "uplift error max − min"}
 
-__all__ = ["group_metrics", "uplift_vs_truth", "parity_gaps"]
+__all__ = ["group_metrics", "uplift_vs_truth", "parity_gaps", "labelled_points", "MAX_LABELS"]
 
 
 def _plt():
@@ -65,8 +65,30 @@ def group_metrics(a: FairnessAssessment, grouping: str = SEGMENT):
     note = f" ({hidden} suppressed: fewer than k = {a.k} individuals)" if hidden else ""
     fig.suptitle(f"{a.tenant}: by {grouping}{note}; red = over-predicted / over-stated, "
                  f"blue = under", x=0.01, ha="left", fontsize=10)
-    fig.tight_layout()
+    # keep the top 0.55 inch for the title: tight_layout alone let it run into the panels'
+    # titles on a tall figure (100 segments)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / height))
     return fig
+
+
+#: Above this many segments the uplift scatter labels only the largest errors (more labels
+#: pile on each other).
+MAX_LABELS = 12
+
+
+def labelled_points(errors, limit: int = MAX_LABELS) -> list[int]:
+    """Indices of the points to label: every one up to ``limit``, else the ``limit`` with the
+    largest |error| (the highest and lowest error, the ends of the gap, among them), in
+    their order."""
+    errors = np.asarray(errors, dtype=float)
+    if errors.size <= limit:
+        return list(range(errors.size))
+    magnitude = np.where(np.isfinite(errors), np.abs(errors), -np.inf)
+    ends = [int(np.nanargmax(np.where(np.isfinite(errors), errors, -np.inf))),
+            int(np.nanargmin(np.where(np.isfinite(errors), errors, np.inf)))]
+    ranked = [int(i) for i in np.argsort(-magnitude, kind="stable")]
+    chosen = list(dict.fromkeys(ends + ranked))[:limit]
+    return sorted(chosen)
 
 
 def uplift_vs_truth(a: FairnessAssessment):
@@ -83,8 +105,10 @@ def uplift_vs_truth(a: FairnessAssessment):
     y = 100 * table["predicted_relative"].to_numpy(dtype=float)
     err = table["uplift_error"].to_numpy(dtype=float)
     ax.scatter(x, y, c=[_OVER if e > 0 else _UNDER for e in err], s=36, zorder=3)
-    for label, xi, yi in zip(table.index, x, y, strict=True):
-        ax.annotate(str(label), (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    labelled = labelled_points(err, MAX_LABELS)
+    for i in labelled:
+        ax.annotate(str(table.index[i]), (x[i], y[i]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
     both = np.concatenate([x, y])
     lo, hi = (float(np.nanmin(both)), float(np.nanmax(both))) if both.size else (0.0, 1.0)
     pad = 0.08 * (hi - lo or 1.0)
@@ -95,8 +119,9 @@ def uplift_vs_truth(a: FairnessAssessment):
     ax.set_ylabel("model's uplift (% of KPI)")
     gap = a.gaps()[SEGMENT].get("uplift_error", {}).get("gap")
     ax.set_title(f"{a.tenant}: segment uplift vs truth" + (
-        f"\nuplift error gap (max − min) {gap:.3g}" if gap is not None else ""),
-        loc="left", fontsize=10)
+        f"\nuplift error gap (max − min) {gap:.3g}" if gap is not None else "")
+        + (f"; labelled: the {len(labelled)} largest errors" if len(labelled) < len(err)
+           else ""), loc="left", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
