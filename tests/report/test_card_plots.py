@@ -59,3 +59,10 @@ def test_the_robustness_chart_caption_names_the_checks_it_does_not_draw() -> Non
     assert len(figures) == 1
     assert figures[0].caption.endswith(
         "Not drawn (a threshold of 0 or no value, so no margin): exact.")
+
+
+def test_twenty_channels_get_twenty_colours_in_notebooks_and_card() -> None:
+    from mmm_evidence.report import plots
+
+    assert len(set(card_plots.PALETTE)) == len(card_plots.PALETTE) >= 20
+    assert plots.PALETTE is card_plots.PALETTE

@@ -17,8 +17,11 @@ from mmm_evidence.pipeline.gates import finite_number
 __all__ = ["png_bytes", "actual_vs_predicted_png", "elasticities_png", "baselines_png",
            "robustness_png"]
 
+#: Channel colours, one per channel up to 20 (the first 10 seaborn's "deep", then darker and
+#: lighter companions): 12 channels on 10 colours gave two channels the same colour.
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
-           "#8C8C8C", "#CCB974", "#64B5CD")
+           "#8C8C8C", "#CCB974", "#64B5CD", "#1F3A68", "#8C4A12", "#1E5E34", "#7A1F24",
+           "#4A3B80", "#A8C4E6", "#F2B88C", "#9ED6A4", "#E89A9C", "#C2B5E0")
 _PASS, _FAIL, _NA = "#1b7f3b", "#b3261e", "#5f6368"
 _MODEL_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
                  "linear": "linear (OLS)", "lightgbm": "LightGBM"}

@@ -7,9 +7,7 @@ import numpy as np
 from mmm_evidence.evaluation.baselines import BaselineComparison
 from mmm_evidence.evaluation.robustness import RobustnessResult
 from mmm_evidence.evaluation.validation import TenantValidation
-
-PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
-           "#8C8C8C", "#CCB974", "#64B5CD")
+from mmm_evidence.report.card_plots import PALETTE  # one palette for notebooks and card
 
 
 def _plt():
