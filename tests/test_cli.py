@@ -125,7 +125,7 @@ def test_tenants_option_naming_no_tenant_exits_2(tmp_path: Path,
     assert "--tenants names no tenant" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("epoch", ["abc", "1.7e9", "-5", "99999999999999"])
+@pytest.mark.parametrize("epoch", ["abc", "1.7e9", "-5", "99999999999999", "²"])
 def test_a_bad_source_date_epoch_exits_2_before_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
         epoch: str) -> None:
@@ -321,3 +321,6 @@ def test_run_takes_an_experiment_name_as_package_does(
     monkeypatch.chdir(tmp_path)
     assert main(["run", "no_such_experiment"]) == 2
     assert "params/no_such_experiment.yaml" in capsys.readouterr().err
+    # a path without its .yaml is a path, not a name under params/
+    assert main(["run", "params/mmm_v2"]) == 2
+    assert "params/params" not in capsys.readouterr().err

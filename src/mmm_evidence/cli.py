@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,8 +237,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _experiment_params(name: str) -> Path:
-    """``params/<name>.yaml`` for an experiment name, else the path given."""
-    if name.endswith((".yaml", ".yml")) or Path(name).is_file():
+    """``params/<name>.yaml`` for an experiment name, else the path given (a path: a YAML
+    file name, an existing file, or anything with a folder in it)."""
+    if (name.endswith((".yaml", ".yml")) or Path(name).is_file()
+            or "/" in name or os.sep in name):
         return Path(name)
     return Path("params") / f"{name}.yaml"
 

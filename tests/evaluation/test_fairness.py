@@ -309,3 +309,18 @@ def test_the_uplift_gate_gives_the_floor_of_a_pooled_media_response(fitted, tmp_
     gate = fairness_uplift_gap_gate(f["fairness"], FairnessGate())
     assert floor > FairnessGate().segment.max_uplift_error_gap and gate["passed"] is False
     assert f"reaches segment {floor:.3g}" in gate["detail"]
+
+
+def test_a_segment_whose_media_lower_its_kpi_is_in_the_uplift_gap() -> None:
+    # a truth whose east segment loses KPI with more spend (true uplift -50) while the model
+    # says +80: the relative error is 2.6 and the gap must see it (it was left out as NaN)
+    import pandas as pd
+
+    frame = pd.DataFrame({fm.SEGMENT: ["north", "south", "east"],
+                          "predicted_uplift": [100.0, 105.0, 80.0],
+                          "true_uplift": [100.0, 100.0, -50.0],
+                          "predicted_kpi": [1e4] * 3, "expected_kpi": [1e4] * 3})
+    table = fm.uplift_table(frame)
+    assert table.loc["east", "uplift_error"] == pytest.approx(130 / 50)
+    assert table.loc["south", "uplift_error"] == pytest.approx(0.05)
+    assert fm.uplift_gaps(table)["uplift_error"]["gap"] == pytest.approx(2.6)

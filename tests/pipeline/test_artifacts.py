@@ -94,6 +94,12 @@ def test_run_id_is_stable_and_sensitive_to_every_input() -> None:
     # the git commit the artifacts carry: one id, one set of bytes
     with_commit = compute_run_id("p", data, nbs, "0.1.0", "f69a364")
     assert with_commit != base and with_commit != compute_run_id("p", data, nbs, "0.1.0", "ab")
+    # and the environment the notebooks ran in (another numpy can give other bytes)
+    env = {"libraries": {"numpy": "2.1"}, "kernel_spec_env": {}}
+    with_env = compute_run_id("p", data, nbs, "0.1.0", "f69a364", env)
+    assert with_env != with_commit
+    assert with_env != compute_run_id("p", data, nbs, "0.1.0", "f69a364",
+                                      {**env, "libraries": {"numpy": "2.2"}})
 
 
 # --------------------------------------------------------------------------- report

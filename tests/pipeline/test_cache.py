@@ -148,6 +148,10 @@ def test_prune_removes_least_recently_used_entries_but_never_the_kept(tmp_path: 
     size = cache.prune(None)["bytes"] // 4
     staging = cache.root / ".eeeeeeeeeeee-tmp"  # a run storing an entry right now
     staging.mkdir()
+    elsewhere = tmp_path / "elsewhere"  # a link the cache did not write is left alone
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("x", encoding="utf-8")
+    (cache.root / ("l" * 64)).symlink_to(elsewhere, target_is_directory=True)
     # "a" is the oldest but kept; restoring "b" makes it the most recently used
     record = cache.lookup(keys[1])
     task = type("T", (), {"tenant": "alpha", "notebook": "validation",
@@ -157,7 +161,7 @@ def test_prune_removes_least_recently_used_entries_but_never_the_kept(tmp_path: 
     assert report == {"entries": 2, "bytes": 2 * size, "removed": 2, "removed_bytes": 2 * size}
     assert cache.lookup(keys[0]) and cache.lookup(keys[1])
     assert cache.lookup(keys[2]) is None and cache.lookup(keys[3]) is None
-    assert staging.is_dir()
+    assert staging.is_dir() and (elsewhere / "keep.txt").is_file()
     # no limit removes nothing; 0 keeps only the kept
     assert cache.prune(None)["removed"] == 0
     assert cache.prune(0, keep={keys[1]}) == {"entries": 1, "bytes": size, "removed": 1,

@@ -64,3 +64,17 @@ def test_unreadable_notebook_names_the_file(tmp_path: Path) -> None:
 def test_missing_scraps_lists_what_the_validation_notebook_did_not_glue() -> None:
     assert missing_scraps({"tenant": "a", "metrics": {}}) == [
         "data_summary", "elasticities", "contribution_shares", "roi", "model", "fit"]
+
+
+def test_tables_and_other_objects_become_json_data() -> None:
+    import json
+
+    import pandas as pd
+
+    table = pd.DataFrame({"channel": ["tv", "search"], "share": [0.2, float("nan")]})
+    data = clean_scrap_data({"table": table, "when": pd.Timestamp("2024-01-01"), 3: (1, 2),
+                             "x": float("inf")})
+    assert data == {"table": {"columns": ["channel", "share"], "index": [0, 1],
+                              "data": [["tv", 0.2], ["search", None]]},
+                    "when": "2024-01-01 00:00:00", "3": [1, 2], "x": None}
+    json.dumps(data, allow_nan=False)  # plain JSON: the cache and the report can hold it

@@ -99,8 +99,14 @@ def test_a_spec_whose_env_overrides_the_runs_kernel_environment_is_an_error(
     assert str(shadow / "kernel.json") in message
     assert "MPLBACKEND='agg'" in message and "PYTHONHASHSEED='random'" in message
     assert "MY_SETTING" not in message
-    # a variable the run does not set is the spec's own business, and is recorded
-    spec["env"] = {"MY_SETTING": "1", "PYTHONHASHSEED": KERNEL_ENV["PYTHONHASHSEED"]}
+    # a value that is not text fails every kernel start: refused up front
+    spec["env"] = {"PYTHONHASHSEED": 0}
+    (shadow / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(KernelSetupError, match="PYTHONHASHSEED as int, not text"):
+        ensure_kernel("mmm-evidence", KERNEL_ENV)
+    # a variable the run does not set is the spec's own business, and is recorded; a
+    # ${VAR} that jupyter_client fills from the launch environment is no conflict
+    spec["env"] = {"MY_SETTING": "1", "PYTHONHASHSEED": "${PYTHONHASHSEED}"}
     (shadow / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     assert ensure_kernel("mmm-evidence", KERNEL_ENV) == shadow
     assert kernel_info("mmm-evidence")["env"]["MY_SETTING"] == "1"

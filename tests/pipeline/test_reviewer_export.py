@@ -58,13 +58,16 @@ def test_a_warning_shows_its_category_and_message_without_code_or_kernel_paths(
         "stream", name="stderr",
         text=("/tmp/ipykernel_3764/3395250442.py:3: UserWarning: analyst warning: something "
               "is off\n  warnings.warn(\"analyst warning: something is off\")\n"
-              "plain text on stderr\n"))]
+              "plain text on stderr\n"
+              "progress.log:12: Note: fold 3 done\n  (an indented continuation)\n"))]
     notebook.cells = [cell]
     path = tmp_path / "w.ipynb"
     nbformat.write(notebook, path)
     html = export_reviewer_html(path).read_text(encoding="utf-8")
     assert "UserWarning: analyst warning: something is off" in html
     assert "plain text on stderr" in html
+    # what only looks like a warning (no *Warning category) is left as printed
+    assert "progress.log:12: Note: fold 3 done" in html and "(an indented continuation)" in html
     assert "ipykernel_3764" not in html and "warnings.warn(" not in html
     # the full export keeps what the kernel printed
     assert "ipykernel_3764" in export_notebook_html(path).read_text(encoding="utf-8")

@@ -232,6 +232,22 @@ def test_a_notebook_that_computes_another_tenant_is_an_error(tmp_path: Path) -> 
     assert "glued results for tenant 'beta', but it ran for 'alpha'" in result.error
 
 
+def test_a_table_glued_by_an_analysts_notebook_is_read_as_data(tmp_path: Path) -> None:
+    # scrapbook glues a DataFrame with its pandas encoder; the cache's json.dumps of it
+    # stopped the whole run with a TypeError
+    from mmm_evidence.pipeline.cache import TaskCache
+
+    task = _one_off_task(tmp_path, "extra", 'tenant = "alpha"\nseed = 0',
+                         "import pandas as pd\nimport scrapbook as sb\n"
+                         "sb.glue('tenant', tenant)\n"
+                         "sb.glue('table', pd.DataFrame({'a': [1, 2], 'b': ['x', 'y']}))")
+    result = execute_notebook_task(task)
+    assert result.status == "ok", result.error
+    assert result.scraps["table"] == {"columns": ["a", "b"], "index": [0, 1],
+                                      "data": [[1, "x"], [2, "y"]]}
+    assert TaskCache(tmp_path).store("k" * 64, result)
+
+
 def test_a_cell_over_the_timeout_says_which_setting_to_raise(tmp_path: Path) -> None:
     task = _one_off_task(tmp_path, "slow", 'tenant = "alpha"\nseed = 0',
                          "import time\ntime.sleep(30)", timeout_seconds=3)

@@ -130,3 +130,21 @@ def test_number_formats() -> None:
     assert fmt_num(float("nan")) == "–" and fmt_num(True) == "–"
     assert fmt_num(1.5e7) == "1.5e+07" and fmt_num(0.00012) == "0.00012"
     assert fmt_pct(0.041) == "4.1 %" and fmt_pct(None) == "–"
+
+
+def test_gates_markdown_shows_every_detail_in_full() -> None:
+    from mmm_evidence.pipeline.gates import gate
+    from mmm_evidence.report.document import gates_markdown
+
+    detail = "relative error of the +10 % spend uplift vs truth: " + "x" * 300 + " South-17"
+    text = gates_markdown([gate("fairness_uplift_gap", 0.15, 0.231, False, detail),
+                           gate("privacy_no_pii", 0, None, True, "no PII"),
+                           gate("elasticity_median_error", 0.25, None, None, "no truth")])
+    assert text.splitlines() == [
+        f"- Gate `fairness_uplift_gap` **fails** (value 0.231, threshold 0.15): {detail}",
+        "- Gate `privacy_no_pii` **passes** (threshold 0): no PII",
+        "- Gate `elasticity_median_error` **is not assessable** (threshold 0.25): no truth"]
+    # a detail from data is text, not markup: no italics, no second bullet
+    odd = gates_markdown([gate("g", 0, 1, True, "North*East vs South*West\n- not a bullet")])
+    assert odd == ("- Gate `g` **passes** (value 1, threshold 0): "
+                   "North\\*East vs South\\*West - not a bullet")

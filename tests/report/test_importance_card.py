@@ -103,3 +103,12 @@ def test_the_charts_description_names_the_tenant_by_its_display_name(rows) -> No
     figures = [b for b in importance_blocks(rows, "alpha", label="Alpha Retail")
                if isinstance(b, Figure)]
     assert [f.alt for f in figures] == ["channel importance by each method, Alpha Retail"]
+
+
+def test_a_negative_true_share_is_drawn_below_zero_and_nothing_beyond_the_whole() -> None:
+    from mmm_evidence.report.importance_card import measure_shares
+
+    assert measure_shares([0.2, 0.1, -0.15]) == pytest.approx([0.2 / 0.45, 0.1 / 0.45,
+                                                              -0.15 / 0.45])
+    assert measure_shares([0.1, -0.1]) == pytest.approx([0.5, -0.5])  # summing to 0
+    assert measure_shares([0.0, 0.0]) == [0.0, 0.0]

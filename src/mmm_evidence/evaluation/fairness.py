@@ -104,8 +104,11 @@ def _sum_true(y_true, y_pred) -> float:
 
 
 def _uplift_error(y_true, y_pred) -> float:
+    """(predicted − true) / |true| uplift: relative to the size of the true effect, so a
+    segment whose media lower its KPI (true uplift below 0) is judged too (it dropped out of
+    the gap as NaN); NaN only when the true uplift is 0."""
     true = float(np.sum(y_true))
-    return float(np.sum(y_pred)) / true - 1.0 if true > 0 else float("nan")
+    return (float(np.sum(y_pred)) - true) / abs(true) if true != 0 else float("nan")
 
 
 def _predicted_relative(y_true, y_pred, predicted_kpi) -> float:

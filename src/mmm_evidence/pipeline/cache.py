@@ -263,8 +263,8 @@ class TaskCache:
         entries = []
         if self.root.is_dir():
             for folder in self.root.iterdir():
-                if folder.name.startswith(".") or not folder.is_dir():
-                    continue
+                if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
+                    continue  # staging folders, and anything the cache did not write
                 try:
                     used = folder.stat().st_mtime
                     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
@@ -280,6 +280,8 @@ class TaskCache:
                 if name in keep:
                     continue
                 shutil.rmtree(self.root / name, ignore_errors=True)
+                if (self.root / name).exists():
+                    continue  # could not be removed (permissions): still there, still counted
                 total -= size
                 removed += 1
                 removed_bytes += size

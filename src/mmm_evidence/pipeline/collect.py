@@ -8,6 +8,8 @@ notebook without ground truth glues ``truth`` as ``{}`` (or leaves it out): both
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -72,14 +74,24 @@ class CollectError(RuntimeError):
 
 
 def clean_scrap_data(value: Any) -> Any:
-    """Scrap data with scrapbook's "nan"/"inf" strings replaced by None, recursively."""
+    """Scrap data as plain JSON data: scrapbook's "nan"/"inf" strings replaced by None,
+    recursively; a table (what scrapbook's pandas encoder gives back, a DataFrame) as
+    ``{"columns": [...], "index": [...], "data": [[...], ...]}``; any other object that JSON
+    cannot hold as its text (an analyst's notebook may glue anything: it must not stop the
+    run)."""
     if isinstance(value, str):
         return None if value in _NON_FINITE_STRINGS else value
     if isinstance(value, dict):
-        return {key: clean_scrap_data(item) for key, item in value.items()}
-    if isinstance(value, list):
+        return {str(key): clean_scrap_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
         return [clean_scrap_data(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "to_json") and hasattr(value, "columns"):  # a pandas DataFrame
+        return clean_scrap_data(json.loads(value.to_json(orient="split", date_format="iso")))
+    return str(value)
 
 
 def read_scraps(path: str | Path) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def describe_figures(notebook) -> int:
 
 #: A warning as Python prints it: ``<file>:<line>: <Category>: <message>`` and the
 #: indented source line that warned (``warnings.formatwarning``).
-_WARNING = re.compile(r"^\S[^\n]*?:\d+: (?P<category>\w+): (?P<message>[^\n]*)\n"
+_WARNING = re.compile(r"^\S[^\n]*?:\d+: (?P<category>\w*Warning): (?P<message>[^\n]*)\n"
                       r"(?:  [^\n]*\n)?", re.MULTILINE)
 
 

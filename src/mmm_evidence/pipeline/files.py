@@ -168,11 +168,13 @@ def data_hash_entries(data_hashes: Mapping[str, Mapping[str, str]]) -> list[list
 
 def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]],
                    notebook_bytes: Mapping[str, bytes], package_version: str,
-                   commit: str | None = None) -> str:
+                   commit: str | None = None,
+                   environment: Mapping[str, Any] | None = None) -> str:
     """12 hex digits of SHA-256 over params, data hashes, notebook bytes, the package
     (``package_version``: the runner gives its version and source hash, so an edited module
-    changes the id) and the git commit (None: outside git) — everything the JSON artifacts
-    carry, so that one id means one set of bytes.
+    changes the id), the git commit (None: outside git) and the ``environment`` the notebooks
+    ran in (Python's and the libraries' versions, the kernel's command and environment) —
+    everything the JSON artifacts depend on, so that one id means one set of bytes.
 
     Paths are deliberately left out (only file names), so the same inputs moved elsewhere or
     run into another output folder give the same id.
@@ -187,6 +189,9 @@ def compute_run_id(params_hash: str, data_hashes: Mapping[str, Mapping[str, str]
     digest.update(b"package\0" + package_version.encode())
     if commit is not None:
         digest.update(b"\0commit\0" + commit.encode())
+    if environment:
+        digest.update(b"\0environment\0" + json.dumps(
+            environment, sort_keys=True, separators=(",", ":"), default=str).encode())
     return digest.hexdigest()[:12]
 
 

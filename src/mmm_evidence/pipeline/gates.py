@@ -52,7 +52,7 @@ __all__ = [
     "FAIRNESS_ERROR_PARITY", "FAIRNESS_UPLIFT_GAP", "PRIVACY_NO_PII", "PRIVACY_K_ANONYMITY",
     "PRIVACY_NO_RAW_ROWS", "parity_checks", "fairness_segments", "fairness_error_parity_gate",
     "fairness_uplift_gap_gate", "privacy_no_pii_gate", "privacy_k_anonymity_gate",
-    "privacy_no_raw_rows_gate", "finite_number", "gates_markdown",
+    "privacy_no_raw_rows_gate", "finite_number",
 ]
 
 
@@ -79,19 +79,6 @@ def gate(name: str, threshold: float, value: float | None, passed: bool | None,
          detail: str) -> dict:
     return {"name": name, "threshold": threshold, "value": value, "passed": passed,
             "detail": detail}
-
-
-def gates_markdown(gates: Iterable[Mapping[str, Any]]) -> str:
-    """The gates as a Markdown list a notebook shows in full (a table cuts long details):
-    ``- Gate `name` **fails** (value 2.31, threshold 2): detail``."""
-    verdicts = {True: "passes", False: "fails", None: "is not assessable"}
-    lines = []
-    for g in gates:
-        value = finite_number(g.get("value"))
-        measured = f"value {value:.4g}, " if value is not None else ""
-        lines.append(f"- Gate `{g.get('name')}` **{verdicts.get(g.get('passed'), '?')}** "
-                     f"({measured}threshold {g.get('threshold')}): {g.get('detail')}")
-    return "\n".join(lines)
 
 
 def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
@@ -153,10 +140,12 @@ def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
         return gate(name, threshold, None, None, "no ground truth for this tenant")
     counted = {c: row for c, row in table.items() if row["counted"]}
     by_elasticity = sorted(c for c, row in table.items() if row.get("counted_by") == "elasticity")
-    rule = (f"true share ≥ {settings.min_true_share:g}" if not by_elasticity else
-            f"true share ≥ {settings.min_true_share:g} (the truth gives no contribution share "
-            f"for {', '.join(by_elasticity)}: counted when the true elasticity is ≥ "
-            f"{settings.zero_true_elasticity:g})")
+    bars = "|" if any(row["truth"] is not None and row["truth"] < 0
+                      for row in table.values() if row["counted"]) else ""
+    rule = (f"{bars}true share{bars} ≥ {settings.min_true_share:g}" if not by_elasticity else
+            f"{bars}true share{bars} ≥ {settings.min_true_share:g} (the truth gives no "
+            f"contribution share for {', '.join(by_elasticity)}: counted when the "
+            f"{bars}true elasticity{bars} is ≥ {settings.zero_true_elasticity:g})")
     if not counted:
         return gate(name, threshold, None, None, f"no channel with {rule}")
     missing = sorted(c for c, row in counted.items() if row["relative_error"] is None)
@@ -183,17 +172,24 @@ def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
 
 def elasticity_no_missed_channel_gate(table: Mapping[str, Mapping], has_truth: bool,
                                       settings: ElasticityGate) -> dict:
-    """No channel with true elasticity ≥ zero_true_elasticity may be estimated at (about) zero."""
+    """No channel with |true elasticity| ≥ zero_true_elasticity may be estimated at (about)
+    zero: a channel that lowers the KPI by that much is an effect missed too (MMM v2 cannot
+    represent it, and this gate says so)."""
     name = ELASTICITY_NO_MISSED_CHANNEL
     if not has_truth:
         return gate(name, 0, None, None, "no ground truth for this tenant")
     relevant = [c for c, row in table.items()
-                if row["truth"] is not None and row["truth"] >= settings.zero_true_elasticity]
+                if row["truth"] is not None and abs(row["truth"]) >= settings.zero_true_elasticity]
+    harmful = sorted(c for c in relevant if table[c]["truth"] < 0)
     missed = sorted(c for c in relevant if table[c]["estimate"] is None
-                    or table[c]["estimate"] <= settings.zero_estimate)
-    detail = (f"{len(relevant)} channel(s) with true elasticity ≥ "
+                    or abs(table[c]["estimate"]) <= settings.zero_estimate)
+    size = "|true elasticity|" if harmful else "true elasticity"
+    detail = (f"{len(relevant)} channel(s) with {size} ≥ "
               f"{settings.zero_true_elasticity:g}; estimated at ≤ {settings.zero_estimate:g}: "
               f"{', '.join(missed) or 'none'}")
+    if harmful:
+        detail += (f" ({', '.join(harmful)} lower{'s' * (len(harmful) == 1)} the KPI: an "
+                   f"effect MMM v2's non-negative media cannot represent)")
     return gate(name, 0, len(missed), not missed, detail)
 
 
@@ -210,7 +206,9 @@ def elasticity_no_phantom_channel_gate(table: Mapping[str, Mapping], has_truth: 
     phantom = sorted(c for c in relevant if table[c]["estimate"] is not None
                      and table[c]["estimate"] >= settings.zero_true_elasticity)
     shown = ", ".join(f"{c} {table[c]['estimate']:.4g}" for c in phantom) or "none"
-    detail = (f"{len(relevant)} channel(s) without a true effect (true elasticity ≤ "
+    positive = " positive" if any(table[c]["truth"] < -settings.zero_estimate
+                                  for c in relevant) else ""
+    detail = (f"{len(relevant)} channel(s) without a true{positive} effect (true elasticity ≤ "
               f"{settings.zero_estimate:g}); estimated at ≥ "
               f"{settings.zero_true_elasticity:g}: {shown}")
     return gate(name, 0, len(phantom), not phantom, detail)

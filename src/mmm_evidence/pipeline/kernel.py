@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -109,8 +110,16 @@ def ensure_kernel(name: str = "mmm-evidence", required_env: Mapping[str, str] | 
             f"`jupyter kernelspec remove {name}`, or re-register it with `{sys.executable} -m "
             f"ipykernel install --user --name {name}`.")
     spec_env = dict(resolved.env or {})
+    not_text = sorted(k for k, v in spec_env.items() if not isinstance(v, str))
+    if not_text:
+        raise KernelSetupError(
+            f"{resolved_dir / 'kernel.json'}: its 'env' gives {', '.join(not_text)} as "
+            f"{', '.join(type(spec_env[k]).__name__ for k in not_text)}, not text; a kernel "
+            f"started from it fails (jupyter_client substitutes ${{...}} in strings only)")
+    launch = {**os.environ, **(required_env or {})}  # jupyter_client fills ${VAR} from it
     clashes = sorted(k for k, v in (required_env or {}).items()
-                     if k in spec_env and str(spec_env[k]) != str(v))
+                     if k in spec_env
+                     and string.Template(spec_env[k]).safe_substitute(launch) != str(v))
     if clashes:
         shown = ", ".join(f"{k}={spec_env[k]!r} (the run needs {required_env[k]!r})"
                           for k in clashes)

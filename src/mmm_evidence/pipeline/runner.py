@@ -283,8 +283,8 @@ def _now() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not epoch:
         return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    problem = ("expected a whole number of seconds since 1970-01-01 UTC" if not epoch.isdigit()
-               else None)
+    problem = (None if epoch.isascii() and epoch.isdigit()  # '²' is a digit to str.isdigit
+               else "expected a whole number of seconds since 1970-01-01 UTC")
     if problem is None:
         try:
             return dt.datetime.fromtimestamp(int(epoch), dt.UTC).isoformat(timespec="seconds")
@@ -417,6 +417,7 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     from mmm_evidence.pipeline.cache import (
         TaskCache,
         cache_dir,
+        library_versions,
         model_cache_dir,
         package_fingerprint,
         task_key,
@@ -505,7 +506,11 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
                  f"{pruned['entries']} left ({pruned['bytes'] / 2**20:.0f} MB)")
     commit = git_commit(exp.path)
     run_id = compute_run_id(exp.params_hash(), data_hashes, notebook_bytes,
-                            package_fingerprint(), commit)
+                            package_fingerprint(), commit,
+                            environment={"libraries": library_versions(),
+                                         "kernel_argv": list(kernel.get("argv") or []),
+                                         "kernel_spec_env": dict(kernel.get("env") or {}),
+                                         "kernel_env": dict(KERNEL_ENV)})
     hits = sum(r.cached for r in ordered)
     return RunResult(
         exp=exp, output_dir=output_dir, run_id=run_id, git_commit=commit,

@@ -362,6 +362,22 @@ def md_escape(text: Any) -> str:
     return _MD_ORDERED.sub(r"\1\\\2", flat)
 
 
+def gates_markdown(gates: Iterable[Mapping[str, Any]]) -> str:
+    """Gates as a Markdown list a notebook shows in full (a table cuts long details), every
+    text from data escaped: ``- Gate `name` **fails** (value 2.31, threshold 2): detail``."""
+    verdicts = {True: "passes", False: "fails", None: "is not assessable"}
+    lines = []
+    for g in gates:
+        value = g.get("value")
+        finite = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value))
+        measured = f"value {value:.4g}, " if finite else ""
+        lines.append(f"- Gate `{md_escape(g.get('name')).replace('`', '')}` "
+                     f"**{verdicts.get(g.get('passed'), '?')}** ({measured}threshold "
+                     f"{md_escape(g.get('threshold'))}): {md_escape(g.get('detail'))}")
+    return "\n".join(lines)
+
+
 def _md_code(text: str) -> str:
     flat = " ".join(str(text).split())
     longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)

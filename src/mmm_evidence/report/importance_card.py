@@ -77,8 +77,16 @@ def agreement_from_rows(rows: Sequence[Mapping]) -> dict:
             "top": top}
 
 
+def measure_shares(values: Sequence[float]) -> list[float]:
+    """Each value as a share of the values' total size (sum of |values|): a channel that
+    lowers the KPI keeps its sign, and no share passes 100 %; all 0 when the total is 0."""
+    total = sum(abs(v) for v in values)
+    return [v / total if total > 0 else 0.0 for v in values]
+
+
 def importance_png(channels: Sequence[Mapping], title: str = "") -> bytes | None:
-    """Per channel, each measure as a share of its total over the channels (grouped bars);
+    """Per channel, each measure as a share of its total size over the channels (the sum of
+    |values|: a true share below 0 draws left of 0 and no bar beyond 100 %; grouped bars);
     None when there is nothing to draw."""
     from mmm_evidence.report.card_plots import png_bytes
 
@@ -92,9 +100,7 @@ def importance_png(channels: Sequence[Mapping], title: str = "") -> bytes | None
     ax = fig.add_subplot()
     height = 0.8 / len(measures)
     for i, (measure, label) in enumerate(measures):
-        values = [finite_number(r.get(measure)) or 0.0 for r in channels]
-        total = sum(values)
-        shares = [v / total if total > 0 else 0.0 for v in values]
+        shares = measure_shares([finite_number(r.get(measure)) or 0.0 for r in channels])
         ax.barh([k - 0.4 + height * (i + 0.5) for k in range(len(channels))], shares, height,
                 color=_COLORS[i], label=label)
     ax.set_yticks(range(len(channels)), [str(r.get("feature")) for r in channels], fontsize=8)
