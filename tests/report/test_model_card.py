@@ -174,6 +174,9 @@ def test_lift_tests_are_shown_with_their_consistency() -> None:
     html = render_model_card(data)
     assert "<h3>Lift tests</h3>" in html and "independent comparison" in html
     assert "2024-03-04 – 2024-04-08" in html and "consistent" in html
+    assert '<td class="num">+100 %</td>' in html  # a change in %, not "1.00"
+    data["tenants"]["acme"]["lift_tests"]["tests"][0]["spend_change"] = -1
+    assert '<td class="num">−100 %</td>' in render_model_card(data)
 
 
 # --------------------------------------------------------------------------- the full card

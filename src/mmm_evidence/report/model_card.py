@@ -283,7 +283,7 @@ def _lift_blocks(section: Mapping) -> list[Block]:
         badge = Badge({True: "consistent", False: "inconsistent"}.get(ok, "NOT ASSESSABLE"),
                       gate_kind(ok))
         rows.append([str(t.get("channel")), f"{t.get('start')} – {t.get('end')}",
-                     fmt_num(t.get("spend_change"), 2), fmt_num(t.get("lift"), 0),
+                     _signed_change(t.get("spend_change")), fmt_num(t.get("lift"), 0),
                      fmt_num(t.get("lift_se"), 0), fmt_num(t.get("implied_lift"), 0),
                      fmt_num(t.get("z"), 2), badge])
     how = ("the fit was calibrated with these tests (in-sample comparison)"
@@ -411,6 +411,14 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
                              + (f" Not drawn (a threshold of 0 or no value, so no margin): "
                                 f"{', '.join(undrawn)}." if undrawn else "")))
     return blocks
+
+
+def _signed_change(value: Any) -> str:
+    """A relative change as a signed percentage: 1.0 -> '+100 %', -1 -> '−100 %' (off)."""
+    number = finite_number(value)
+    if number is None:
+        return "–"
+    return f"{100 * number:+.0f} %".replace("-", "−")
 
 
 def _fairness_blocks(fairness_report: Mapping | None, tenant: str, label: str
