@@ -78,3 +78,14 @@ def test_tables_and_other_objects_become_json_data() -> None:
                               "data": [["tv", 0.2], ["search", None]]},
                     "when": "2024-01-01 00:00:00", "3": [1, 2], "x": None}
     json.dumps(data, allow_nan=False)  # plain JSON: the cache and the report can hold it
+
+
+def test_a_large_extra_scrap_is_named_not_copied() -> None:
+    from mmm_evidence.pipeline.collect import extra_scraps
+
+    scraps = {"tenant": "a", "small": [1, 2], "big": list(range(200_000))}
+    out = extra_scraps("extra", scraps, max_bytes=1000)
+    assert out["small"] == [1, 2]
+    assert out["big"] == {"omitted": "1,488,890 bytes of JSON, more than 1,000: read it from "
+                                     "the executed extra notebook"}
+    assert "tenant" not in out

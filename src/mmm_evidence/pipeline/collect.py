@@ -63,8 +63,8 @@ KNOWN_SCRAPS = {
 _NON_FINITE_STRINGS = frozenset({"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"})
 
 __all__ = ["VALIDATION_NOTEBOOK", "VALIDATION_SCRAPS", "BASELINES_NOTEBOOK", "BASELINES_SCRAPS",
-           "REQUIRED_SCRAPS", "KNOWN_SCRAPS", "extra_scraps", "CollectError", "read_scraps",
-           "missing_scraps",
+           "REQUIRED_SCRAPS", "KNOWN_SCRAPS", "EXTRA_SCRAP_MAX_BYTES", "extra_scraps",
+           "CollectError", "read_scraps", "missing_scraps",
            "clean_scrap_data", "ROBUSTNESS_NOTEBOOK", "ROBUSTNESS_SCRAPS",
            "IMPORTANCE_NOTEBOOK", "IMPORTANCE_SCRAPS", "FAIRNESS_NOTEBOOK", "FAIRNESS_SCRAPS"]
 
@@ -115,9 +115,24 @@ def missing_scraps(scraps: dict[str, Any], required: Iterable[str] = VALIDATION_
     return [name for name in required if name not in scraps]
 
 
-def extra_scraps(notebook: str, scraps: dict[str, Any]) -> dict[str, Any]:
+#: An extra scrap larger than this (as JSON) is named in the report, not copied into it: a
+#: glued list of 200,000 numbers made validation_report.json 3.9 MB.
+EXTRA_SCRAP_MAX_BYTES = 65536
+
+
+def extra_scraps(notebook: str, scraps: dict[str, Any],
+                 max_bytes: int = EXTRA_SCRAP_MAX_BYTES) -> dict[str, Any]:
     """The scraps of ``notebook`` that no artifact reads ({name: data}): those beyond its
-    ``KNOWN_SCRAPS``, or all of them (``tenant`` aside) for a notebook without an artifact."""
+    ``KNOWN_SCRAPS``, or all of them (``tenant`` aside) for a notebook without an artifact;
+    one larger than ``max_bytes`` as JSON is replaced by a note of its size."""
     known = set(KNOWN_SCRAPS.get(notebook, ("tenant",)))
-    return {name: data for name, data in sorted(scraps.items()) if name not in known}
+    out = {}
+    for name, data in sorted(scraps.items()):
+        if name in known:
+            continue
+        size = len(json.dumps(data, sort_keys=True, default=str).encode())
+        out[name] = data if size <= max_bytes else {
+            "omitted": f"{size:,} bytes of JSON, more than {max_bytes:,}: read it from the "
+                       f"executed {notebook} notebook"}
+    return out
 
