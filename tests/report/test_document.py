@@ -148,3 +148,11 @@ def test_gates_markdown_shows_every_detail_in_full() -> None:
     odd = gates_markdown([gate("g", 0, 1, True, "North*East vs South*West\n- not a bullet")])
     assert odd == ("- Gate `g` **passes** (value 1, threshold 0): "
                    "North\\*East vs South\\*West - not a bullet")
+
+
+def test_signed_percentages() -> None:
+    from mmm_evidence.report.document import fmt_signed_pct
+
+    assert fmt_signed_pct(0.2) == "+20.0 %" and fmt_signed_pct(-0.0123) == "−1.2 %"
+    assert fmt_signed_pct(-1, 0) == "−100 %" and fmt_signed_pct(1.0, 0) == "+100 %"
+    assert fmt_signed_pct(None) == "–" and fmt_signed_pct(float("nan")) == "–"

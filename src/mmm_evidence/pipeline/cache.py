@@ -65,7 +65,7 @@ KEY_LIBRARIES = (
 
 __all__ = ["CACHE_DIR", "CACHE_FORMAT", "KEY_LIBRARIES", "DataStamps", "TaskCache", "cache_dir",
            "library_versions", "model_cache_dir", "package_fingerprint", "task_key",
-           "tenant_parameters", "ReviewerStamp",
+           "tenant_parameters", "notebook_environment", "ReviewerStamp",
            "FolderMemo", "manifest_view"]
 
 
@@ -134,11 +134,15 @@ def task_key(task: NotebookTask, exp: ExperimentConfig, data_hashes: Mapping[str
         "tenant_parameters": tenant_parameters(exp, task.tenant),
         "data": sorted([Path(path).name, sha] for path, sha in data_hashes.items()),
         "package": package_fingerprint(),
-        "libraries": library_versions(),
-        "kernel_argv": list(kernel.get("argv") or []),
-        "kernel_spec_env": dict(kernel.get("env") or {}),
-        "kernel_env": dict(kernel_env),
+        **notebook_environment(kernel, kernel_env),
     })
+
+
+def notebook_environment(kernel: Mapping[str, Any], kernel_env: Mapping[str, str]) -> dict:
+    """What the notebooks run in, as every task key and the run id count it: Python's and the
+    libraries' versions, the kernel's command, its spec's own env and ``KERNEL_ENV``."""
+    return {"libraries": library_versions(), "kernel_argv": list(kernel.get("argv") or []),
+            "kernel_spec_env": dict(kernel.get("env") or {}), "kernel_env": dict(kernel_env)}
 
 
 def _file_sha256(path: Path) -> str:

@@ -417,8 +417,8 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     from mmm_evidence.pipeline.cache import (
         TaskCache,
         cache_dir,
-        library_versions,
         model_cache_dir,
+        notebook_environment,
         package_fingerprint,
         task_key,
     )
@@ -507,10 +507,7 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     commit = git_commit(exp.path)
     run_id = compute_run_id(exp.params_hash(), data_hashes, notebook_bytes,
                             package_fingerprint(), commit,
-                            environment={"libraries": library_versions(),
-                                         "kernel_argv": list(kernel.get("argv") or []),
-                                         "kernel_spec_env": dict(kernel.get("env") or {}),
-                                         "kernel_env": dict(KERNEL_ENV)})
+                            environment=notebook_environment(kernel, KERNEL_ENV))
     hits = sum(r.cached for r in ordered)
     return RunResult(
         exp=exp, output_dir=output_dir, run_id=run_id, git_commit=commit,

@@ -160,6 +160,13 @@ def baselines_png(section: Mapping[str, Any] | None, order: Sequence[str] = ()) 
     return png_bytes(fig)
 
 
+def drawable_checks(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The robustness checks that have a margin to draw: a value and a threshold above 0."""
+    return [c for c in section.get("checks") or [] if isinstance(c, Mapping)
+            and finite_number(c.get("value")) is not None
+            and (finite_number(c.get("threshold")) or 0.0) > 0]
+
+
 def robustness_png(section: Mapping[str, Any] | None) -> bytes | None:
     """Every check with a positive threshold as its distance from failing (value / threshold,
     or threshold / value for checks that must stay above it): left of 1 passes. Log scale."""
@@ -168,12 +175,8 @@ def robustness_png(section: Mapping[str, Any] | None) -> bytes | None:
     import numpy as np
 
     rows = []
-    for c in section.get("checks") or []:
-        if not isinstance(c, Mapping):
-            continue
+    for c in drawable_checks(section):
         value, threshold = finite_number(c.get("value")), finite_number(c.get("threshold"))
-        if value is None or threshold is None or threshold <= 0:
-            continue
         if c.get("comparison") in ("<=", "<"):
             ratio = value / threshold
         else:

@@ -24,7 +24,8 @@ __all__ = [
     "Code", "Badge", "Link", "Strong", "Muted", "Inline", "Heading", "Para", "Table", "Meta",
     "Figure", "Pre", "Bullets", "Banner", "Section", "Block", "Document", "to_html",
     "to_markdown", "html_page", "markdown_page", "md_escape", "inline_html", "inline_markdown",
-    "fmt_num", "fmt_pct", "verdict_kind", "gate_label", "gate_kind", "BASE_CSS", "run_scope",
+    "fmt_num", "fmt_pct", "fmt_signed_pct", "verdict_kind", "gate_label", "gate_kind", "BASE_CSS",
+    "run_scope",
 ]
 
 # --------------------------------------------------------------------------- inline spans
@@ -168,6 +169,18 @@ def fmt_pct(value: Any) -> str:
     except (TypeError, ValueError):
         return "–"
     return "–" if not math.isfinite(number) else f"{100 * number:.1f} %"
+
+
+def fmt_signed_pct(value: Any, digits: int = 1) -> str:
+    """A relative change or error as a signed percentage: 0.2 -> '+20.0 %', -1 -> '−100 %'
+    (digits 0); '–' when missing or not finite."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(number):
+        return "–"
+    return f"{100 * number:+.{digits}f} %".replace("-", "−")
 
 
 _VERDICT_KIND = {"PASS": "pass", "FAIL": "fail", "NOT ASSESSABLE": "na"}

@@ -24,6 +24,7 @@ from mmm_evidence.report.document import (
     Table,
     fmt_num,
     fmt_pct,
+    fmt_signed_pct,
     gate_kind,
     gate_label,
     to_html,
@@ -37,11 +38,6 @@ __all__ = ["fairness_blocks", "fairness_html", "fairness_markdown", "parity_png"
 MAX_TABLE_ROWS = 30
 _METRIC_LABELS = {"mape": "holdout MAPE, max/min − 1", "normalised_bias": "normalised bias, "
                   "max − min", "uplift_error": "uplift error vs truth, max − min"}
-
-
-def _signed_pct(value: Any) -> str:
-    number = finite_number(value)
-    return "–" if number is None else f"{100 * number:+.1f} %"
 
 
 def parity_png(checks: Sequence[Mapping], title: str = "") -> bytes | None:
@@ -127,11 +123,11 @@ def _group_rows(table: Mapping[str, Mapping], uplift: bool, counts: bool) -> lis
             continue
         cells = [str(group)] + ([fmt_num(row.get("segments"))] if counts else []) + [
             fmt_num(row.get("r2"), 2), fmt_pct(row.get("mape")),
-            _signed_pct(row.get("normalised_bias"))]
+            fmt_signed_pct(row.get("normalised_bias"))]
         if uplift:
             cells += [f"{_pct2(row.get('predicted_relative'))} / "
                       f"{_pct2(row.get('true_relative'))}",
-                      _signed_pct(row.get("uplift_error"))]
+                      fmt_signed_pct(row.get("uplift_error"))]
         rows.append(cells)
     return rows
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from mmm_evidence.pipeline.files import write_text
-from mmm_evidence.pipeline.gates import finite_number
 from mmm_evidence.report import card_plots
 from mmm_evidence.report.defects import collect_defects, defect_blocks, gate_notebook
 from mmm_evidence.report.document import (
@@ -41,6 +40,7 @@ from mmm_evidence.report.document import (
     Table,
     fmt_num,
     fmt_pct,
+    fmt_signed_pct,
     gate_kind,
     gate_label,
     html_page,
@@ -283,7 +283,7 @@ def _lift_blocks(section: Mapping) -> list[Block]:
         badge = Badge({True: "consistent", False: "inconsistent"}.get(ok, "NOT ASSESSABLE"),
                       gate_kind(ok))
         rows.append([str(t.get("channel")), f"{t.get('start')} – {t.get('end')}",
-                     _signed_change(t.get("spend_change")), fmt_num(t.get("lift"), 0),
+                     fmt_signed_pct(t.get("spend_change"), 0), fmt_num(t.get("lift"), 0),
                      fmt_num(t.get("lift_se"), 0), fmt_num(t.get("implied_lift"), 0),
                      fmt_num(t.get("z"), 2), badge])
     how = ("the fit was calibrated with these tests (in-sample comparison)"
@@ -402,23 +402,14 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
               str(c.get("detail") or "")] for c in bad], numeric=frozenset({1})))
     png = card_plots.robustness_png(section)
     if png:
-        undrawn = [str(c.get("name")) for c in checks  # as robustness_png leaves them out
-                   if finite_number(c.get("value")) is None
-                   or (finite_number(c.get("threshold")) or 0.0) <= 0]
+        drawn = {id(c) for c in card_plots.drawable_checks(section)}
+        undrawn = [str(c.get("name")) for c in checks if id(c) not in drawn]
         blocks.append(Figure(png, f"robustness margins, {tenant}",
                              "Each check's measured value relative to its threshold (log "
                              "scale): left of the dashed line passes; red = failed."
                              + (f" Not drawn (a threshold of 0 or no value, so no margin): "
                                 f"{', '.join(undrawn)}." if undrawn else "")))
     return blocks
-
-
-def _signed_change(value: Any) -> str:
-    """A relative change as a signed percentage: 1.0 -> '+100 %', -1 -> '−100 %' (off)."""
-    number = finite_number(value)
-    if number is None:
-        return "–"
-    return f"{100 * number:+.0f} %".replace("-", "−")
 
 
 def _fairness_blocks(fairness_report: Mapping | None, tenant: str, label: str
