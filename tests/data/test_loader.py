@@ -282,6 +282,36 @@ def test_size_attribute_must_be_positive(frame, tenant_factory, write_csv, bad):
     assert "np." not in msg  # values as written, not numpy reprs
 
 
+def test_size_from_kpi_is_re_derived_from_the_weeks_kept(frame, tenant, write_csv):
+    """A fit on the first weeks must not see the later weeks' KPI through the sizes."""
+    panel = read_tenant_files(tenant, write_csv(frame))
+    assert panel.size_from_kpi
+    early = panel.weeks(None, 3)
+    mean = panel.kpi[:, :3].mean(axis=1)
+    np.testing.assert_allclose(early.size, mean / mean.mean())
+    frame.loc[(frame["segment"] == "south") & (frame["date"] >= "2023-01-23"), "revenue"] = "9e6"
+    changed = read_tenant_files(tenant, write_csv(frame))
+    assert not np.allclose(changed.size, panel.size)  # the whole panel's sizes moved...
+    np.testing.assert_array_equal(changed.weeks(None, 3).size, early.size)  # ...not the fit's
+    np.testing.assert_array_equal(panel.weeks().size, panel.size)  # all weeks: the same bytes
+
+
+def test_size_from_an_attribute_is_kept_for_any_weeks(frame, tenant_factory, write_csv):
+    table = _segments(write_csv, "segment,population\nnorth,100\nsouth,300\n")
+    panel = read_tenant_files(tenant_factory(segment_size="population"), write_csv(frame),
+                              segments_csv=table)
+    assert not panel.size_from_kpi
+    np.testing.assert_allclose(panel.weeks(2, 4).size, [0.5, 1.5])
+
+
+def test_size_from_kpi_over_weeks_without_kpi_names_the_segment(frame, tenant, write_csv):
+    frame.loc[(frame["segment"] == "south") & (frame["date"] < "2023-01-23"), "revenue"] = "0"
+    panel = read_tenant_files(tenant, write_csv(frame))
+    with pytest.raises(ValueError, match=r"'south'.*segment_size") as err:
+        panel.weeks(None, 3)
+    assert "2023-01-02 to 2023-01-16" in str(err.value)
+
+
 def test_size_needs_positive_mean_kpi(frame, tenant, write_csv):
     frame.loc[frame["segment"] == "south", "revenue"] = "0"
     path = write_csv(frame)

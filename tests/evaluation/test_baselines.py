@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import typing
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -184,6 +185,19 @@ def test_lightgbm_features_and_spend_override() -> None:
                              * panel.size[:, None, None])
         np.testing.assert_allclose(pred, level * panel.size[:, None] * np.ones((1, 120)),
                                    rtol=0.06)
+
+
+def test_lightgbm_forecast_does_not_see_the_holdout_kpi_through_sizes() -> None:
+    """Sizes from the KPI (no segment_size): the forecast panel's own sizes include the weeks
+    being forecast; the model keeps the sizes it was fitted with."""
+    panel = replace(step_panel(), size_from_kpi=True)
+    changed = panel.kpi.copy()
+    changed[1, 100:] *= 3.0
+    other = replace(panel, kpi=changed)
+    assert not np.allclose(other.weeks().size, panel.weeks().size)
+    one = LightGBMBaseline(seed=0).fit(panel.weeks(None, 100)).predict(panel.weeks())
+    two = LightGBMBaseline(seed=0).fit(other.weeks(None, 100)).predict(other.weeks())
+    np.testing.assert_array_equal(one, two)
 
 
 def test_lightgbm_is_imported_only_when_used() -> None:

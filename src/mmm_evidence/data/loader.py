@@ -265,6 +265,7 @@ def read_tenant_files(
         control_names=tuple(tenant.controls), kpi=kpi, spend=spend, controls=controls,
         size=size, kpi_name=tenant.kpi, attributes=attributes, truth=truth_data,
         source=str(csv), meta={"national": national},
+        size_from_kpi=tenant.segment_size is None,
     )
 
 

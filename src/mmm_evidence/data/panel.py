@@ -8,12 +8,29 @@ import numpy as np
 import pandas as pd
 
 
+def kpi_size(kpi: np.ndarray, segments: tuple[str, ...], dates: pd.DatetimeIndex) -> np.ndarray:
+    """Each segment's mean KPI over the given weeks, scaled to mean 1 (the segment size of a
+    tenant without ``segment_size``). ValueError naming the segments whose mean is not > 0."""
+    size = np.asarray(kpi, dtype=float).mean(axis=1)
+    bad = np.flatnonzero(~(size > 0))
+    if bad.size:
+        span = (f"{dates[0].date()} to {dates[-1].date()}" if len(dates) else "no weeks")
+        shown = ", ".join(repr(segments[i]) for i in bad[:5].tolist())
+        raise ValueError(f"segment size is the mean KPI (no 'segment_size'), and it is not > 0 "
+                         f"over {span} for segment(s) {shown}: give the tenant a "
+                         f"'segment_size' attribute column")
+    return size / size.mean()
+
+
 @dataclass(frozen=True)
 class Panel:
     """One tenant's weekly data, segment-major.
 
     Shapes: G segments, T weeks, C channels, K controls.
     ``kpi`` (G, T); ``spend`` (G, T, C); ``controls`` (G, T, K); ``size`` (G,), mean 1.
+    ``size_from_kpi``: the size is each segment's mean KPI (a tenant without
+    ``segment_size``); ``weeks`` then re-derives it from the weeks it keeps, so a fit on the
+    training weeks never sees the held-out KPI through the segment sizes.
     """
 
     tenant: str
@@ -30,6 +47,7 @@ class Panel:
     truth: dict | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
+    size_from_kpi: bool = False
 
     def __post_init__(self) -> None:
         g, t = len(self.segments), len(self.dates)
@@ -54,10 +72,13 @@ class Panel:
         return self.kpi.sum(axis=0)
 
     def weeks(self, start: int | None = None, stop: int | None = None) -> Panel:
-        """The same panel restricted to weeks[start:stop] (truth is kept as is)."""
+        """The same panel restricted to weeks[start:stop] (truth is kept as is). A size taken
+        from the KPI (``size_from_kpi``) is re-derived from the kept weeks."""
         sl = slice(start, stop)
-        return replace(self, dates=self.dates[sl], kpi=self.kpi[:, sl], spend=self.spend[:, sl],
-                       controls=self.controls[:, sl])
+        kpi = self.kpi[:, sl]
+        size = kpi_size(kpi, self.segments, self.dates[sl]) if self.size_from_kpi else self.size
+        return replace(self, dates=self.dates[sl], kpi=kpi, spend=self.spend[:, sl],
+                       controls=self.controls[:, sl], size=size)
 
     def true_media(self) -> tuple[list[float], list[float], list[float]] | None:
         """The true (decay, per-capita half-saturation, shape) of every channel from the

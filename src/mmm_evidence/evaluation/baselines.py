@@ -262,11 +262,10 @@ class LightGBMBaseline(_Fitted):
         return names + ["week_of_year", "weeks_since_start", *self.control_names, "segment"]
 
     def _features(self, panel: Panel, spend: np.ndarray | None) -> np.ndarray:
-        """(G * T, F) feature matrix, segment-major rows."""
+        """(G * T, F) feature matrix, segment-major rows (per capita by the fitted sizes)."""
         g_n, t_n = panel.n_segments, panel.n_weeks
-        size = np.asarray(panel.size, dtype=float)
-        per_capita = np.asarray(panel.spend if spend is None else spend, float) / size[:, None,
-                                                                                        None]
+        per_capita = (np.asarray(panel.spend if spend is None else spend, float)
+                      / self.size[:, None, None])
         cols = [per_capita]
         for lag in self.lags:
             lagged = np.full_like(per_capita, np.nan)
@@ -285,8 +284,11 @@ class LightGBMBaseline(_Fitted):
         import lightgbm
 
         self._record(panel)
+        # the sizes of the fitted weeks, also for forecasts: a forecast panel's own sizes may
+        # come from KPI weeks the fit must not see (Panel.size_from_kpi)
+        self.size = np.asarray(panel.size, dtype=float).copy()
         x = self._features(panel, None)
-        y = (np.asarray(panel.kpi, float) / np.asarray(panel.size, float)[:, None]).reshape(-1)
+        y = (np.asarray(panel.kpi, float) / self.size[:, None]).reshape(-1)
         names = self.feature_names()
         data = lightgbm.Dataset(x, y, feature_name=names, categorical_feature=["segment"],
                                 free_raw_data=False, params={"verbosity": -1})
@@ -297,8 +299,7 @@ class LightGBMBaseline(_Fitted):
         """(G, T) for the panel's weeks (optionally with another spend array)."""
         self._check(panel)
         per_capita = self.booster.predict(self._features(panel, spend), num_threads=1)
-        return per_capita.reshape(panel.n_segments, panel.n_weeks) * \
-            np.asarray(panel.size, float)[:, None]
+        return per_capita.reshape(panel.n_segments, panel.n_weeks) * self.size[:, None]
 
 
 def make_baseline(name: str, settings: ModelSettings | None = None, seed: int = 0):
