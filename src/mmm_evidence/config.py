@@ -290,16 +290,21 @@ class IdentificationGate(_Strict):
                                 "contribution share at least this large are judged")
 
 
-BaselineName = Literal["naive", "seasonal_naive", "linear", "lightgbm"]
+BaselineName = Literal["naive", "seasonal_naive", "no_media", "linear", "lightgbm"]
 
 
 class BaselinesGate(_Strict):
     """MMM v2 must beat each of ``baselines`` on the holdout: its skill
-    1 − MMM ``metric`` / baseline ``metric`` must be above ``min_skill`` for every one."""
+    1 − MMM ``metric`` / baseline ``metric`` must be above ``min_skill`` for every one; with
+    ``cross_validation`` also on the mean error over the rolling-origin folds. ``no_media``
+    (the MMM's own baseline without media) is listed by default: a model whose media part does
+    not improve the forecast has no out-of-sample support for the effects it reports."""
 
-    baselines: list[BaselineName] = Field(default_factory=lambda: ["seasonal_naive", "linear"])
+    baselines: list[BaselineName] = Field(
+        default_factory=lambda: ["seasonal_naive", "no_media", "linear"])
     metric: Literal["mape", "nrmse", "rmse"] = "mape"
     min_skill: Annotated[float, Field(ge=-1.0, lt=1.0)] = 0.0
+    cross_validation: bool = True
 
     @field_validator("baselines")
     @classmethod

@@ -21,6 +21,7 @@ from mmm_evidence.evaluation.baselines import (
     LightGBMBaseline,
     LinearBaseline,
     NaiveBaseline,
+    NoMediaBaseline,
     SeasonalNaiveBaseline,
     compare_baselines,
     elasticity_comparison,
@@ -138,6 +139,20 @@ def test_linear_recovers_a_linear_truth() -> None:
     assert model.coefficients() == pytest.approx({"c0": beta[0], "c1": beta[1]}, rel=1e-8)
     # the forecast of weeks it never saw is exact too (trend extrapolated, same calendar)
     np.testing.assert_allclose(model.predict(panel), panel.kpi, rtol=1e-8)
+
+
+def test_no_media_is_the_linear_baseline_without_spend() -> None:
+    panel, _ = linear_truth_panel()
+    no_spend = panel.with_spend(np.zeros_like(panel.spend))
+    model = NoMediaBaseline(fourier_order=2, trend=True).fit(panel.weeks(None, 104))
+    reference = LinearBaseline(fourier_order=2, trend=True).fit(no_spend.weeks(None, 104))
+    np.testing.assert_allclose(model.predict(panel), reference.predict(no_spend), rtol=1e-10)
+    assert model.coefficients() == {"c0": 0.0, "c1": 0.0}
+    # spend has no effect on its forecast
+    np.testing.assert_array_equal(model.predict(panel, 2 * panel.spend), model.predict(panel))
+    # and it cannot explain the spend part of a KPI that has one
+    assert mape(panel.kpi[:, 104:], model.predict(panel)[:, 104:]) > 0.01
+    assert make_baseline("no_media").name == "no_media"
 
 
 def test_linear_elasticity_is_the_coefficient_times_spend_over_kpi() -> None:
@@ -294,7 +309,7 @@ def test_comparison_scores_every_baseline_on_every_split(comparison) -> None:
     assert set(comparison.elasticities) == {"mmm", "linear", "lightgbm"}
     table = comparison.forecast_table()
     assert list(table.columns) == ["actual", "mmm", *BASELINES] and len(table) == 26
-    assert comparison.metrics_table().shape == (5, 8)
+    assert comparison.metrics_table().shape == (6, 8)
     assert comparison.elasticity_table().loc["tv", "truth"] == 0.05
 
 
@@ -306,9 +321,12 @@ def test_comparison_scraps_feed_the_gate(comparison) -> None:
     assert scraps["elasticities"]["has_truth"] is True
     gate = beats_baselines_gate(scraps, BaselinesGate())
     mmm = comparison.metrics["mmm"]["holdout"]["mape"]
-    expected = all(mmm < comparison.metrics[b]["holdout"]["mape"]
-                   for b in ("seasonal_naive", "linear"))
+    expected = all(comparison.metrics["mmm"][split]["mape"]
+                   < comparison.metrics[b][split]["mape"]
+                   for b in ("seasonal_naive", "no_media", "linear")
+                   for split in ("holdout", CV_MEAN))
     assert gate["passed"] is expected
+    assert f"MMM {100 * mmm:.2f} %" in gate["detail"] and "CV mean (2 folds)" in gate["detail"]
 
 
 def test_a_baseline_that_cannot_fit_a_split_scores_nan_with_a_note() -> None:
@@ -329,10 +347,20 @@ def test_unknown_baseline_is_rejected() -> None:
 # --------------------------------------------------------------------------- the gate
 
 
-def baseline_scraps(mmm: float = 0.05, **errors: float) -> dict:
-    mape = {"naive": 0.2, "seasonal_naive": 0.1, "linear": 0.08, "lightgbm": 0.04, **errors}
-    return {"metrics": {m: {"holdout": {"mape": v, "nrmse": 2 * v}}
-                        for m, v in {"mmm": mmm, **mape}.items()}}
+def baseline_scraps(mmm: float = 0.05, folds: dict[str, list] | None = None,
+                    **errors: float) -> dict:
+    """Holdout MAPE (NRMSE twice it) per model; ``folds``: model -> MAPE per CV fold."""
+    mape = {"naive": 0.2, "seasonal_naive": 0.1, "no_media": 0.09, "linear": 0.08,
+            "lightgbm": 0.04, **errors}
+    out = {m: {"holdout": {"mape": v, "nrmse": 2 * v}} for m, v in {"mmm": mmm, **mape}.items()}
+    for m, values in (folds or {}).items():
+        for i, v in enumerate(values, start=1):
+            out[m][f"fold{i}"] = {"mape": v, "nrmse": 2 * v}
+    return {"metrics": out}
+
+
+FOLDS = {"mmm": [0.05, 0.07], "seasonal_naive": [0.1, 0.1], "no_media": [0.08, 0.08],
+         "linear": [0.07, 0.09]}
 
 
 def test_gate_passes_when_the_mmm_beats_the_listed_baselines() -> None:
@@ -360,6 +388,36 @@ def test_gate_fails_when_a_listed_baseline_is_better_or_equal() -> None:
     assert "skill -" not in leak["detail"]
 
 
+def test_gate_judges_the_mean_over_the_cv_folds_too() -> None:
+    gate = beats_baselines_gate(baseline_scraps(folds=FOLDS), BaselinesGate())
+    assert gate["passed"] is True
+    assert "CV mean (2 folds) MAPE: MMM 6.00 %" in gate["detail"]
+    assert "linear 8.00 % (skill 0.250)" in gate["detail"]
+    # holdout beaten, CV mean not: the MMM loses to no_media on the folds
+    worse = {**FOLDS, "mmm": [0.09, 0.09]}
+    gate = beats_baselines_gate(baseline_scraps(folds=worse), BaselinesGate())
+    assert gate["passed"] is False and gate["value"] == pytest.approx(1 - 0.09 / 0.08)
+    assert "no_media 8.00 % (skill -0.125, not beaten)" in gate["detail"]
+    holdout_only = beats_baselines_gate(baseline_scraps(folds=worse),
+                                        BaselinesGate(cross_validation=False))
+    assert holdout_only["passed"] is True and "CV" not in holdout_only["detail"]
+
+
+def test_gate_compares_cv_over_the_folds_a_baseline_could_fit() -> None:
+    folds = {**FOLDS, "seasonal_naive": [float("nan"), 0.1]}  # < a year before fold1
+    gate = beats_baselines_gate(baseline_scraps(folds=folds), BaselinesGate())
+    assert gate["passed"] is True
+    assert "CV mean (fold2) MAPE: MMM 7.00 %; seasonal_naive 10.00 % (skill 0.300)" \
+        in gate["detail"]
+    folds = {**FOLDS, "seasonal_naive": [float("nan"), float("nan")]}
+    gate = beats_baselines_gate(baseline_scraps(folds=folds), BaselinesGate())
+    assert "no fold with a number for seasonal_naive: holdout only" in gate["detail"]
+    gate = beats_baselines_gate(baseline_scraps(), BaselinesGate())  # cv_folds: 0
+    assert gate["passed"] is True
+    assert "no rolling-origin fold to compare for seasonal_naive, no_media, linear: holdout " \
+        "only" in gate["detail"]
+
+
 def test_gate_settings_choose_baselines_metric_and_minimum_skill() -> None:
     settings = BaselinesGate(baselines=["lightgbm"], metric="nrmse")
     assert beats_baselines_gate(baseline_scraps(), settings)["passed"] is False
@@ -373,7 +431,7 @@ def test_gate_settings_choose_baselines_metric_and_minimum_skill() -> None:
     ({}, "no MMM holdout mape"),
     (baseline_scraps(linear=float("nan")), "no holdout mape was reported for linear"),
     ({"metrics": {"mmm": {"holdout": {"mape": 0.05}}}},
-     "no holdout mape was reported for seasonal_naive, linear"),
+     "no holdout mape was reported for seasonal_naive, no_media, linear"),
 ])
 def test_gate_is_null_without_numbers(scraps: dict | None, reason: str) -> None:
     gate = beats_baselines_gate(scraps, BaselinesGate())

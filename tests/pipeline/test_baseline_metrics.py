@@ -29,13 +29,15 @@ def test_baseline_metrics_shape(tmp_path: Path) -> None:
         "schema_version": 1, "artifact": "baseline_metrics", "experiment": "fixture_exp",
         "run_id": "abcdef012345", "package_version": mmm_evidence.__version__,
         "git_commit": None}
-    assert data["gate_settings"] == {"baselines": ["seasonal_naive", "linear"],
-                                     "metric": "mape", "min_skill": 0.0}
+    assert data["gate_settings"] == {"baselines": ["seasonal_naive", "no_media", "linear"],
+                                     "metric": "mape", "min_skill": 0.0,
+                                     "cross_validation": True}
     assert data["tenant_order"] == ["alpha", "beta", "gamma", "baddata"]
     alpha = data["tenants"]["alpha"]
     assert alpha["status"] == "ok" and alpha["error"] is None
     # per baseline, per split, the metrics and the MMM's skill; the MMM beside them
-    assert set(alpha["baselines"]) == {"naive", "seasonal_naive", "linear", "lightgbm"}
+    assert set(alpha["baselines"]) == {"naive", "seasonal_naive", "no_media", "linear",
+                                       "lightgbm"}
     assert set(alpha["baselines"]["linear"]) == {"holdout", "fold1", "cv_mean"}
     assert alpha["baselines"]["linear"]["holdout"]["metrics"]["mape"] == 0.08
     assert alpha["baselines"]["linear"]["holdout"]["skill"]["mape"] == 0.375
@@ -52,8 +54,11 @@ def test_the_gate_is_in_the_validation_report(tmp_path: Path) -> None:
     report = build_validation_report(fake_result(tmp_path, tmp_path / "out"))
     gate = gates_of(report, "alpha")["beats_baselines"]
     assert gate["passed"] is True and gate["value"] == 0.375 and gate["threshold"] == 0.0
-    assert gate["detail"] == ("holdout MAPE: MMM 5.00 %; seasonal_naive 10.00 % (skill 0.500); "
-                              "linear 8.00 % (skill 0.375)")
+    assert gate["detail"] == (
+        "holdout MAPE: MMM 5.00 %; seasonal_naive 10.00 % (skill 0.500); no_media 9.00 % "
+        "(skill 0.444); linear 8.00 % (skill 0.375). CV mean (1 fold) MAPE: MMM 5.00 %; "
+        "seasonal_naive 10.00 % (skill 0.500); no_media 9.00 % (skill 0.444); linear 8.00 % "
+        "(skill 0.375)")
     assert gates_of(report, "baddata")["beats_baselines"]["passed"] is None
 
 

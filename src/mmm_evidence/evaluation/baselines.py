@@ -1,12 +1,16 @@
 """Simple alternatives to MMM v2, scored on exactly the validation splits.
 
-Four baselines, each with the MMM's interface where that makes sense — ``fit(panel)`` on the
+Five baselines, each with the MMM's interface where that makes sense — ``fit(panel)`` on the
 training weeks, then ``predict(panel, spend=None)`` -> (G, T) for a panel that starts at the
 same week as the fitted one (weeks past the fitted ones are the forecast):
 
 - ``naive``: each segment's last observed value;
 - ``seasonal_naive``: each segment's value 52 weeks earlier (horizon weeks more than a year past
   the training end repeat the last observed year);
+- ``no_media``: MMM v2's own baseline alone — ordinary least squares on a per-segment
+  intercept, trend, Fourier yearly seasonality and controls, no spend at all. The MMM's skill
+  against it is what its media part adds to a forecast: where it is not above zero, the media
+  effects the MMM reports have no out-of-sample support;
 - ``linear``: ordinary least squares on raw spend (one coefficient per channel, shared by the
   segments) plus a per-segment intercept, trend, Fourier yearly seasonality and controls — MMM
   v2's baseline without adstock and saturation;
@@ -42,10 +46,11 @@ if TYPE_CHECKING:
 MMM_NAME = "mmm"
 NAIVE = "naive"
 SEASONAL_NAIVE = "seasonal_naive"
+NO_MEDIA = "no_media"
 LINEAR = "linear"
 LIGHTGBM = "lightgbm"
 #: Every baseline, in the order they are reported.
-BASELINES = (NAIVE, SEASONAL_NAIVE, LINEAR, LIGHTGBM)
+BASELINES = (NAIVE, SEASONAL_NAIVE, NO_MEDIA, LINEAR, LIGHTGBM)
 #: Baselines that respond to spend (their elasticities are compared with the MMM's).
 SPEND_BASELINES = (LINEAR, LIGHTGBM)
 #: Errors the skill score is computed for (NRMSE and RMSE give the same skill on one split).
@@ -56,7 +61,8 @@ CV_MEAN = "cv_mean"
 
 __all__ = [
     "MMM_NAME", "BASELINES", "SPEND_BASELINES", "SKILL_METRICS", "SEASON_WEEKS", "CV_MEAN",
-    "NaiveBaseline", "SeasonalNaiveBaseline", "LinearBaseline", "LightGBMBaseline",
+    "NaiveBaseline", "SeasonalNaiveBaseline", "LinearBaseline", "NoMediaBaseline",
+    "LightGBMBaseline",
     "make_baseline", "skill_scores", "elasticity_comparison",
     "BaselineComparison", "compare_baselines",
 ]
@@ -171,6 +177,8 @@ class LinearBaseline(_Fitted):
     """
 
     name = LINEAR
+    #: whether spend enters the regression (``NoMediaBaseline``: no)
+    media = True
 
     def __init__(self, fourier_order: int = 2, trend: bool = True,
                  seasonality_min_weeks: int = 52):
@@ -195,18 +203,19 @@ class LinearBaseline(_Fitted):
                                          self.seasonality_min_weeks)
         base = self._baseline(panel)
         g_n, t_n, p = base.shape
-        c_n = len(panel.channels)
+        c_n = len(panel.channels) if self.media else 0
         design = np.zeros((g_n * t_n, g_n * p + c_n))
         for g in range(g_n):
             design[g * t_n:(g + 1) * t_n, g * p:(g + 1) * p] = base[g]
-        design[:, g_n * p:] = np.asarray(panel.spend, dtype=float).reshape(g_n * t_n, c_n)
+        if c_n:
+            design[:, g_n * p:] = np.asarray(panel.spend, dtype=float).reshape(g_n * t_n, c_n)
         norms = np.sqrt((design ** 2).sum(axis=0))
         norms = np.where(norms > 0, norms, 1.0)
         coef, *_ = np.linalg.lstsq(design / norms, np.asarray(panel.kpi, float).reshape(-1),
                                    rcond=None)
         coef = coef / norms
         self.baseline_coef = coef[:g_n * p].reshape(g_n, p)
-        self.spend_coef = coef[g_n * p:]
+        self.spend_coef = coef[g_n * p:] if self.media else np.zeros(len(panel.channels))
         return self
 
     def predict(self, panel: Panel, spend: np.ndarray | None = None) -> np.ndarray:
@@ -219,6 +228,14 @@ class LinearBaseline(_Fitted):
     def coefficients(self) -> dict[str, float]:
         """The fitted spend coefficient per channel (KPI per unit of spend)."""
         return {c: float(b) for c, b in zip(self.channels, self.spend_coef, strict=True)}
+
+
+class NoMediaBaseline(LinearBaseline):
+    """MMM v2's baseline without any media: per-segment intercept, trend, Fourier yearly terms
+    and controls by OLS (``LinearBaseline`` with no spend columns); spend has no effect."""
+
+    name = NO_MEDIA
+    media = False
 
 
 # --------------------------------------------------------------------------- LightGBM
@@ -309,9 +326,9 @@ def make_baseline(name: str, settings: ModelSettings | None = None, seed: int = 
         return NaiveBaseline()
     if name == SEASONAL_NAIVE:
         return SeasonalNaiveBaseline()
-    if name == LINEAR:
-        return LinearBaseline(settings.fourier_order, settings.trend,
-                              settings.seasonality_min_weeks)
+    if name in (LINEAR, NO_MEDIA):
+        cls = LinearBaseline if name == LINEAR else NoMediaBaseline
+        return cls(settings.fourier_order, settings.trend, settings.seasonality_min_weeks)
     if name == LIGHTGBM:
         return LightGBMBaseline(seed=seed)
     raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")

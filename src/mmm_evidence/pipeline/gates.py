@@ -251,12 +251,40 @@ def _format_error(metric: str, value: float) -> str:
     return f"{100 * value:.2f} %" if metric == "mape" else f"{value:.4g}"
 
 
+def _fold_names(metrics: Any) -> list[str]:
+    """The rolling-origin folds the MMM was scored on (every split but holdout and CV mean)."""
+    mmm = _get(metrics, "mmm")
+    return [k for k in mmm if k not in ("holdout", "cv_mean")] if isinstance(mmm, Mapping) \
+        else []
+
+
+def _mean_fold_errors(metrics: Any, model: str, folds: list[str], metric: str) -> list:
+    return [finite_number(_get(metrics, model, f, metric)) for f in folds]
+
+
+def _skill_part(label: str, metric: str, mmm: float, errors: dict[str, float],
+                threshold: float) -> tuple[str, dict[str, float], dict[str, bool]]:
+    """One split's detail text, skills and beaten flags (skill > threshold, written without
+    the division: a perfect baseline cannot be beaten)."""
+    skills = {b: skill_score(mmm, v) for b, v in errors.items()}
+    beaten = {b: mmm < (1.0 - threshold) * v for b, v in errors.items()}
+    text = f"{label} {metric.upper()}: MMM {_format_error(metric, mmm)}; " + "; ".join(
+        f"{b} {_format_error(metric, errors[b])} (skill "
+        f"{skills[b]:.3f}{'' if beaten[b] else ', not beaten'})" if math.isfinite(skills[b])
+        else f"{b} {_format_error(metric, errors[b])} (not beaten"
+        + (": it fits the holdout exactly - is the KPI among its inputs?)"
+           if errors[b] <= EXACT_FIT * abs(mmm) else ")") for b in errors)
+    return text, skills, beaten
+
+
 def beats_baselines_gate(baselines: Mapping[str, Any] | None, settings: BaselinesGate,
                          unavailable: str = "the baselines notebook did not run") -> dict:
-    """The MMM's holdout error must be below each listed baseline's: skill
-    1 − MMM error / baseline error above ``min_skill`` for every one. The value is the smallest
-    skill; null when ``baselines`` (the baselines notebook's scraps) is None or lacks a number.
-    """
+    """The MMM's error must be below each listed baseline's: skill 1 − MMM error / baseline
+    error above ``min_skill`` for every one, on the holdout and (``cross_validation``) on the
+    mean error over the rolling-origin folds — over the folds where both have a number, so a
+    baseline that cannot fit an early fold is still judged on the others. The value is the
+    smallest skill; null when ``baselines`` (the baselines notebook's scraps) is None or lacks
+    a holdout number. Without any fold the gate judges the holdout and says so."""
     name, metric, threshold = BEATS_BASELINES, settings.metric, settings.min_skill
     if baselines is None:
         return gate(name, threshold, None, None, unavailable)
@@ -269,18 +297,37 @@ def beats_baselines_gate(baselines: Mapping[str, Any] | None, settings: Baseline
     if missing:
         return gate(name, threshold, None, None,
                     f"no holdout {metric} was reported for {', '.join(missing)}")
-    skills = {b: skill_score(mmm, v) for b, v in errors.items()}
-    # skill > min_skill, written without the division: a perfect baseline cannot be beaten
-    beaten = {b: mmm < (1.0 - threshold) * v for b, v in errors.items()}
-    finite = [s for s in skills.values() if math.isfinite(s)]
-    value = min(finite) if len(finite) == len(skills) else None
-    detail = f"holdout {metric.upper()}: MMM {_format_error(metric, mmm)}; " + "; ".join(
-        f"{b} {_format_error(metric, errors[b])} (skill "
-        f"{skills[b]:.3f}{'' if beaten[b] else ', not beaten'})" if math.isfinite(skills[b])
-        else f"{b} {_format_error(metric, errors[b])} (not beaten"
-        + (": it fits the holdout exactly - is the KPI among its inputs?)"
-           if errors[b] <= EXACT_FIT * abs(mmm) else ")") for b in errors)
-    return gate(name, threshold, value, all(beaten.values()), detail)
+    text, skills, beaten = _skill_part("holdout", metric, mmm, errors, threshold)
+    parts, all_skills, all_beaten = [text], list(skills.values()), list(beaten.values())
+    if settings.cross_validation:
+        folds = _fold_names(metrics)
+        mmm_folds = _mean_fold_errors(metrics, "mmm", folds, metric)
+        groups: dict[tuple[str, ...], dict[str, float]] = {}  # folds compared -> baselines
+        left_out = []
+        for b in settings.baselines:
+            pairs = [(f, v) for f, m, v in zip(folds, mmm_folds, _mean_fold_errors(
+                metrics, b, folds, metric), strict=True) if m is not None and v is not None]
+            if pairs:
+                groups.setdefault(tuple(f for f, _ in pairs), {})[b] = statistics.fmean(
+                    v for _, v in pairs)
+            else:
+                left_out.append(b)
+        for compared, cv_errors in groups.items():
+            cv_mmm = statistics.fmean(m for f, m in zip(folds, mmm_folds, strict=True)
+                                      if f in compared)
+            label = (f"CV mean ({len(compared)} fold{'s' if len(compared) > 1 else ''})"
+                     if len(compared) == len(folds)
+                     else f"CV mean ({', '.join(compared)})")
+            text, skills, beaten = _skill_part(label, metric, cv_mmm, cv_errors, threshold)
+            parts.append(text)
+            all_skills += skills.values()
+            all_beaten += beaten.values()
+        if left_out:
+            parts.append(("no rolling-origin fold to compare" if not folds else
+                          "no fold with a number") + f" for {', '.join(left_out)}: holdout only")
+    finite = [s for s in all_skills if math.isfinite(s)]
+    value = min(finite) if len(finite) == len(all_skills) else None
+    return gate(name, threshold, value, all(all_beaten), ". ".join(parts))
 
 
 def robustness_gate(robustness: Mapping[str, Any] | None,

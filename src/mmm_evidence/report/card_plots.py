@@ -23,10 +23,13 @@ PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#D
            "#8C8C8C", "#CCB974", "#64B5CD", "#1F3A68", "#8C4A12", "#1E5E34", "#7A1F24",
            "#4A3B80", "#A8C4E6", "#F2B88C", "#9ED6A4", "#E89A9C", "#C2B5E0")
 _PASS, _FAIL, _NA = "#1b7f3b", "#b3261e", "#5f6368"
-_MODEL_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
-                 "linear": "linear (OLS)", "lightgbm": "LightGBM"}
-_MODEL_COLORS = {"mmm": PALETTE[0], "naive": PALETTE[7], "seasonal_naive": PALETTE[1],
-                 "linear": PALETTE[2], "lightgbm": PALETTE[4]}
+#: How the MMM and each baseline are named and coloured in the notebooks and the model card,
+#: in the order they are listed.
+MODEL_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
+                "no_media": "no media (baseline terms)", "linear": "linear (OLS)",
+                "lightgbm": "LightGBM"}
+MODEL_COLORS = {"mmm": PALETTE[0], "naive": PALETTE[7], "seasonal_naive": PALETTE[1],
+                "no_media": PALETTE[5], "linear": PALETTE[2], "lightgbm": PALETTE[4]}
 DPI = 110
 
 
@@ -144,14 +147,14 @@ def baselines_png(section: Mapping[str, Any] | None, order: Sequence[str] = ()) 
     if not rows:
         return None
     x = np.arange(len(rows))
-    colors = [_MODEL_COLORS.get(m, PALETTE[i % len(PALETTE)]) for i, (m, *_) in enumerate(rows)]
+    colors = [MODEL_COLORS.get(m, PALETTE[i % len(PALETTE)]) for i, (m, *_) in enumerate(rows)]
     fig = _figure(max(5.0, 1.2 * len(rows) + 1.5), 3.2)
     ax = fig.subplots()
     ax.bar(x - 0.2, [np.nan if h is None else 100 * h for _, h, _ in rows], 0.4, color=colors,
            label="holdout")
     ax.bar(x + 0.2, [np.nan if c is None else 100 * c for *_, c in rows], 0.4, color=colors,
            alpha=0.45, hatch="//", label="CV mean")
-    ax.set_xticks(x, [_MODEL_LABELS.get(m, m) for m, *_ in rows], rotation=15, ha="right")
+    ax.set_xticks(x, [MODEL_LABELS.get(m, m) for m, *_ in rows], rotation=15, ha="right")
     ax.set_ylabel("MAPE of the weekly total (%)")
     ax.set_title("forecast error, lower is better", loc="left", fontsize=10)
     ax.legend(frameon=False, fontsize=8)

@@ -115,8 +115,6 @@ LIMITATIONS = (
     "such tenants (benchmarks/foreign.py).",
 )
 
-_BASELINE_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
-                    "linear": "linear (OLS)", "lightgbm": "LightGBM"}
 _CATEGORY_LABELS = {"perturbation": "perturbation", "stability": "stability",
                     "sanity": "sanity", "identification": "identification",
                     "leakage_determinism": "leakage & determinism"}
@@ -297,7 +295,7 @@ def _lift_blocks(section: Mapping) -> list[Block]:
 
 def _model_order(models: Iterable[str]) -> list[str]:
     """The MMM first, then the baselines in their usual order, then any others by name."""
-    known = list(_BASELINE_LABELS)
+    known = list(card_plots.MODEL_LABELS)
     return sorted(models, key=lambda m: (known.index(m) if m in known else len(known), m))
 
 
@@ -316,7 +314,7 @@ def _baseline_blocks(section: Mapping | None, tenant: str) -> list[Block]:
         h, cv = _get(splits, "holdout") or {}, _get(splits, "cv_mean") or {}
         skill_h = _get(baselines, model, "holdout", "skill", "mape")
         skill_cv = _get(baselines, model, "cv_mean", "skill", "mape")
-        rows.append([_BASELINE_LABELS.get(model, model), fmt_num(h.get("r2")),
+        rows.append([card_plots.MODEL_LABELS.get(model, model), fmt_num(h.get("r2")),
                      fmt_pct(h.get("mape")), fmt_num(h.get("nrmse")), fmt_pct(cv.get("mape")),
                      fmt_num(cv.get("nrmse")), "–" if model == "mmm" else fmt_num(skill_h),
                      "–" if model == "mmm" else fmt_num(skill_cv)])
@@ -360,7 +358,7 @@ def _baseline_blocks(section: Mapping | None, tenant: str) -> list[Block]:
         blocks += [
             Para(f"Elasticities (spend × 1.01, full-history fits); {how}.", "note"),
             Table(["channel"] + (["truth"] if has_truth else [])
-                  + [_BASELINE_LABELS.get(m, m) for m in el_models], el_rows,
+                  + [card_plots.MODEL_LABELS.get(m, m) for m in el_models], el_rows,
                   numeric=frozenset(range(1, len(el_models) + 2))),
         ]
     return blocks

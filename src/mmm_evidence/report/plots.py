@@ -7,7 +7,11 @@ import numpy as np
 from mmm_evidence.evaluation.baselines import BaselineComparison
 from mmm_evidence.evaluation.robustness import RobustnessResult
 from mmm_evidence.evaluation.validation import TenantValidation
-from mmm_evidence.report.card_plots import PALETTE  # one palette for notebooks and card
+from mmm_evidence.report.card_plots import (  # one palette for notebooks and card
+    MODEL_COLORS,
+    MODEL_LABELS,
+    PALETTE,
+)
 
 
 def _plt():
@@ -155,14 +159,10 @@ def elasticities_vs_truth(v: TenantValidation):
 
 # --------------------------------------------------------------------------- baselines
 
-_MODEL_LABELS = {"mmm": "MMM v2", "naive": "naive", "seasonal_naive": "seasonal naive",
-                 "linear": "linear (OLS)", "lightgbm": "LightGBM"}
-_MODEL_COLORS = {"mmm": PALETTE[0], "naive": PALETTE[7], "seasonal_naive": PALETTE[1],
-                 "linear": PALETTE[2], "lightgbm": PALETTE[4]}
 
 
 def _model_label(name: str) -> str:
-    return _MODEL_LABELS.get(name, name)
+    return MODEL_LABELS.get(name, name)
 
 
 def baseline_forecasts(c: BaselineComparison, context_weeks: int = 52):
@@ -178,7 +178,7 @@ def baseline_forecasts(c: BaselineComparison, context_weeks: int = 52):
     for i, m in enumerate(c.models):
         mape = c.metrics[m]["holdout"]["mape"]
         ax.plot(dates[h.train_end:h.test_end], c.holdout_forecasts[m],
-                color=_MODEL_COLORS.get(m, PALETTE[i % len(PALETTE)]),
+                color=MODEL_COLORS.get(m, PALETTE[i % len(PALETTE)]),
                 lw=2.0 if m == "mmm" else 1.2, ls="-" if m == "mmm" else "--",
                 label=f"{_model_label(m)} (MAPE {100 * mape:.1f} %)")
     ax.axvspan(dates[h.train_end], dates[h.test_end - 1], color="#F2C14E", alpha=0.2,
@@ -198,7 +198,7 @@ def baseline_errors(c: BaselineComparison, metrics: tuple[str, ...] = ("mape", "
     plt = _plt()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.4), squeeze=False)
     x = np.arange(len(c.models))
-    colors = [_MODEL_COLORS.get(m, PALETTE[i % len(PALETTE)]) for i, m in enumerate(c.models)]
+    colors = [MODEL_COLORS.get(m, PALETTE[i % len(PALETTE)]) for i, m in enumerate(c.models)]
     for ax, metric in zip(axes[0], metrics, strict=True):
         scale = 100.0 if metric == "mape" else 1.0
         holdout = [scale * c.metrics[m]["holdout"][metric] for m in c.models]
@@ -222,7 +222,7 @@ def baseline_elasticities(c: BaselineComparison):
     series = ([("truth", [truth["elasticity"][ch] for ch in channels], "#999999")]
               if truth else [])
     series += [(_model_label(m), [c.elasticities[m][ch] for ch in channels],
-                _MODEL_COLORS.get(m, PALETTE[0])) for m in c.elasticities]
+                MODEL_COLORS.get(m, PALETTE[0])) for m in c.elasticities]
     x = np.arange(len(channels))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(5.5, 1.6 * len(channels)), 3.4))
