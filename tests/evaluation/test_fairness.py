@@ -216,6 +216,35 @@ def test_without_truth_the_uplift_gap_is_null_and_parity_still_runs(fitted) -> N
     assert fairness_error_parity_gate(f, FairnessGate())["passed"] is not None
 
 
+class NoMedia(SegmentBiased):
+    """A fitted model that predicts no media uplift anywhere."""
+
+    def __init__(self, model: MMM):
+        super().__init__(model, 0, 1.0)
+
+    def segment_uplift(self, panel, factor=1.10):
+        return {seg: {k: 0.0 * v for k, v in up.items()}
+                for seg, up in self.model.segment_uplift(panel, factor).items()}
+
+
+def test_the_uplift_gap_is_not_judged_when_model_or_truth_has_no_uplift(fitted) -> None:
+    panel, holdout, full = fitted
+    f = fm.assess_fairness(panel, holdout, NoMedia(full), HOLDOUT).scraps()["fairness"]
+    assert f["has_uplift_truth"] is True  # the tables still show predicted and true uplift
+    assert f["gaps"]["segment"]["uplift_error"]["gap"] == pytest.approx(0.0)  # all -100 %
+    gate = fairness_uplift_gap_gate(f, FairnessGate())
+    assert gate["passed"] is None and gate["value"] is None  # not a PASS "perfectly fair"
+    assert "predicts no media uplift in any segment" in gate["detail"]
+    truth = json.loads(json.dumps(panel.truth))
+    for seg in truth["segments"].values():
+        seg["uplift_10pct"] = 0.0
+    f = fm.assess_fairness(replace(panel, truth=truth), holdout, full, HOLDOUT).scraps()
+    gate = fairness_uplift_gap_gate(f["fairness"], FairnessGate())
+    assert gate["passed"] is None and "truth gives no media uplift" in gate["detail"]
+    assert "fewer than two segments" not in gate["detail"]
+    assert fm.assess_fairness(panel, holdout, full, HOLDOUT).uplift_gap_note is None
+
+
 def test_a_segment_below_k_is_suppressed_in_every_table_but_counts_in_the_gaps(fitted) -> None:
     panel, holdout, full = fitted
     small = panel.segments[2]

@@ -64,6 +64,16 @@ def test_holdout_r2_gate_compares_with_min(r2: float, passed: bool) -> None:
     assert set(gate) == {"name", "threshold", "value", "passed", "detail"}
 
 
+def test_holdout_r2_detail_shows_the_cv_folds_beside_the_one_holdout() -> None:
+    metrics = {"holdout": {"r2": 0.594}, "cv": {"folds": [{"r2": -0.11}, {"r2": -0.23},
+                                                           {"r2": 0.35}, {"r2": 0.64}]}}
+    gate = holdout_r2_gate(metrics, 0.5)
+    assert gate["passed"] is True  # the gate is the holdout's; the folds are shown
+    assert gate["detail"] == ("holdout R² 0.594 ≥ 0.5 (rolling-origin CV: mean R² 0.163 over "
+                              "4 folds, lowest -0.230)")
+    assert holdout_r2_gate({"holdout": {"r2": 0.6}}, 0.5)["detail"] == "holdout R² 0.600 ≥ 0.5"
+
+
 @pytest.mark.parametrize("metrics", [None, {}, {"holdout": {}}, {"holdout": {"r2": None}},
                                      {"holdout": {"r2": float("nan")}},
                                      {"holdout": {"r2": "nan"}}, {"holdout": {"r2": True}}])
@@ -332,7 +342,14 @@ def test_identification_gate_flags_wide_or_zero_intervals():
     g = elasticity_identified_gate(scraps, settings)
     assert (g["value"], g["passed"]) == (2, False)
     assert "radio" in g["detail"] and "search" in g["detail"]
-    assert elasticity_identified_gate({**scraps, "uncertainty": {}}, settings)["passed"] is None
+    off = elasticity_identified_gate({**scraps, "uncertainty": {}}, settings)
+    assert off["passed"] is None and "bootstrap off" in off["detail"]
+    # intervals reported, but the model gives no channel a share worth judging: say so
+    none = elasticity_identified_gate(
+        {**scraps, "contribution_shares": {c: 0.001 for c in scraps["elasticities"]}}, settings)
+    assert none["passed"] is None and "bootstrap off" not in none["detail"]
+    assert none["detail"] == ("no channel to judge: none has an estimated contribution share "
+                              "≥ 0.02 (largest 0.10 %)")
 
 
 @pytest.mark.parametrize(("value", "expected"), [

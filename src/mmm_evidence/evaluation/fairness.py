@@ -60,6 +60,7 @@ __all__ = [
     "UPLIFT_FACTOR", "SEGMENT", "SUPPRESSED", "ERROR_COLUMNS", "UPLIFT_COLUMNS", "PARITY_GAPS",
     "UPLIFT_GAPS", "FairnessAssessment", "assess_fairness", "holdout_frame", "uplift_frame",
     "attribute_groupings", "error_table", "uplift_table", "uplift_gaps", "gap", "group_min_counts",
+    "uplift_gap_note",
     "suppress", "r2_within", "mape", "mean_signed_error", "normalised_bias",
 ]
 
@@ -196,6 +197,22 @@ def uplift_frame(panel: Panel, full_model: Any) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def uplift_gap_note(frame: pd.DataFrame) -> str | None:
+    """Why the gap of the uplift's relative error says nothing about an ``uplift_frame``, or
+    None: the truth has no uplift in any segment (every relative error is undefined), or the
+    model has none (every error is −100 %, a gap of 0 that would read as even-handed)."""
+    true = frame["true_uplift"].to_numpy(dtype=float)
+    predicted = frame["predicted_uplift"].to_numpy(dtype=float)
+    if not np.any(true != 0):
+        return ("the truth gives no media uplift in any segment, so the uplift's relative "
+                "error is undefined")
+    if not np.any(np.abs(predicted) > 1e-9 * np.abs(true).sum()):
+        return ("the model predicts no media uplift in any segment (each segment's uplift "
+                "error is −100 %): there is no disparity to judge — the elasticity gates "
+                "judge the missing effect")
+    return None
+
+
 # --------------------------------------------------------------------------- per group
 
 
@@ -320,6 +337,8 @@ class FairnessAssessment:
     hidden: dict[str, list[str]] = field(default_factory=dict)
     k: int | None = None
     suppression_note: str | None = None
+    #: why the uplift gap cannot be judged although there is truth (``uplift_gap_note``)
+    uplift_gap_note: str | None = None
     #: per grouping, the uplift-error gap of the same model form given the true media
     #: response (``validation.oracle_fit``): the floor of a pooled response on these data
     oracle_uplift_gaps: dict[str, dict] | None = None
@@ -363,6 +382,7 @@ class FairnessAssessment:
             "gaps": self.gaps(),
             "has_uplift_truth": self.uplift is not None,
             "uplift_note": self.uplift_note,
+            "uplift_gap_note": self.uplift_gap_note,
             "suppressed": {g: len(v) for g, v in self.hidden.items()},
             "k": self.k,
             "suppression_note": self.suppression_note,
@@ -446,5 +466,6 @@ def assess_fairness(panel: Panel, holdout_model: Any, full_model: Any, holdout_w
     return FairnessAssessment(
         tenant=panel.tenant, holdout_weeks=holdout_weeks, groupings=groupings, skipped=skipped,
         errors=errors, uplift=uplift, uplift_note=note,
+        uplift_gap_note=None if up is None else uplift_gap_note(up),
         overall={k_: _plain(v) for k_, v in overall.items()}, hidden=hidden, k=k,
         suppression_note=suppression_note, oracle_uplift_gaps=oracle_gaps)

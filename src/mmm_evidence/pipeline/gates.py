@@ -87,8 +87,13 @@ def holdout_r2_gate(metrics: Any, min_r2: float) -> dict:
     if value is None:
         return gate(HOLDOUT_R2, min_r2, None, None, "no holdout R² was reported")
     passed = value >= min_r2
-    return gate(HOLDOUT_R2, min_r2, value, passed,
-                f"holdout R² {value:.3f} {'≥' if passed else '<'} {min_r2:g}")
+    detail = f"holdout R² {value:.3f} {'≥' if passed else '<'} {min_r2:g}"
+    folds = [finite_number(f.get("r2")) for f in _get(metrics, "cv", "folds") or []
+             if isinstance(f, Mapping)]
+    if folds and None not in folds:  # shown, not gated: one split can be lucky or unlucky
+        detail += (f" (rolling-origin CV: mean R² {statistics.fmean(folds):.3f} over "
+                    f"{len(folds)} fold{'s' if len(folds) > 1 else ''}, lowest {min(folds):.3f})")
+    return gate(HOLDOUT_R2, min_r2, value, passed, detail)
 
 
 def elasticity_table(scraps: Mapping[str, Any], settings: ElasticityGate) -> dict[str, dict]:
@@ -236,8 +241,17 @@ def elasticity_identified_gate(scraps: Mapping[str, Any], settings: Identificati
     """Number of channels whose elasticity interval is too wide to tell (0 passes)."""
     table = identification(scraps, settings)
     if not table:
-        return gate(ELASTICITY_IDENTIFIED, 0, None, None,
-                    "no elasticity intervals were reported (bootstrap off)")
+        intervals = (scraps.get("uncertainty") or {}).get("elasticity") or {}
+        if not intervals:
+            why = "no elasticity intervals were reported (bootstrap off)"
+        else:
+            shares = [finite_number(v) for v in (scraps.get("contribution_shares") or {}
+                                                 ).values()]
+            largest = max((v for v in shares if v is not None), default=None)
+            why = (f"no channel to judge: none has an estimated contribution share ≥ "
+                   f"{settings.min_share:g}"
+                   + (f" (largest {100 * largest:.2f} %)" if largest is not None else ""))
+        return gate(ELASTICITY_IDENTIFIED, 0, None, None, why)
     flagged = sorted(c for c, row in table.items() if not row["identified"])
     detail = (f"{len(table)} channel(s) with estimated share ≥ {settings.min_share:g}; not "
               f"identified (interval reaches 0 or wider than {settings.max_relative_width:g}× "
@@ -497,6 +511,8 @@ def fairness_uplift_gap_gate(fairness: Mapping[str, Any] | None, settings: Fairn
     if not fairness.get("has_uplift_truth"):
         return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None,
                     fairness.get("uplift_note") or "no ground truth for this tenant")
+    if fairness.get("uplift_gap_note"):
+        return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None, str(fairness["uplift_gap_note"]))
     checks = parity_checks(fairness, settings, ("uplift_error",))
     if not checks:
         return gate(FAIRNESS_UPLIFT_GAP, 1.0, None, None,
