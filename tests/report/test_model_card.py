@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mmm_evidence.report.model_card import (
+    media_summary,
     render_model_card,
     render_model_card_markdown,
     write_model_card,
@@ -177,6 +178,24 @@ def test_lift_tests_are_shown_with_their_consistency() -> None:
     assert '<td class="num">+100 %</td>' in html  # a change in %, not "1.00"
     data["tenants"]["acme"]["lift_tests"]["tests"][0]["spend_change"] = -1
     assert '<td class="num">−100 %</td>' in render_model_card(data)
+
+
+def test_each_tenant_opens_with_what_its_model_credits_to_media() -> None:
+    data = report()
+    acme = data["tenants"]["acme"]
+    acme["data"]["kpi"] = "revenue"
+    assert media_summary(acme) == (
+        "MMM v2 credits 28.0 % of the revenue to media (largest: tv 21.0 %, search 7.0 %). "
+        "No lift test in the data checks these figures: they rest on the observational fit "
+        "alone, which spend that follows demand can inflate.")
+    assert media_summary(acme) in render_model_card(data)
+    acme["lift_tests"] = {"tests": [{"channel": "tv", "consistent": True},
+                                    {"channel": "search", "consistent": False}]}
+    assert media_summary(acme).endswith("2 lift test(s) in the data check it: 1 consistent "
+                                        "with the model.")
+    acme["contribution_shares"] = {"tv": 0.0, "search": 0.0}
+    assert media_summary(acme).startswith("MMM v2 credits 0.0 % of the revenue to media.")
+    assert media_summary(data["tenants"]["noisy"]) is None  # no shares: no sentence
 
 
 # --------------------------------------------------------------------------- the full card

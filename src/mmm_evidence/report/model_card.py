@@ -14,6 +14,7 @@ identical rerun on the same day gives the same bytes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,31 @@ def _settings_text(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- per-tenant blocks
+
+
+def media_summary(section: Mapping) -> str | None:
+    """One sentence on what the tenant's model attributes to media, in words a marketing team
+    reads first: the share of the KPI credited to media, the largest channels, and whether any
+    experiment (a lift test in the data) checks these figures. None without shares."""
+    shares = {str(c): v for c, v in (section.get("contribution_shares") or {}).items()
+              if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+    if not shares:
+        return None
+    kpi = ((section.get("data") or {}).get("kpi")) or "KPI"
+    total = sum(shares.values())
+    ranked = sorted(shares.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+    shown = [f"{c} {100 * v:.1f} %" for c, v in ranked[:3] if abs(v) >= 0.0005]
+    text = f"MMM v2 credits {100 * total:.1f} % of the {kpi} to media"
+    text += f" (largest: {', '.join(shown)})." if shown else "."
+    tests = ((section.get("lift_tests") or {}).get("tests")) or []
+    if tests:
+        consistent = sum(1 for t in tests if isinstance(t, Mapping) and t.get("consistent"))
+        text += (f" {len(tests)} lift test(s) in the data check it: {consistent} consistent "
+                 f"with the model.")
+    else:
+        text += (" No lift test in the data checks these figures: they rest on the "
+                 "observational fit alone, which spend that follows demand can inflate.")
+    return text
 
 
 def _data_meta(data: Any) -> list[Block]:
@@ -453,6 +479,9 @@ def _tenant_section(name: str, section: Mapping, notebooks: Sequence[str],
         Heading(2, [label, " ", _verdict_badge(section.get("verdict"))]),
         Para(["tenant ", Code(name), f" · status {section.get('status')}"], "muted"),
     ]
+    summary = media_summary(section)
+    if summary:
+        blocks.append(Para(summary))
     if section.get("data_error"):
         blocks += [Heading(3, "Data error"), Pre(str(section["data_error"]))]
     blocks += _data_meta(section.get("data"))
