@@ -403,6 +403,14 @@ def test_gate_judges_the_mean_over_the_cv_folds_too() -> None:
     assert holdout_only["passed"] is True and "CV" not in holdout_only["detail"]
 
 
+def test_a_forecast_equal_to_no_medias_to_round_off_is_a_tie_not_a_win() -> None:
+    # a fit that credits nothing to media forecasts exactly what no_media does
+    gate = beats_baselines_gate(baseline_scraps(mmm=0.0342, no_media=0.0342 * (1 + 1e-13)),
+                                BaselinesGate(cross_validation=False))
+    assert gate["passed"] is False
+    assert "no_media 3.42 % (skill 0.000, not beaten: the same forecast)" in gate["detail"]
+
+
 def test_gate_compares_cv_over_the_folds_a_baseline_could_fit() -> None:
     folds = {**FOLDS, "seasonal_naive": [float("nan"), 0.1]}  # < a year before fold1
     gate = beats_baselines_gate(baseline_scraps(folds=folds), BaselinesGate())

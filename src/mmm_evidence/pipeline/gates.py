@@ -276,15 +276,23 @@ def _mean_fold_errors(metrics: Any, model: str, folds: list[str], metric: str) -
     return [finite_number(_get(metrics, model, f, metric)) for f in folds]
 
 
+#: Relative difference of two errors below which the forecasts count as the same.
+SAME_FORECAST = 1e-9
+
+
 def _skill_part(label: str, metric: str, mmm: float, errors: dict[str, float],
                 threshold: float) -> tuple[str, dict[str, float], dict[str, bool]]:
     """One split's detail text, skills and beaten flags (skill > threshold, written without
     the division: a perfect baseline cannot be beaten)."""
     skills = {b: skill_score(mmm, v) for b, v in errors.items()}
-    beaten = {b: mmm < (1.0 - threshold) * v for b, v in errors.items()}
+    # the same forecast to round-off (a fit that credits nothing to media against no_media)
+    # is a tie, not a win
+    same = {b: abs(mmm - v) <= SAME_FORECAST * abs(v) for b, v in errors.items()}
+    beaten = {b: mmm < (1.0 - threshold) * v and not same[b] for b, v in errors.items()}
     text = f"{label} {metric.upper()}: MMM {_format_error(metric, mmm)}; " + "; ".join(
-        f"{b} {_format_error(metric, errors[b])} (skill "
-        f"{skills[b]:.3f}{'' if beaten[b] else ', not beaten'})" if math.isfinite(skills[b])
+        f"{b} {_format_error(metric, errors[b])} (skill {skills[b]:.3f}"
+        f"{'' if beaten[b] else ', not beaten'}{': the same forecast' if same[b] else ''})"
+        if math.isfinite(skills[b])
         else f"{b} {_format_error(metric, errors[b])} (not beaten"
         + (": it fits the holdout exactly - is the KPI among its inputs?)"
            if errors[b] <= EXACT_FIT * abs(mmm) else ")") for b in errors)
