@@ -55,7 +55,7 @@ def test_national_thresholds_differ_only_on_the_data_driven_checks() -> None:
     differ = {n for n in rb.CHECKS if getattr(geo, n) != getattr(national, n)}
     assert differ == {"extra_noise", "outliers", "missing_weeks", "time_shift",
                       "bootstrap_spread", "refresh", "two_thirds_history", "placebo_channel",
-                      "carryover_form"}
+                      "carryover_form", "baseline_form"}
 
 
 @pytest.mark.parametrize(("segments", "kind"), [(1, "national"), (5, "national"), (6, "geo")])

@@ -294,6 +294,30 @@ def test_mmm_v2_delays_the_channel_and_then_passes_the_carryover_check(
     assert check.passed is True, check.detail
 
 
+@pytest.mark.parametrize(("departure", "named"), [
+    ("level", "a lasting change of level"),
+    ("drift", "a seasonal pattern that changes over the years"),
+])
+def test_a_baseline_the_model_cannot_express_fails_the_baseline_form_check(
+        panel, suite, departure: str, named: str) -> None:
+    # every segment's KPI moves by the same share of its level: +20 % from the 52nd week on,
+    # or a yearly wave whose amplitude grows from 0 to 40 % of the level over the weeks
+    weeks = np.arange(panel.n_weeks)
+    year = (panel.dates.day_of_year.to_numpy() - 1) / 365.25
+    shape = ((weeks >= 52).astype(float) if departure == "level"
+             else weeks / weeks[-1] * np.sin(2 * np.pi * year))
+    level = panel.kpi.mean(axis=1, keepdims=True)
+    size = 0.2 if departure == "level" else 0.4
+    changed = replace(panel, kpi=panel.kpi + size * level * shape[None, :])
+    check = by_name(run_robustness_suite(changed, SETTINGS, ROBUSTNESS, SEED, HOLDOUT,
+                                         only=["baseline_form"]))["baseline_form"]
+    sound = by_name(suite)["baseline_form"]
+    assert sound.passed is True and check.passed is False, (sound.detail, check.detail)
+    assert check.detail.endswith(f"most by {named}")
+    assert check.data["p_value"] < 1e-6 and check.value > 5 * max(sound.value, 0.01)
+    assert check.value == pytest.approx(check.data["partial_r2"] - check.data["chance"])
+
+
 def _tv_later(panel: Panel, suite, weeks_later: int) -> Panel:
     """The panel with tv's fitted contribution arriving ``weeks_later`` weeks later."""
     tv = suite.reference.contributions(panel)["tv"]

@@ -802,17 +802,58 @@ def _collinearity(ctx: SuiteContext) -> Measurement:
 CARRYOVER_LAGS = (1, 2, 3)
 
 
+def _residual_score(model: MMM, panel: Panel,
+                    make_candidates: Callable[[np.ndarray], np.ndarray], tested: int,
+                    rho_beyond_candidates: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """What a score (Lagrange multiplier) test of extra regressors on the fit's residuals
+    needs: the residuals e and the candidates (G, T, K; ``make_candidates`` of the fitted
+    media regressors (G, T, C)), both taken off the baseline design
+    per segment, weighted as in the fit, pre-whitened by the residuals' pooled lag-1
+    autocorrelation and projected off the fitted response (every channel's regressor and its
+    derivatives by decay, half-saturation and shape: the directions the fit could still move
+    in); and the residual variance with ``tested`` degrees of freedom set aside.
+    ``rho_beyond_candidates``: the autocorrelation is that of the residuals with the
+    candidates taken off (as under the alternative) — for slow candidates such as a level
+    step, whose own autocorrelation would otherwise be whitened away with the noise's."""
+    z, dz = model.media_design(panel, derivatives=True)
+    g_n, t_n, c_n = z.shape
+    x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
+                        model.fourier_order, model.settings.trend)
+    resid = np.asarray(panel.kpi, float) - model.predict(panel)
+    stack = np.concatenate([resid[..., None], z, (dz * model.beta[None, None, :, None])
+                            .reshape(g_n, t_n, 3 * c_n), make_candidates(z)], axis=2)
+    for g in range(g_n):  # the baseline off, each segment weighted as in the fit
+        stack[g] = (stack[g] - x[g] @ lstsq_columns(x[g], stack[g])) / model.residual_scale[g]
+    e = stack[:, :, 0]
+    if rho_beyond_candidates:
+        flat = stack.reshape(g_n * t_n, -1)
+        e = (flat[:, 0] - flat[:, 1:] @ lstsq_columns(flat[:, 1:], flat[:, 0])).reshape(g_n,
+                                                                                      t_n)
+    rho = float((e[:, 1:] * e[:, :-1]).sum() / max(float((e[:, :-1] ** 2).sum()), 1e-300))
+    white = (stack[:, 1:, :] - rho * stack[:, :-1, :]).reshape(g_n * (t_n - 1), -1)
+    e, fitted, cand = white[:, 0], white[:, 1:1 + 4 * c_n], white[:, 1 + 4 * c_n:]
+    q = column_basis(fitted)
+    e = e - q @ (q.T @ e)
+    cand = cand - q @ (q.T @ cand)
+    dof = e.size - q.shape[1] - g_n * x.shape[2] - tested - 1
+    return e, cand, float(e @ e) / max(dof, 1)
+
+
+def _explained(block: np.ndarray, e: np.ndarray) -> tuple[float, int]:
+    """The residual sum of squares the columns of ``block`` explain, and their rank."""
+    basis = column_basis(block)
+    return float(np.sum((basis.T @ e) ** 2)), basis.shape[1]
+
+
 def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRYOVER_LAGS
                            ) -> dict[str, dict[str, float]]:
     """Per channel with spend: how much of the fit's residuals its media regressor lagged by
     ``lags`` weeks explains beyond the fitted model — a score (Lagrange multiplier) test of the
-    carryover form. The residuals and the candidates are taken off the baseline design per
-    segment, weighted as in the fit, pre-whitened by the residuals' pooled lag-1
-    autocorrelation, and projected off the fitted response: every channel's regressor and its
-    derivatives by decay, half-saturation and shape (the directions the fit could still move
-    in). {channel: {"partial_r2": share of the residual sum of squares the lags explain,
-    "p_value": chi-squared p-value of the score statistic, "best_lag": the lag that explains
-    most on its own}}.
+    carryover form on the residuals as ``_residual_score`` prepares them. {channel:
+    {"partial_r2": share of the residual sum of squares the lags explain, "p_value":
+    chi-squared p-value of the score statistic, "best_lag": the lag that explains most on its
+    own}}.
 
     A response that peaks weeks after the spend (a delayed adstock), which the fit's delays and
     geometric adstock do not express (a model fitted with ``max_delay_weeks=0``, or a delayed
@@ -820,42 +861,90 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     spend; a model of the right form leaves only noise."""
     from scipy.stats import chi2  # scipy.stats: a slow import, only here
 
-    z, dz = model.media_design(panel, derivatives=True)
-    g_n, t_n, c_n = z.shape
-    x = baseline_design(panel.dates, panel.controls, model.origin, model.scale_weeks,
-                        model.fourier_order, model.settings.trend)
-    resid = np.asarray(panel.kpi, float) - model.predict(panel)
-    lagged = [np.concatenate([np.repeat(z[:, :1, c], lag, axis=1), z[:, :-lag, c]], axis=1)
-              for c in range(c_n) for lag in lags]
-    stack = np.concatenate([resid[..., None], z, (dz * model.beta[None, None, :, None])
-                            .reshape(g_n, t_n, 3 * c_n), np.stack(lagged, axis=-1)], axis=2)
-    for g in range(g_n):  # the baseline off, each segment weighted as in the fit
-        stack[g] = (stack[g] - x[g] @ lstsq_columns(x[g], stack[g])) / model.residual_scale[g]
-    e = stack[:, :, 0]
-    rho = float((e[:, 1:] * e[:, :-1]).sum() / max(float((e[:, :-1] ** 2).sum()), 1e-300))
-    white = (stack[:, 1:, :] - rho * stack[:, :-1, :]).reshape(g_n * (t_n - 1), -1)
-    e, fitted, cand = white[:, 0], white[:, 1:1 + 4 * c_n], white[:, 1 + 4 * c_n:]
-    q = column_basis(fitted)
-    e = e - q @ (q.T @ e)
-    cand = cand - q @ (q.T @ cand)
-    dof = e.size - q.shape[1] - g_n * x.shape[2] - len(lags) - 1
-    sigma2 = float(e @ e) / max(dof, 1)
+    def lagged(z: np.ndarray) -> np.ndarray:
+        return np.stack([np.concatenate([np.repeat(z[:, :1, c], lag, axis=1), z[:, :-lag, c]],
+                                        axis=1) for c in range(z.shape[2]) for lag in lags],
+                        axis=-1)
+
+    e, cand, sigma2 = _residual_score(model, panel, lagged, len(lags))
     out: dict[str, dict[str, float]] = {}
     k_n = len(lags)
     for c, channel in enumerate(model.channels):
         if not np.any(panel.spend[:, :, c] > 0):
             continue
         block = cand[:, c * k_n:(c + 1) * k_n]
-        basis = column_basis(block)
-        explained = float(np.sum((basis.T @ e) ** 2))
+        explained, rank = _explained(block, e)
         norms = (block ** 2).sum(axis=0)
         alone = [float((block[:, j] @ e) ** 2 / norms[j]) if norms[j] > 0 else 0.0
                  for j in range(k_n)]
         out[channel] = {"partial_r2": explained / max(float(e @ e), 1e-300),
-                        "p_value": float(chi2.sf(explained / max(sigma2, 1e-300),
-                                                 basis.shape[1])),
+                        "p_value": float(chi2.sf(explained / max(sigma2, 1e-300), rank)),
                         # the lag that explains most on its own: how late the effect comes
                         "best_lag": int(lags[int(np.argmax(alone))])}
+    return out
+
+
+#: What ``baseline_residual_fit`` looks for in the residuals, beyond the fitted baseline.
+BASELINE_FORMS = ("seasonality_drift", "sharper_seasonality", "level_change")
+#: Extra yearly harmonics above the fitted order (sharper_seasonality) and the points, as
+#: fractions of the weeks, where a step may start (level_change).
+EXTRA_HARMONICS = 3
+STEP_POINTS = (0.25, 0.5, 0.75)
+
+
+def baseline_candidates(panel: Panel, model: MMM) -> dict[str, np.ndarray]:
+    """{form: (T, k) weekly series}: the departures from MMM v2's baseline (per-segment
+    intercept, linear trend, ``fourier_order`` fixed yearly harmonics) that real baselines
+    show — a seasonal pattern that changes over the years (each fitted harmonic × centred
+    time), a seasonal peak sharper than the fitted harmonics (the next ``EXTRA_HARMONICS``),
+    and a lasting change of level (steps at ``STEP_POINTS`` of the weeks). Forms that need a
+    year of yearly terms are left out when the fit has none."""
+    t_n = panel.n_weeks
+    tau = np.arange(t_n) / max(t_n - 1, 1) - 0.5
+    year = (panel.dates.day_of_year.to_numpy() - 1) / 365.25
+    order = int(model.fourier_order)
+
+    def harmonics(ks: Iterable[int]) -> list[np.ndarray]:
+        return [f(2 * np.pi * k * year) for k in ks for f in (np.sin, np.cos)]
+
+    out = {"seasonality_drift": harmonics(range(1, order + 1)),
+           "sharper_seasonality": harmonics(range(order + 1, order + 1 + EXTRA_HARMONICS))
+           if order else [],
+           "level_change": [(np.arange(t_n) >= round(p * t_n)).astype(float)
+                            for p in STEP_POINTS]}
+    out["seasonality_drift"] = [h * tau for h in out["seasonality_drift"]]
+    return {form: np.stack(cols, axis=-1) for form, cols in out.items() if cols}
+
+
+def baseline_residual_fit(model: MMM, panel: Panel) -> dict[str, Any]:
+    """How much of the fit's residuals the baseline departures of ``baseline_candidates``
+    explain beyond the fitted model — a score test of the baseline form on the residuals as
+    ``_residual_score`` prepares them. Each departure enters every segment in proportion to
+    the segment's fitted level (its mean prediction), so a handful of regressors test what all
+    segments share; a departure of the segments' own is noise to it. {"partial_r2": share of
+    the residual sum of squares all candidates explain, "chance": the share K regressors
+    explain of white noise on average (K / rows: 13 of 155 national weeks, far less over many
+    segments), "p_value": chi-squared p-value of the score statistic, "forms": {form: the
+    share that form explains on its own}}."""
+    from scipy.stats import chi2  # scipy.stats: a slow import, only here
+
+    forms = baseline_candidates(panel, model)
+    level = np.asarray(model.predict(panel), float).mean(axis=1)  # (G,)
+    weekly = np.concatenate(list(forms.values()), axis=-1)  # (T, K)
+    candidates = level[:, None, None] * weekly[None, :, :]
+    e, cand, sigma2 = _residual_score(model, panel, lambda z: candidates, weekly.shape[1],
+                                      rho_beyond_candidates=True)
+    total = max(float(e @ e), 1e-300)
+    explained, rank = _explained(cand, e)
+    out: dict[str, Any] = {"partial_r2": explained / total,
+                           "chance": rank / e.size,
+                           "p_value": float(chi2.sf(explained / max(sigma2, 1e-300), rank)),
+                           "forms": {}}
+    start = 0
+    for form, cols in forms.items():
+        alone, _ = _explained(cand[:, start:start + cols.shape[1]], e)
+        out["forms"][form] = alone / total
+        start += cols.shape[1]
     return out
 
 
@@ -878,6 +967,36 @@ def _carryover_form(ctx: SuiteContext) -> Measurement:
                        f"media lagged {', '.join(map(str, CARRYOVER_LAGS))} weeks: {per}; "
                        f"largest {worst} (most at lag {fits[worst]['best_lag']})",
                        {"lags": list(CARRYOVER_LAGS), "channels": fits})
+
+
+_FORM_WORDS = {"seasonality_drift": "a seasonal pattern that changes over the years",
+               "sharper_seasonality": "a seasonal peak sharper than the fitted harmonics",
+               "level_change": "a lasting change of level"}
+
+
+@_check("baseline_form", IDENTIFICATION, "<=", """Departures from the fitted baseline that all
+        segments share must explain little of the residuals beyond the fitted model (baseline
+        and response with its derivatives projected out, segments weighted as in the fit,
+        pre-whitened for the lag-1 autocorrelation left beside them): the share of the
+        residual sum of squares explained by each yearly harmonic x time (a seasonal pattern
+        that drifts), three harmonics above the fitted ones (a sharper seasonal peak) and steps
+        at a quarter, half and three quarters of the weeks (a lasting level change), each in
+        proportion to the
+        segment's level, less the share as many regressors explain of white noise. Media
+        with spend that follows such an unmodelled baseline absorb it: their elasticities come
+        out too high or too low whatever their own form.""")
+def _baseline_form(ctx: SuiteContext) -> Measurement:
+    fit = baseline_residual_fit(ctx.reference, ctx.panel)
+    worst = max(fit["forms"], key=lambda f: (fit["forms"][f], f))
+    per = ", ".join(f"{f.replace('_', ' ')} {v:.3g}" for f, v in fit["forms"].items())
+    return Measurement(fit["partial_r2"] - fit["chance"],
+                       f"share of the residual sum of squares explained by baseline departures "
+                       f"the segments share: {fit['partial_r2']:.3g}, {fit['chance']:.3g} by "
+                       f"chance (p {fit['p_value']:.2g}); alone: {per}; most by "
+                       f"{_FORM_WORDS[worst]}",
+                       {"partial_r2": fit["partial_r2"], "chance": fit["chance"],
+                        "forms": fit["forms"], "p_value": fit["p_value"],
+                        "extra_harmonics": EXTRA_HARMONICS, "step_points": list(STEP_POINTS)})
 
 
 def _source_channel(ctx: SuiteContext) -> str:

@@ -114,6 +114,12 @@ LIMITATIONS = (
     "before carryover, logistic saturation) elasticity errors are larger, and holdout "
     "accuracy hardly shows it; the robustness suite's carryover_form check flags part of "
     "such tenants (benchmarks/foreign.py).",
+    "The baseline is assumed too: per segment an intercept, a linear trend, fixed yearly "
+    "harmonics and the controls. A seasonal pattern that changes over the years, a sharper "
+    "peak, a lasting level change or an unobserved demand shock that spend follows is "
+    "absorbed partly by the media, whatever their own form; the robustness suite's "
+    "baseline_form check flags most such geo tenants, few national ones. Intervals and the "
+    "identification gate describe noise, not confounding: only lift tests check that.",
 )
 
 _CATEGORY_LABELS = {"perturbation": "perturbation", "stability": "stability",

@@ -2,7 +2,7 @@
 
 Made from the report alone (no clock, no path), so the same report gives the same bytes: one
 line per check (result, category, name, measured value, what passes, detail), the totals per
-tenant (``25/25 passed``) and over the run.
+tenant (``26/26 passed``) and over the run.
 """
 
 from __future__ import annotations
