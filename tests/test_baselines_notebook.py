@@ -17,7 +17,7 @@ from tests.test_validation_notebook import write_tiny_experiment
 
 pytestmark = pytest.mark.slow
 
-MODELS = {"mmm", "naive", "seasonal_naive", "linear", "lightgbm"}
+MODELS = {"mmm", "naive", "seasonal_naive", "no_media", "linear", "lightgbm"}
 
 
 def test_baselines_notebook_runs_and_glues_its_scraps(tmp_path):
@@ -28,7 +28,7 @@ def test_baselines_notebook_runs_and_glues_its_scraps(tmp_path):
     assert extra_scraps("baselines", scraps) == {}
     assert missing_scraps(scraps, BASELINES_SCRAPS) == []
     assert scraps["tenant"] == "tiny_shop"
-    assert scraps["baselines"] == ["naive", "seasonal_naive", "linear", "lightgbm"]
+    assert scraps["baselines"] == ["naive", "seasonal_naive", "no_media", "linear", "lightgbm"]
     # 78 weeks, 13-week holdout; folds keep >= 52 training weeks: 52 and 65
     assert [(s["name"], s["train_weeks"]) for s in scraps["splits"]] == [
         ("holdout", 65), ("fold1", 52), ("fold2", 65)]
