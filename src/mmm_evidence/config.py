@@ -281,6 +281,15 @@ class ElasticityGate(_Strict):
     zero_estimate: Annotated[float, Field(ge=0.0)] = 1e-4
 
 
+class RoiGate(_Strict):
+    """The median relative error of the ROI (contribution per unit of spend) over channels
+    with a true contribution share ≥ ``min_true_share``: the average effect a budget decision
+    reads, beside the marginal one the elasticity gate judges."""
+
+    max_median_relative_error: PositiveFloat = 0.25
+    min_true_share: Fraction = 0.02
+
+
 class IdentificationGate(_Strict):
     """A channel is *not identified* when its elasticity interval reaches zero or is wider
     than ``max_relative_width`` times its estimate."""
@@ -423,6 +432,7 @@ class ImportanceGate(_Strict):
 class GateSettings(_Strict):
     holdout_r2: HoldoutR2Gate = HoldoutR2Gate()
     elasticity: ElasticityGate = ElasticityGate()
+    roi: RoiGate = RoiGate()
     identification: IdentificationGate = IdentificationGate()
     beats_baselines: BaselinesGate = BaselinesGate()
     importance_agreement: ImportanceGate = ImportanceGate()

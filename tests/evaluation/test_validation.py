@@ -43,7 +43,7 @@ def test_model_form_tenant_passes_with_truth():
     gates = evaluate_gates(v.scraps(), GateSettings())
     assert {g["name"]: g["passed"] for g in gates} == {
         "holdout_r2": True, "elasticity_median_error": True, "elasticity_no_missed_channel": True,
-        "elasticity_no_phantom_channel": True,
+        "elasticity_no_phantom_channel": True, "roi_median_error": True,
         "elasticity_identified": None,  # no bootstrap here: not assessable
         "beats_baselines": None,  # no baselines notebook scraps: not assessable
         "robustness": None,  # no robustness notebook scraps: not assessable

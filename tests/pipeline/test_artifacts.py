@@ -302,11 +302,11 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     verdicts = {name: t["verdict"] for name, t in report["tenants"].items()}
     assert verdicts == {"alpha": "PASS", "beta": "NOT ASSESSABLE", "gamma": "FAIL",
                         "baddata": "FAIL"}
-    # 4 tenants x 13 gates: alpha passes all 13; beta (no truth) passes R², identification,
+    # 4 tenants x 14 gates: alpha passes all 14; beta (no truth) passes R², identification,
     # beats_baselines, robustness and 4 fairness/privacy gates (not the uplift gap);
     # gamma (validation errored) beats_baselines, robustness, importance and the 5 fairness
-    assert report["gate_counts"] == {"total": 52, "passed": 29, "failed": 0,
-                                     "not_assessable": 23}
+    assert report["gate_counts"] == {"total": 56, "passed": 30, "failed": 0,
+                                     "not_assessable": 26}
     alpha = report["tenants"]["alpha"]
     assert alpha["display_name"] == builder.DISPLAY_NAMES["alpha"]
     assert alpha["status"] == "ok" and alpha["data_error"] is None
@@ -315,7 +315,8 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     assert alpha["elasticities"]["tv"]["counted"] is True
     assert [g["name"] for g in alpha["gates"]] == [
         "holdout_r2", "elasticity_median_error", "elasticity_no_missed_channel",
-        "elasticity_no_phantom_channel", "elasticity_identified", "beats_baselines",
+        "elasticity_no_phantom_channel", "roi_median_error", "elasticity_identified",
+        "beats_baselines",
         "robustness", "importance_agreement", "fairness_error_parity", "fairness_uplift_gap",
         "privacy_no_pii", "privacy_k_anonymity", "privacy_no_raw_rows"]
     assert alpha["identification"]["tv"]["identified"] is True
@@ -328,7 +329,7 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
     # "no ground truth" or "bootstrap off")
     gamma = {g["name"]: g for g in report["tenants"]["gamma"]["gates"]}
     assert {gamma[n]["detail"] for n in ("holdout_r2", "elasticity_median_error",
-                                         "elasticity_identified")} == {
+                                         "roi_median_error", "elasticity_identified")} == {
         "the validation notebook errored (see errors)"}
 
 

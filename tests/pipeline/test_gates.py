@@ -321,6 +321,30 @@ def test_values_are_finite_or_none() -> None:
     assert all(g["value"] is None or math.isfinite(g["value"]) for g in gates)
 
 
+def test_roi_gate_judges_the_average_effect_beside_the_marginal_one() -> None:
+    from mmm_evidence.config import RoiGate
+    from mmm_evidence.pipeline.gates import ROI_MEDIAN_ERROR, roi_median_error_gate
+
+    # search's elasticity can be right while its contribution (and ROI) is a third of the truth
+    good = {**scraps(truth=TRUTH), "roi": {"tv": 1.4, "search": 2.7, "social": 0.0}}
+    gate = roi_median_error_gate(good, True, RoiGate())
+    assert gate["name"] == ROI_MEDIAN_ERROR and gate["passed"] is True
+    # social's true share is 1 % < 2 %: not counted; tv 0.067, search 0.08
+    assert gate["value"] == pytest.approx((0.1 / 1.5 + 0.2 / 2.5) / 2)
+    assert gate["detail"] == ("median over 2 channel(s) with true share ≥ 0.02 and a true ROI: "
+                              "tv 0.067, search 0.080")
+    bad = roi_median_error_gate({**good, "roi": {"tv": 0.5, "search": 0.8}}, True, RoiGate())
+    assert bad["passed"] is False and bad["value"] == pytest.approx((1 / 1.5 + 1.7 / 2.5) / 2)
+    # a channel without spend has no estimated ROI: named, not counted
+    part = roi_median_error_gate({**good, "roi": {"tv": 1.4}}, True, RoiGate())
+    assert part["passed"] is True and "no estimated ROI for search (no spend)" in part["detail"]
+    assert roi_median_error_gate(good, False, RoiGate())["passed"] is None
+    no_roi = {**good, "truth": {k: v for k, v in TRUTH.items() if k != "roi"}}
+    gate = roi_median_error_gate(no_roi, True, RoiGate())
+    assert gate["passed"] is None and gate["detail"] == "the truth gives no ROI per channel"
+    assert by_name(evaluate_gates(good, SETTINGS))[ROI_MEDIAN_ERROR]["passed"] is True
+
+
 def test_identification_gate_flags_wide_or_zero_intervals():
     from mmm_evidence.config import IdentificationGate
     from mmm_evidence.pipeline.gates import elasticity_identified_gate, identification

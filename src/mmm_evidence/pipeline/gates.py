@@ -18,6 +18,7 @@ from mmm_evidence.config import (
     GateSettings,
     IdentificationGate,
     ImportanceGate,
+    RoiGate,
 )
 from mmm_evidence.evaluation.metrics import EXACT_FIT, skill_score
 
@@ -30,6 +31,7 @@ ELASTICITY_MEDIAN_ERROR = "elasticity_median_error"
 ELASTICITY_NO_MISSED_CHANNEL = "elasticity_no_missed_channel"
 ELASTICITY_NO_PHANTOM_CHANNEL = "elasticity_no_phantom_channel"
 ELASTICITY_IDENTIFIED = "elasticity_identified"
+ROI_MEDIAN_ERROR = "roi_median_error"
 BEATS_BASELINES = "beats_baselines"
 ROBUSTNESS = "robustness"
 IMPORTANCE_AGREEMENT = "importance_agreement"
@@ -42,6 +44,7 @@ PRIVACY_NO_RAW_ROWS = "privacy_no_raw_rows"
 __all__ = [
     "PASS", "FAIL", "NOT_ASSESSABLE", "HOLDOUT_R2", "ELASTICITY_MEDIAN_ERROR",
     "ELASTICITY_NO_MISSED_CHANNEL", "ELASTICITY_NO_PHANTOM_CHANNEL", "ELASTICITY_IDENTIFIED",
+    "ROI_MEDIAN_ERROR", "roi_median_error_gate",
     "BEATS_BASELINES", "gate",
     "holdout_r2_gate", "elasticity_table",
     "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
@@ -172,6 +175,44 @@ def elasticity_median_error_gate(table: Mapping[str, Mapping], has_truth: bool,
     if missing:
         return gate(name, threshold, value, False,
                     f"{detail}; no estimate for {', '.join(missing)}")
+    return gate(name, threshold, value, value <= threshold, detail)
+
+
+def roi_median_error_gate(scraps: Mapping[str, Any], has_truth: bool, settings: RoiGate
+                          ) -> dict:
+    """Median relative ROI error |estimate − truth| / |truth| over channels with |true
+    contribution share| ≥ ``min_true_share`` and a true ROI; null without truth or without
+    true ROIs (a truth file with elasticities only). A channel with a true ROI but none
+    estimated (no spend in the data) is left out and named."""
+    name, threshold = ROI_MEDIAN_ERROR, settings.max_median_relative_error
+    if not has_truth:
+        return gate(name, threshold, None, None, "no ground truth for this tenant")
+    truth = scraps.get("truth") if isinstance(scraps.get("truth"), Mapping) else {}
+    true_roi = truth.get("roi") if isinstance(truth.get("roi"), Mapping) else {}
+    true_share = (truth.get("contribution_share")
+                  if isinstance(truth.get("contribution_share"), Mapping) else {})
+    estimates = scraps.get("roi") if isinstance(scraps.get("roi"), Mapping) else {}
+    counted, left_out = {}, []
+    for channel, value in true_roi.items():
+        tru, share = finite_number(value), finite_number(true_share.get(channel))
+        if tru in (None, 0.0) or share is None or abs(share) < settings.min_true_share:
+            continue
+        est = finite_number(estimates.get(channel))
+        if est is None:
+            left_out.append(str(channel))
+            continue
+        counted[str(channel)] = abs(est - tru) / abs(tru)
+    rule = f"true share ≥ {settings.min_true_share:g} and a true ROI"
+    if not counted:
+        why = (f"no channel with {rule}" if true_roi else
+               "the truth gives no ROI per channel")
+        return gate(name, threshold, None, None,
+                    why + (f" (no estimate for {', '.join(left_out)})" if left_out else ""))
+    value = statistics.median(counted.values())
+    detail = (f"median over {len(counted)} channel(s) with {rule}: "
+              + ", ".join(f"{c} {e:.3f}" for c, e in counted.items()))
+    if left_out:
+        detail += f"; no estimated ROI for {', '.join(left_out)} (no spend)"
     return gate(name, threshold, value, value <= threshold, detail)
 
 
@@ -642,6 +683,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
                           (HOLDOUT_R2, settings.holdout_r2.min),
                           (ELASTICITY_MEDIAN_ERROR, el.max_median_relative_error),
                           (ELASTICITY_NO_MISSED_CHANNEL, 0), (ELASTICITY_NO_PHANTOM_CHANNEL, 0),
+                          (ROI_MEDIAN_ERROR, settings.roi.max_median_relative_error),
                           (ELASTICITY_IDENTIFIED, 0))]
     else:
         table = elasticity_table(scraps, settings.elasticity)
@@ -650,6 +692,7 @@ def evaluate_gates(scraps: Mapping[str, Any], settings: GateSettings,
             elasticity_median_error_gate(table, has_truth, settings.elasticity),
             elasticity_no_missed_channel_gate(table, has_truth, settings.elasticity),
             elasticity_no_phantom_channel_gate(table, has_truth, settings.elasticity),
+            roi_median_error_gate(scraps, has_truth, settings.roi),
             elasticity_identified_gate(scraps, settings.identification),
         ]
     return [

@@ -41,6 +41,7 @@ GATE_NOTEBOOKS = {
     "elasticity_median_error": "validation",
     "elasticity_no_missed_channel": "validation",
     "elasticity_no_phantom_channel": "validation",
+    "roi_median_error": "validation",
     "elasticity_identified": "validation",
     "beats_baselines": "baselines",
     "robustness": "robustness",
