@@ -201,7 +201,7 @@ def test_run_with_a_failing_notebook_exits_3_and_keeps_the_evidence(
         assert (out / "tenants" / tenant / "validation.html").is_file()
     assert (out / "run_manifest.json").is_file() and (out / "model_card.html").is_file()
     assert "alpha  PASS" in stdout
-    assert "gamma  FAIL · 5 gate(s) not assessable · errored" in stdout
+    assert "gamma  FAIL · 6 gate(s) not assessable · errored" in stdout
     assert f"verdict: FAIL  (run {report['run_id']})" in stdout
     assert "error: gamma · validation · ValueError: fixture failure for tenant gamma" in stdout
     assert f"wrote validation_report: {out / 'validation_report.json'}" in stdout
