@@ -42,3 +42,30 @@ def test_prepare_refuses_a_csv_tenant_too_short_for_the_holdout(tmp_path):
     spec["evaluation"]["min_train_weeks"] = 4
     params.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     assert prepare_tenant_data(load_experiment(params), "alpha", tmp_path / "out")
+
+
+def test_a_segment_without_kpi_in_a_splits_training_weeks_is_named_before_any_fit():
+    """Sized by its mean KPI (no segment_size), a segment that starts selling late has size 0
+    in an early split's training weeks: one data error naming it and the split, up front."""
+    import numpy as np
+
+    from mmm_evidence.config import EvaluationSettings
+    from mmm_evidence.data import check_split_sizes
+    from tests.evaluation.test_baselines import make_panel
+
+    kpi = np.full((2, 156), 100.0)
+    kpi[1, :110] = 0.0  # the second segment opens in week 110
+    panel = make_panel(kpi)
+    evaluation = EvaluationSettings()  # holdout 26, 4 folds of 13 from >= 52 weeks
+    check_split_sizes(panel, evaluation, "shop.csv", "revenue")  # sizes given: nothing to check
+    from dataclasses import replace
+
+    by_kpi = replace(panel, size_from_kpi=True)
+    with pytest.raises(DataError) as info:
+        check_split_sizes(by_kpi, evaluation, "shop.csv", "revenue")
+    msg = str(info.value)
+    assert msg.startswith("shop.csv: column 'revenue': the fold1 split trains on the first 104 "
+                          "weeks") and "'s1'" in msg and "segment_size" in msg
+    kpi[1, :60] = 0.0
+    kpi[1, 60:] = 100.0  # selling from week 60: every split's training weeks hold some
+    check_split_sizes(replace(by_kpi, kpi=kpi), evaluation, "shop.csv", "revenue")
