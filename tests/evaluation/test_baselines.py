@@ -409,6 +409,10 @@ def test_a_forecast_equal_to_no_medias_to_round_off_is_a_tie_not_a_win() -> None
                                 BaselinesGate(cross_validation=False))
     assert gate["passed"] is False
     assert "no_media 3.42 % (skill 0.000, not beaten: the same forecast)" in gate["detail"]
+    # a tie is a skill of 0: it passes a negative minimum skill, as a slightly worse MMM does
+    lenient = BaselinesGate(baselines=["no_media"], min_skill=-0.1, cross_validation=False)
+    assert beats_baselines_gate(baseline_scraps(mmm=0.0342, no_media=0.0342), lenient)["passed"]
+    assert beats_baselines_gate(baseline_scraps(mmm=0.0343, no_media=0.0342), lenient)["passed"]
 
 
 def test_gate_compares_cv_over_the_folds_a_baseline_could_fit() -> None:

@@ -374,6 +374,13 @@ def test_identification_gate_flags_wide_or_zero_intervals():
     assert none["passed"] is None and "bootstrap off" not in none["detail"]
     assert none["detail"] == ("no channel to judge: none has an estimated contribution share "
                               "≥ 0.02 (largest 0.10 %)")
+    # intervals reported, but not for the channels that matter
+    bad = {**scraps, "uncertainty": {"elasticity": {
+        c: {"low": None, "high": float("nan")} for c in scraps["elasticities"]}}}
+    gate = elasticity_identified_gate(bad, settings)
+    assert gate["passed"] is None
+    assert gate["detail"] == ("no usable elasticity interval for radio, search, tv (estimated "
+                              "share ≥ 0.02): missing or not finite")
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -283,8 +283,14 @@ def elasticity_identified_gate(scraps: Mapping[str, Any], settings: Identificati
     table = identification(scraps, settings)
     if not table:
         intervals = (scraps.get("uncertainty") or {}).get("elasticity") or {}
+        shares = scraps.get("contribution_shares") or {}
+        unusable = sorted(str(c) for c, v in shares.items()
+                          if (finite_number(v) or 0.0) >= settings.min_share)
         if not intervals:
             why = "no elasticity intervals were reported (bootstrap off)"
+        elif unusable:
+            why = (f"no usable elasticity interval for {', '.join(unusable)} (estimated share "
+                   f"≥ {settings.min_share:g}): missing or not finite")
         else:
             shares = [finite_number(v) for v in (scraps.get("contribution_shares") or {}
                                                  ).values()]
@@ -329,7 +335,8 @@ def _skill_part(label: str, metric: str, mmm: float, errors: dict[str, float],
     # the same forecast to round-off (a fit that credits nothing to media against no_media)
     # is a tie, not a win
     same = {b: abs(mmm - v) <= SAME_FORECAST * abs(v) for b, v in errors.items()}
-    beaten = {b: mmm < (1.0 - threshold) * v and not same[b] for b, v in errors.items()}
+    beaten = {b: (threshold < 0.0) if same[b] else mmm < (1.0 - threshold) * v
+              for b, v in errors.items()}  # a tie is a skill of 0, held against min_skill
     text = f"{label} {metric.upper()}: MMM {_format_error(metric, mmm)}; " + "; ".join(
         f"{b} {_format_error(metric, errors[b])} (skill {skills[b]:.3f}"
         f"{'' if beaten[b] else ', not beaten'}{': the same forecast' if same[b] else ''})"
