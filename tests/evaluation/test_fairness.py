@@ -243,6 +243,12 @@ def test_the_uplift_gap_is_not_judged_when_model_or_truth_has_no_uplift(fitted) 
     assert gate["passed"] is None and "truth gives no media uplift" in gate["detail"]
     assert "fewer than two segments" not in gate["detail"]
     assert fm.assess_fairness(panel, holdout, full, HOLDOUT).uplift_gap_note is None
+    # almost none: 1e-4 of the true uplift everywhere, every error about -100 %
+    frame = pd.DataFrame({fm.SEGMENT: ["a", "b"], "true_uplift": [100.0, 50.0],
+                          "predicted_uplift": [0.01, 0.005]})
+    assert "at most 10% of the true media uplift" in fm.uplift_gap_note(frame)
+    frame["predicted_uplift"] = [0.01, 20.0]  # one segment gets 40 %: a disparity to judge
+    assert fm.uplift_gap_note(frame) is None
 
 
 def test_a_segment_below_k_is_suppressed_in_every_table_but_counts_in_the_gaps(fitted) -> None:

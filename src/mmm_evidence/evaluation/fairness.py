@@ -197,10 +197,16 @@ def uplift_frame(panel: Panel, full_model: Any) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+#: A model that predicts at most this share of the true uplift in every segment misses it
+#: everywhere: the uplift errors all sit near −100 %, and their gap says nothing.
+NEAR_NONE = 0.1
+
+
 def uplift_gap_note(frame: pd.DataFrame) -> str | None:
     """Why the gap of the uplift's relative error says nothing about an ``uplift_frame``, or
     None: the truth has no uplift in any segment (every relative error is undefined), or the
-    model has none (every error is −100 %, a gap of 0 that would read as even-handed)."""
+    model has none (every error is −100 %, a gap of 0 that would read as even-handed) or
+    almost none (at most ``NEAR_NONE`` of the truth in every segment)."""
     true = frame["true_uplift"].to_numpy(dtype=float)
     predicted = frame["predicted_uplift"].to_numpy(dtype=float)
     if not np.any(true != 0):
@@ -210,6 +216,11 @@ def uplift_gap_note(frame: pd.DataFrame) -> str | None:
         return ("the model predicts no media uplift in any segment (each segment's uplift "
                 "error is −100 %): there is no disparity to judge — the elasticity gates "
                 "judge the missing effect")
+    judged = true != 0
+    if np.all(predicted[judged] / true[judged] <= NEAR_NONE):
+        return (f"the model predicts at most {NEAR_NONE:.0%} of the true media uplift in every "
+                f"segment: errors pressed against −100 % leave no disparity to judge — the "
+                f"elasticity gates judge the missing effect")
     return None
 
 
