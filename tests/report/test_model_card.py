@@ -193,6 +193,12 @@ def test_each_tenant_opens_with_what_its_model_credits_to_media() -> None:
                                     {"channel": "search", "consistent": False}]}
     assert media_summary(acme).endswith("2 lift test(s) in the data check it: 1 consistent "
                                         "with the model.")
+    acme["lift_tests"]["tests"].append({"channel": "tv", "consistent": None})
+    assert media_summary(acme).endswith("3 lift test(s) in the data check it: 1 consistent "
+                                        "with the model, 1 not assessable.")
+    acme["lift_tests"]["calibrated"] = True  # fitted to them: no independent check left
+    assert media_summary(acme).endswith("The fit was calibrated with the data's 3 lift "
+                                        "test(s), so none is left to check it independently.")
     acme["contribution_shares"] = {"tv": 0.0, "search": 0.0}
     assert media_summary(acme).startswith("MMM v2 credits 0.0 % of the revenue to media.")
     assert media_summary(data["tenants"]["noisy"]) is None  # no shares: no sentence

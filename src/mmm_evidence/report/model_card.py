@@ -200,11 +200,16 @@ def media_summary(section: Mapping) -> str | None:
     shown = [f"{c} {100 * v:.1f} %" for c, v in ranked[:3] if abs(v) >= 0.0005]
     text = f"MMM v2 credits {100 * total:.1f} % of the {kpi} to media"
     text += f" (largest: {', '.join(shown)})." if shown else "."
-    tests = ((section.get("lift_tests") or {}).get("tests")) or []
-    if tests:
-        consistent = sum(1 for t in tests if isinstance(t, Mapping) and t.get("consistent"))
+    lift = section.get("lift_tests") or {}
+    tests = [t for t in lift.get("tests") or [] if isinstance(t, Mapping)]
+    if tests and lift.get("calibrated"):
+        text += (f" The fit was calibrated with the data's {len(tests)} lift test(s), so none "
+                 f"is left to check it independently.")
+    elif tests:
+        consistent = sum(1 for t in tests if t.get("consistent") is True)
+        unknown = sum(1 for t in tests if t.get("consistent") is None)
         text += (f" {len(tests)} lift test(s) in the data check it: {consistent} consistent "
-                 f"with the model.")
+                 f"with the model" + (f", {unknown} not assessable" if unknown else "") + ".")
     else:
         text += (" No lift test in the data checks these figures: they rest on the "
                  "observational fit alone, which spend that follows demand can inflate.")
