@@ -522,7 +522,7 @@ class RobustnessThresholds(_Strict):
     placebo_channel: PositiveFloat = 0.55  # p95 0.54
     carryover_form: PositiveFloat = 0.011  # p95 0.0107 (2 significant digits: the
     # statistic is a share of the residual sum of squares, far below 0.05)
-    baseline_form: PositiveFloat = 0.013  # p95 0.0124 (2 significant digits, as
+    baseline_form: PositiveFloat = 0.012  # p95 0.0115 (2 significant digits, as
     # carryover_form: a share of the residual sum of squares beyond chance)
     # leakage & determinism (exact: 0)
     holdout_leakage: Annotated[float, Field(ge=0.0)] = 0.0
@@ -550,8 +550,8 @@ class NationalRobustnessThresholds(RobustnessThresholds):
     carryover_form: PositiveFloat = 0.087  # p95 of the one-segment half: one series
     # leaves more structure than 2-5 (p95 0.033), and the band's p95 (0.070) would fail
     # a correct national model more often than 1 in 20
-    baseline_form: PositiveFloat = 0.16  # p95 of the one-segment half 0.153 (2-5
-    # segments: 0.055), as carryover_form; the band's p95 is 0.142
+    baseline_form: PositiveFloat = 0.14  # p95 of the one-segment half 0.135 (2-5
+    # segments: 0.051), as carryover_form; the band's p95 is 0.123
 
 
 class RobustnessSettings(_Strict):

@@ -340,6 +340,9 @@ class Measurement:
     detail: str
     data: dict[str, Any] = field(default_factory=dict)  # JSON-able, goes into the report
     elasticities: dict[str, float] | None = None  # the perturbed fit's, for plots
+    #: False: the value is reported but not held against the threshold — the check passes
+    #: (a share its test cannot tell from noise, however large on a short series)
+    judged: bool = True
 
 
 @dataclass(frozen=True)
@@ -383,6 +386,7 @@ class CheckResult:
     data: dict[str, Any] = field(default_factory=dict)
     elasticities: dict[str, float] | None = None
     seconds: float = 0.0  # wall clock: shown in the notebook, never written to artifacts
+    judged: bool = True  # False: the value was not held against the threshold (Measurement)
 
     def as_dict(self) -> dict[str, Any]:
         """The report entry (DESIGN.md gate shape plus category, description and data)."""
@@ -805,14 +809,15 @@ CARRYOVER_LAGS = (1, 2, 3)
 def _residual_score(model: MMM, panel: Panel,
                     make_candidates: Callable[[np.ndarray], np.ndarray], tested: int,
                     rho_beyond_candidates: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray, float]:
+                    ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """What a score (Lagrange multiplier) test of extra regressors on the fit's residuals
     needs: the residuals e and the candidates (G, T, K; ``make_candidates`` of the fitted
     media regressors (G, T, C)), both taken off the baseline design
     per segment, weighted as in the fit, pre-whitened by the residuals' pooled lag-1
     autocorrelation and projected off the fitted response (every channel's regressor and its
     derivatives by decay, half-saturation and shape: the directions the fit could still move
-    in); and the residual variance with ``tested`` degrees of freedom set aside.
+    in); the residual variance with ``tested`` degrees of freedom set aside; and the degrees
+    of freedom the projections leave to the residuals.
     ``rho_beyond_candidates``: the autocorrelation is that of the residuals with the
     candidates taken off (as under the alternative) — for slow candidates such as a level
     step, whose own autocorrelation would otherwise be whitened away with the noise's."""
@@ -836,8 +841,8 @@ def _residual_score(model: MMM, panel: Panel,
     q = column_basis(fitted)
     e = e - q @ (q.T @ e)
     cand = cand - q @ (q.T @ cand)
-    dof = e.size - q.shape[1] - g_n * x.shape[2] - tested - 1
-    return e, cand, float(e @ e) / max(dof, 1)
+    free = e.size - q.shape[1] - g_n * x.shape[2]  # what the projections leave to e
+    return e, cand, float(e @ e) / max(free - tested - 1, 1), free
 
 
 def _explained(block: np.ndarray, e: np.ndarray) -> tuple[float, int]:
@@ -866,7 +871,7 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
                                         axis=1) for c in range(z.shape[2]) for lag in lags],
                         axis=-1)
 
-    e, cand, sigma2 = _residual_score(model, panel, lagged, len(lags))
+    e, cand, sigma2, _ = _residual_score(model, panel, lagged, len(lags))
     out: dict[str, dict[str, float]] = {}
     k_n = len(lags)
     for c, channel in enumerate(model.channels):
@@ -890,6 +895,10 @@ BASELINE_FORMS = ("seasonality_drift", "sharper_seasonality", "level_change")
 #: fractions of the weeks, where a step may start (level_change).
 EXTRA_HARMONICS = 3
 STEP_POINTS = (0.25, 0.5, 0.75)
+#: ``baseline_form`` judges its share only when the score test tells the departures from
+#: noise at this level: on a short series 13 slow regressors explain a large share of
+#: residuals they do not describe.
+BASELINE_FORM_ALPHA = 0.01
 
 
 def baseline_candidates(panel: Panel, model: MMM) -> dict[str, np.ndarray]:
@@ -923,8 +932,9 @@ def baseline_residual_fit(model: MMM, panel: Panel) -> dict[str, Any]:
     the segment's fitted level (its mean prediction), so a handful of regressors test what all
     segments share; a departure of the segments' own is noise to it. {"partial_r2": share of
     the residual sum of squares all candidates explain, "chance": the share K regressors
-    explain of white noise on average (K / rows: 13 of 155 national weeks, far less over many
-    segments), "p_value": chi-squared p-value of the score statistic, "forms": {form: the
+    explain of white noise on average (K / the residuals' degrees of freedom once the baseline
+    and the fitted response are projected off: about 13 of 130 national weeks, far less over
+    many segments), "p_value": chi-squared p-value of the score statistic, "forms": {form: the
     share that form explains on its own}}."""
     from scipy.stats import chi2  # scipy.stats: a slow import, only here
 
@@ -932,12 +942,12 @@ def baseline_residual_fit(model: MMM, panel: Panel) -> dict[str, Any]:
     level = np.asarray(model.predict(panel), float).mean(axis=1)  # (G,)
     weekly = np.concatenate(list(forms.values()), axis=-1)  # (T, K)
     candidates = level[:, None, None] * weekly[None, :, :]
-    e, cand, sigma2 = _residual_score(model, panel, lambda z: candidates, weekly.shape[1],
-                                      rho_beyond_candidates=True)
+    e, cand, sigma2, free = _residual_score(model, panel, lambda z: candidates,
+                                            weekly.shape[1], rho_beyond_candidates=True)
     total = max(float(e @ e), 1e-300)
     explained, rank = _explained(cand, e)
     out: dict[str, Any] = {"partial_r2": explained / total,
-                           "chance": rank / e.size,
+                           "chance": rank / max(free, 1),
                            "p_value": float(chi2.sf(explained / max(sigma2, 1e-300), rank)),
                            "forms": {}}
     start = 0
@@ -982,21 +992,26 @@ _FORM_WORDS = {"seasonality_drift": "a seasonal pattern that changes over the ye
         that drifts), three harmonics above the fitted ones (a sharper seasonal peak) and steps
         at a quarter, half and three quarters of the weeks (a lasting level change), each in
         proportion to the
-        segment's level, less the share as many regressors explain of white noise. Media
+        segment's level, less the share as many regressors explain of white noise; judged
+        only when the score test tells them from noise (p < 0.01). Media
         with spend that follows such an unmodelled baseline absorb it: their elasticities come
         out too high or too low whatever their own form.""")
 def _baseline_form(ctx: SuiteContext) -> Measurement:
     fit = baseline_residual_fit(ctx.reference, ctx.panel)
     worst = max(fit["forms"], key=lambda f: (fit["forms"][f], f))
     per = ", ".join(f"{f.replace('_', ' ')} {v:.3g}" for f, v in fit["forms"].items())
+    significant = fit["p_value"] < BASELINE_FORM_ALPHA
     return Measurement(fit["partial_r2"] - fit["chance"],
                        f"share of the residual sum of squares explained by baseline departures "
                        f"the segments share: {fit['partial_r2']:.3g}, {fit['chance']:.3g} by "
-                       f"chance (p {fit['p_value']:.2g}); alone: {per}; most by "
-                       f"{_FORM_WORDS[worst]}",
+                       f"chance (p {fit['p_value']:.2g}"
+                       + ("" if significant else f" ≥ {BASELINE_FORM_ALPHA:g}: not told from "
+                          "noise, not judged")
+                       + f"); alone: {per}; most by {_FORM_WORDS[worst]}",
                        {"partial_r2": fit["partial_r2"], "chance": fit["chance"],
                         "forms": fit["forms"], "p_value": fit["p_value"],
-                        "extra_harmonics": EXTRA_HARMONICS, "step_points": list(STEP_POINTS)})
+                        "extra_harmonics": EXTRA_HARMONICS, "step_points": list(STEP_POINTS)},
+                       judged=significant)
 
 
 def _source_channel(ctx: SuiteContext) -> str:
@@ -1219,13 +1234,13 @@ def run_robustness_suite(panel: Panel, model_settings: ModelSettings,
                 m.detail += " (not finite)"
                 passed = False
             else:
-                passed = (None if value is None
+                passed = (None if value is None else True if not m.judged
                           else bool(_COMPARE[check.comparison](value, threshold)))
             m.value = None if value is None else float(value)
         result = CheckResult(name=name, category=check.category, description=check.description,
                              comparison=check.comparison, threshold=threshold, value=m.value,
                              passed=passed, detail=m.detail, data=m.data,
-                             elasticities=m.elasticities,
+                             elasticities=m.elasticities, judged=m.judged,
                              seconds=time.perf_counter() - start)
         results.append(result)
         if progress is not None:
