@@ -316,6 +316,10 @@ def test_a_baseline_the_model_cannot_express_fails_the_baseline_form_check(
     assert check.detail.endswith(f"most by {named}")
     assert check.data["p_value"] < 1e-6 and check.value > 5 * max(sound.value, 0.01)
     assert check.value == pytest.approx(check.data["partial_r2"] - check.data["chance"])
+    # the sound fit's share is not told from noise: reported, not judged, and said so
+    assert sound.data["p_value"] >= 0.01 and sound.judged is False
+    assert "not told from noise, not judged" in sound.detail
+    assert sound.as_dict()["judged"] is False and "judged" not in check.as_dict()
 
 
 def _tv_later(panel: Panel, suite, weeks_later: int) -> Panel:

@@ -58,7 +58,16 @@ def test_the_robustness_chart_caption_names_the_checks_it_does_not_draw() -> Non
     figures = [b for b in _robustness_blocks(ROBUSTNESS, "acme") if isinstance(b, Figure)]
     assert len(figures) == 1
     assert figures[0].caption.endswith(
-        "Not drawn (a threshold of 0 or no value, so no margin): exact.")
+        "Not drawn (no margin: a threshold of 0, no value, or a value its check did not "
+        "judge): exact.")
+    # a value its check did not judge (a share its test cannot tell from noise) passes above
+    # its threshold: drawn, it would sit right of the line in the passing colour
+    unjudged = {"name": "baseline_form", "comparison": "<=", "threshold": 0.14, "value": 0.4,
+                "passed": True, "judged": False}
+    section = {**ROBUSTNESS, "checks": [*ROBUSTNESS["checks"], unjudged]}
+    assert [c["name"] for c in card_plots.drawable_checks(section)] == ["noise", "fit"]
+    figures = [b for b in _robustness_blocks(section, "acme") if isinstance(b, Figure)]
+    assert figures[0].caption.endswith("judge): exact, baseline_form.")
 
 
 def test_twenty_channels_get_twenty_colours_in_notebooks_and_card() -> None:

@@ -389,11 +389,13 @@ class CheckResult:
     judged: bool = True  # False: the value was not held against the threshold (Measurement)
 
     def as_dict(self) -> dict[str, Any]:
-        """The report entry (DESIGN.md gate shape plus category, description and data)."""
-        return {"name": self.name, "category": self.category, "description": self.description,
-                "comparison": self.comparison, "threshold": self.threshold,
-                "value": self.value, "passed": self.passed, "detail": self.detail,
-                "data": self.data}
+        """The report entry (DESIGN.md gate shape plus category, description and data; and
+        ``judged: false`` for a value that was not held against the threshold)."""
+        out = {"name": self.name, "category": self.category, "description": self.description,
+               "comparison": self.comparison, "threshold": self.threshold,
+               "value": self.value, "passed": self.passed, "detail": self.detail,
+               "data": self.data}
+        return out if self.judged else {**out, "judged": False}
 
 
 @dataclass

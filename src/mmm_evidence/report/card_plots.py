@@ -164,9 +164,10 @@ def baselines_png(section: Mapping[str, Any] | None, order: Sequence[str] = ()) 
 
 
 def drawable_checks(section: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The robustness checks that have a margin to draw: a value and a threshold above 0."""
+    """The robustness checks that have a margin to draw: a value held against a threshold
+    above 0 (not one its check did not judge: ``judged: false``)."""
     return [c for c in section.get("checks") or [] if isinstance(c, Mapping)
-            and finite_number(c.get("value")) is not None
+            and finite_number(c.get("value")) is not None and c.get("judged") is not False
             and (finite_number(c.get("threshold")) or 0.0) > 0]
 
 

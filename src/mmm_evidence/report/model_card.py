@@ -442,8 +442,9 @@ def _robustness_blocks(section: Mapping | None, tenant: str) -> list[Block]:
         blocks.append(Figure(png, f"robustness margins, {tenant}",
                              "Each check's measured value relative to its threshold (log "
                              "scale): left of the dashed line passes; red = failed."
-                             + (f" Not drawn (a threshold of 0 or no value, so no margin): "
-                                f"{', '.join(undrawn)}." if undrawn else "")))
+                             + (f" Not drawn (no margin: a threshold of 0, no value, or a "
+                                f"value its check did not judge): {', '.join(undrawn)}."
+                                if undrawn else "")))
     return blocks
 
 
