@@ -50,7 +50,7 @@ def test_a_segment_without_kpi_in_a_splits_training_weeks_is_named_before_any_fi
     import numpy as np
 
     from mmm_evidence.config import EvaluationSettings
-    from mmm_evidence.data import check_split_sizes
+    from mmm_evidence.evaluation.splits import check_split_sizes
     from tests.evaluation.test_baselines import make_panel
 
     kpi = np.full((2, 156), 100.0)
@@ -69,3 +69,23 @@ def test_a_segment_without_kpi_in_a_splits_training_weeks_is_named_before_any_fi
     kpi[1, :60] = 0.0
     kpi[1, 60:] = 100.0  # selling from week 60: every split's training weeks hold some
     check_split_sizes(replace(by_kpi, kpi=kpi), evaluation, "shop.csv", "revenue")
+
+
+def test_the_run_records_a_segment_without_kpi_in_training_weeks_as_the_tenants_data_error(
+        tmp_path):
+    from mmm_evidence.pipeline.runner import _prepare_data
+
+    params = builder.build_experiment(tmp_path, ["alpha", "beta"], notebooks=("validation",))
+    exp = load_experiment(params)
+    csv = exp.tenant("alpha").data.source.csv
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    # south sells nothing in the 4 training weeks of the holdout split (8 weeks, holdout 4)
+    lines = [",".join([*row[:2], "0", *row[3:]]) if row[1] == "south"
+             and row[0] < "2024-01-29" else line
+             for line, row in ((line, line.split(",")) for line in lines)]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    hashes, errors, _ = _prepare_data(exp, tmp_path / "out", [].append, cache=False)
+    assert set(errors) == {"alpha"} and "beta" in hashes  # the other tenant is kept
+    assert errors["alpha"].startswith(f"{csv}: column 'revenue': the holdout split trains on "
+                                      f"the first 4 weeks")
+    assert "'south'" in errors["alpha"] and "segment_size" in errors["alpha"]

@@ -11,13 +11,14 @@ The two entry points the rest of the package uses:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
-from mmm_evidence.config import EvaluationSettings, ExperimentConfig
+from mmm_evidence.config import ExperimentConfig
 from mmm_evidence.data.panel import Panel
 
-__all__ = ["Panel", "prepare_tenant_data", "check_split_sizes", "load_tenant_panel",
-           "tenant_data_dir", "file_sha256", "check_history"]
+__all__ = ["Panel", "prepare_tenant_data", "load_tenant_panel", "tenant_data_dir",
+           "file_sha256", "check_history"]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -48,31 +49,13 @@ def check_history(n_weeks: int, holdout_weeks: int, min_train_weeks: int, source
             f"bring at least {holdout_weeks + need} weeks, or shorten the holdout")
 
 
-def check_split_sizes(panel: Panel, evaluation: EvaluationSettings, source: str,
-                      kpi: str) -> None:
-    """Raise DataError when a tenant sized by its mean KPI (no ``segment_size``) has a segment
-    without KPI in the training weeks of a split: its size there, the mean KPI of those weeks,
-    is 0, and every fit of that split would stop. The shortest training weeks decide (a
-    longer prefix holds them); the error names the segments and the split."""
-    from mmm_evidence.data.panel import kpi_size
-    from mmm_evidence.data.schema import DataError
-    from mmm_evidence.evaluation.splits import evaluation_splits
-
-    if not panel.size_from_kpi:
-        return
-    first = min(evaluation_splits(panel.n_weeks, evaluation), key=lambda s: s.train_end)
-    try:
-        kpi_size(panel.kpi[:, :first.train_end], panel.segments,
-                 panel.dates[:first.train_end])
-    except ValueError as exc:
-        raise DataError(f"{source}: column {kpi!r}: the {first.name} split trains on the first "
-                        f"{first.train_end} weeks, and {exc}") from None
-
-
 def prepare_tenant_data(
-    exp: ExperimentConfig, tenant: str, output_dir: str | Path
+    exp: ExperimentConfig, tenant: str, output_dir: str | Path,
+    check: Callable[[Panel], None] | None = None,
 ) -> dict[str, str]:
-    """Materialise (synthetic) or check (CSV) a tenant's inputs; return {path: sha256}."""
+    """Materialise (synthetic) or check (CSV) a tenant's inputs; return {path: sha256}.
+    ``check``: a further check of a CSV tenant's panel from a layer above (the pipeline's:
+    ``evaluation.splits.check_split_sizes``), raising DataError."""
     cfg = exp.tenant(tenant)
     history = (exp.evaluation.holdout_weeks, exp.evaluation.min_train_weeks)
     if cfg.data.synthetic is not None:
@@ -88,7 +71,8 @@ def prepare_tenant_data(
         panel = attach_lift_tests(read_tenant_csv(cfg), cfg.data.source.lift_tests,
                                   cfg.calibrate_with_lift_tests)
         check_history(panel.n_weeks, *history, str(cfg.data.source.csv))
-        check_split_sizes(panel, exp.evaluation, str(cfg.data.source.csv), cfg.kpi)
+        if check is not None:
+            check(panel)
         src = cfg.data.source
         files = [p for p in (src.csv, src.segments_csv, src.truth, src.lift_tests)
                  if p is not None]

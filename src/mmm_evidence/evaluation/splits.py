@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mmm_evidence.config import EvaluationSettings
+
+if TYPE_CHECKING:
+    from mmm_evidence.data.panel import Panel
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,23 @@ def cv_splits(n_weeks: int, evaluation: EvaluationSettings) -> list[Split]:
 def evaluation_splits(n_weeks: int, evaluation: EvaluationSettings) -> list[Split]:
     """The validation notebook's splits: the holdout, then the rolling-origin folds."""
     return [holdout_split(n_weeks, evaluation.holdout_weeks), *cv_splits(n_weeks, evaluation)]
+
+
+def check_split_sizes(panel: Panel, evaluation: EvaluationSettings, source: str,
+                      kpi: str) -> None:
+    """Raise DataError when a tenant sized by its mean KPI (no ``segment_size``) has a segment
+    without KPI in the training weeks of a split: its size there, the mean KPI of those weeks,
+    is 0, and every fit of that split would stop. The shortest training weeks decide (a
+    longer prefix holds them); the error names the segments and the split."""
+    from mmm_evidence.data.panel import kpi_size
+    from mmm_evidence.data.schema import DataError
+
+    if not panel.size_from_kpi:
+        return
+    first = min(evaluation_splits(panel.n_weeks, evaluation), key=lambda s: s.train_end)
+    try:
+        kpi_size(panel.kpi[:, :first.train_end], panel.segments,
+                 panel.dates[:first.train_end])
+    except ValueError as exc:
+        raise DataError(f"{source}: column {kpi!r}: the {first.name} split trains on the first "
+                        f"{first.train_end} weeks, and {exc}") from None

@@ -326,8 +326,14 @@ def _prepare_data(exp: ExperimentConfig, output_dir: Path, progress: Callable[[s
             continue
         try:
             from mmm_evidence.data import prepare_tenant_data
+            from mmm_evidence.evaluation.splits import check_split_sizes
 
-            hashes[tenant] = prepare_tenant_data(exp, tenant, output_dir)
+            cfg = exp.tenant(tenant)
+
+            def check(panel, cfg=cfg):
+                check_split_sizes(panel, exp.evaluation, str(cfg.data.source.csv), cfg.kpi)
+
+            hashes[tenant] = prepare_tenant_data(exp, tenant, output_dir, check)
             stamps.store(exp, tenant, hashes[tenant])
         except (ValueError, OSError) as exc:  # DataError and ConfigError are ValueErrors
             errors[tenant] = str(exc) or type(exc).__name__
