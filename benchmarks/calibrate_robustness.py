@@ -36,8 +36,8 @@ significant digits since its values are shares of a residual sum of squares, far
 for the national band the p95 of its one-segment half (0.087; the band's p95, 0.070, would
 fail a correct national model more often than 1 in 20, one series leaving more structure).
 ``baseline_form`` (added later still) the same way: p95 0.0115 geo -> 0.012, the national
-one-segment half's p95 0.135 -> 0.14 (a value its check does not judge — p >= 0.01 — is
-listed in the row's ``unjudged`` and passes).
+one-segment half's p95 0.135 -> 0.14 (a value its check does not judge — p >= 0.01, or 5
+segments or fewer — is listed in the row's ``unjudged`` and passes).
 """
 
 from __future__ import annotations

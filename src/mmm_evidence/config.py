@@ -551,7 +551,8 @@ class NationalRobustnessThresholds(RobustnessThresholds):
     # leaves more structure than 2-5 (p95 0.033), and the band's p95 (0.070) would fail
     # a correct national model more often than 1 in 20
     baseline_form: PositiveFloat = 0.14  # p95 of the one-segment half 0.135 (2-5
-    # segments: 0.051), as carryover_form; the band's p95 is 0.123
+    # segments: 0.051), as carryover_form; the band's p95 is 0.123. Reported against it only:
+    # the check never judges 5 segments or fewer (robustness._baseline_form)
 
 
 class RobustnessSettings(_Strict):

@@ -43,8 +43,10 @@ def test_quick_run_covers_every_cell(bench, tmp_path, capsys):
     rows = data["tenants"]
     assert len(rows) == len(bench.SHAPES) * len(bench.PROCESSES) and not data["failures"]
     for row in rows:
-        assert row["flagged"] == (row["value"] > row["threshold"]
-                                  and row["p_value"] < bench.BASELINE_FORM_ALPHA)
+        assert row["would_flag"] == (row["value"] > row["threshold"]
+                                     and row["p_value"] < bench.BASELINE_FORM_ALPHA)
+        assert row["flagged"] == (row["would_flag"] and row["segments"] > 5)
+        assert row["judged"] or not row["flagged"]
     drift = next(r for r in rows if r["shape"] == "geo" and r["process"] == "seasonality_drift")
     own = next(r for r in rows if r["shape"] == "geo" and r["process"] == "own")
     assert drift["flagged"] and not own["flagged"]

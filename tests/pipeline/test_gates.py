@@ -379,8 +379,8 @@ def test_identification_gate_flags_wide_or_zero_intervals():
         c: {"low": None, "high": float("nan")} for c in scraps["elasticities"]}}}
     gate = elasticity_identified_gate(bad, settings)
     assert gate["passed"] is None
-    assert gate["detail"] == ("no usable elasticity interval for radio, search, tv (estimated "
-                              "share ≥ 0.02): missing or not finite")
+    assert gate["detail"] == ("no usable elasticity and interval for radio, search, tv "
+                              "(estimated share ≥ 0.02): one of them missing or not finite")
 
 
 @pytest.mark.parametrize(("value", "expected"), [

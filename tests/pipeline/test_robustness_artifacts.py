@@ -164,6 +164,11 @@ def test_log_is_made_from_the_report(tmp_path: Path) -> None:
     assert "gamma (gamma): no checks — the robustness notebook did not run" in lines
     assert lines[-1] == "total: 5/6 passed, 1 failed over 4 tenant(s)"
     assert text.endswith("\n") and "\r" not in text
+    # a value its check did not judge says so where the threshold would stand
+    data["tenants"]["beta"]["checks"][0].update(value=0.45, judged=False)
+    row = next(line for line in render_robustness_log(data).splitlines()
+               if "beta" not in line and "0.45" in line)
+    assert row.split()[0] == "PASS" and "not judged" in row and "<=" not in row
 
 
 def test_model_card_shows_a_robustness_summary(tmp_path: Path) -> None:

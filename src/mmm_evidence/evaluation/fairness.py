@@ -217,7 +217,7 @@ def uplift_gap_note(frame: pd.DataFrame) -> str | None:
                 "error is −100 %): there is no disparity to judge — the elasticity gates "
                 "judge the missing effect")
     judged = true != 0
-    if np.all(predicted[judged] / true[judged] <= NEAR_NONE):
+    if np.all(np.abs(predicted[judged]) <= NEAR_NONE * np.abs(true[judged])):
         return (f"the model predicts at most {NEAR_NONE:.0%} of the true media uplift in every "
                 f"segment: errors pressed against −100 % leave no disparity to judge — the "
                 f"elasticity gates judge the missing effect")

@@ -927,7 +927,7 @@ def baseline_candidates(panel: Panel, model: MMM) -> dict[str, np.ndarray]:
     return {form: np.stack(cols, axis=-1) for form, cols in out.items() if cols}
 
 
-def baseline_residual_fit(model: MMM, panel: Panel) -> dict[str, Any]:
+def baseline_residual_fit(model: MMM, panel: Panel) -> dict[str, Any] | None:
     """How much of the fit's residuals the baseline departures of ``baseline_candidates``
     explain beyond the fitted model — a score test of the baseline form on the residuals as
     ``_residual_score`` prepares them. Each departure enters every segment in proportion to
@@ -936,22 +936,27 @@ def baseline_residual_fit(model: MMM, panel: Panel) -> dict[str, Any]:
     the residual sum of squares all candidates explain, "chance": the share K regressors
     explain of white noise on average (K / the residuals' degrees of freedom once the baseline
     and the fitted response are projected off: about 13 of 130 national weeks, far less over
-    many segments), "p_value": chi-squared p-value of the score statistic, "forms": {form: the
-    share that form explains on its own}}."""
-    from scipy.stats import chi2  # scipy.stats: a slow import, only here
+    many segments), "p_value": the F test's p-value of the candidates (explained / rank over
+    what is left / (dof - rank)), "dof": those degrees of freedom, "forms": {form: the share
+    that form explains on its own}}; None when the residuals have no more degrees of freedom
+    than there are candidates."""
+    from scipy.stats import f as f_dist  # scipy.stats: a slow import, only here
 
     forms = baseline_candidates(panel, model)
     level = np.asarray(model.predict(panel), float).mean(axis=1)  # (G,)
     weekly = np.concatenate(list(forms.values()), axis=-1)  # (T, K)
     candidates = level[:, None, None] * weekly[None, :, :]
-    e, cand, sigma2, free = _residual_score(model, panel, lambda z: candidates,
-                                            weekly.shape[1], rho_beyond_candidates=True)
+    e, cand, _, free = _residual_score(model, panel, lambda z: candidates, weekly.shape[1],
+                                       rho_beyond_candidates=True)
     total = max(float(e @ e), 1e-300)
     explained, rank = _explained(cand, e)
-    out: dict[str, Any] = {"partial_r2": explained / total,
-                           "chance": rank / max(free, 1),
-                           "p_value": float(chi2.sf(explained / max(sigma2, 1e-300), rank)),
-                           "forms": {}}
+    if free <= rank or rank == 0:
+        return None
+    left = max(total - explained, 1e-300)
+    out: dict[str, Any] = {"partial_r2": explained / total, "chance": rank / free,
+                           "p_value": float(f_dist.sf((explained / rank) / (left / (free - rank)),
+                                                      rank, free - rank)),
+                           "dof": free, "forms": {}}
     start = 0
     for form, cols in forms.items():
         alone, _ = _explained(cand[:, start:start + cols.shape[1]], e)
@@ -993,27 +998,35 @@ _FORM_WORDS = {"seasonality_drift": "a seasonal pattern that changes over the ye
         residual sum of squares explained by each yearly harmonic x time (a seasonal pattern
         that drifts), three harmonics above the fitted ones (a sharper seasonal peak) and steps
         at a quarter, half and three quarters of the weeks (a lasting level change), each in
-        proportion to the
-        segment's level, less the share as many regressors explain of white noise; judged
-        only when the score test tells them from noise (p < 0.01). Media
+        proportion to the segment's level, less the share as many regressors explain of white
+        noise; judged only when their F test tells them from noise (p < 0.01) and the tenant
+        has more than
+        national_max_segments segments (on fewer series the lag-1 autocorrelation left after
+        so many projections is underestimated and slow noise passes for a departure). Media
         with spend that follows such an unmodelled baseline absorb it: their elasticities come
         out too high or too low whatever their own form.""")
 def _baseline_form(ctx: SuiteContext) -> Measurement:
     fit = baseline_residual_fit(ctx.reference, ctx.panel)
+    if fit is None:
+        return Measurement(None, "the residuals have no more degrees of freedom than the "
+                           "departures tested: too few weeks for the fitted model")
     worst = max(fit["forms"], key=lambda f: (fit["forms"][f], f))
     per = ", ".join(f"{f.replace('_', ' ')} {v:.3g}" for f, v in fit["forms"].items())
+    few = ctx.panel.n_segments <= ctx.settings.national_max_segments
     significant = fit["p_value"] < BASELINE_FORM_ALPHA
+    why = ("" if significant and not few else
+           f"; not judged: {ctx.panel.n_segments} segment(s) — on so few series slow "
+           f"departures cannot be told from autocorrelated noise" if few else
+           f"; not judged: p ≥ {BASELINE_FORM_ALPHA:g}, not told from noise")
     return Measurement(fit["partial_r2"] - fit["chance"],
                        f"share of the residual sum of squares explained by baseline departures "
                        f"the segments share: {fit['partial_r2']:.3g}, {fit['chance']:.3g} by "
-                       f"chance (p {fit['p_value']:.2g}"
-                       + ("" if significant else f" ≥ {BASELINE_FORM_ALPHA:g}: not told from "
-                          "noise, not judged")
-                       + f"); alone: {per}; most by {_FORM_WORDS[worst]}",
+                       f"chance (p {fit['p_value']:.2g}{why}); alone: {per}; most by "
+                       f"{_FORM_WORDS[worst]}",
                        {"partial_r2": fit["partial_r2"], "chance": fit["chance"],
                         "forms": fit["forms"], "p_value": fit["p_value"],
                         "extra_harmonics": EXTRA_HARMONICS, "step_points": list(STEP_POINTS)},
-                       judged=significant)
+                       judged=significant and not few)
 
 
 def _source_channel(ctx: SuiteContext) -> str:

@@ -289,8 +289,8 @@ def elasticity_identified_gate(scraps: Mapping[str, Any], settings: Identificati
         if not intervals:
             why = "no elasticity intervals were reported (bootstrap off)"
         elif unusable:
-            why = (f"no usable elasticity interval for {', '.join(unusable)} (estimated share "
-                   f"≥ {settings.min_share:g}): missing or not finite")
+            why = (f"no usable elasticity and interval for {', '.join(unusable)} (estimated "
+                   f"share ≥ {settings.min_share:g}): one of them missing or not finite")
         else:
             shares = [finite_number(v) for v in (scraps.get("contribution_shares") or {}
                                                  ).values()]

@@ -118,7 +118,8 @@ LIMITATIONS = (
     "harmonics and the controls. A seasonal pattern that changes over the years, a sharper "
     "peak, a lasting level change or an unobserved demand shock that spend follows is "
     "absorbed partly by the media, whatever their own form; the robustness suite's "
-    "baseline_form check flags most such geo tenants, few national ones. Intervals and the "
+    "baseline_form check flags most such geo tenants and does not judge national ones. "
+    "Intervals and the "
     "identification gate describe noise, not confounding: only lift tests check that.",
 )
 

@@ -74,7 +74,8 @@ def render_robustness_log(report: Mapping[str, Any]) -> str:
         if note:
             lines.append(f"  judged by the {note}")
         for c in section.get("checks") or []:
-            passes = f"{c.get('comparison', '')} {format_value(c.get('threshold'))}"
+            passes = (f"{c.get('comparison', '')} {format_value(c.get('threshold'))}"
+                      if c.get("judged") is not False else "not judged")
             lines.append(f"  {_MARK.get(c.get('passed'), 'N/A'):<4}  "
                          f"{c.get('category', ''):<{cat_width}}  {c.get('name', ''):<{width}}  "
                          f"{format_value(c.get('value')):>10}  {passes:<9}  "
