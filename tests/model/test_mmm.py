@@ -3,6 +3,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import approx_fprime
 
@@ -18,6 +19,7 @@ from mmm_evidence.model.mmm import (
     hill_log_slope,
     media_design,
     typical_spend,
+    yearly_harmonics,
 )
 from mmm_evidence.model.transforms import delay_spend, hill
 from tests.model.conftest import TRUE, model_form_panel
@@ -430,3 +432,18 @@ def test_a_channel_with_constant_spend_gets_no_effect(jitter):
     base = MMM(settings, seed=1).fit(panel).elasticities(panel)
     for channel in base:
         assert model.elasticities(extra)[channel] == pytest.approx(base[channel], rel=1e-3)
+
+
+def test_yearly_harmonics_by_hand() -> None:
+    """sin/cos of 2πk × (day of year − 1) / 365.25, k by k: the baseline's yearly terms (and
+    the linear baselines' and baseline_form's, which call the same function)."""
+    dates = pd.DatetimeIndex(["2023-01-01", "2023-04-02", "2023-07-02"])  # days 1, 92, 183
+    fraction = np.array([0.0, 91.0, 182.0]) / 365.25
+    got = yearly_harmonics(dates, [1, 3])
+    expected = [np.sin(2 * np.pi * fraction), np.cos(2 * np.pi * fraction),
+                np.sin(6 * np.pi * fraction), np.cos(6 * np.pi * fraction)]
+    assert len(got) == 4
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-12)
+    assert got[0][0] == 0.0 and got[1][0] == 1.0 and got[0][1] == pytest.approx(0.99998, abs=1e-4)
+    assert yearly_harmonics(dates, []) == []

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mmm_evidence.config import TenantConfig
-from mmm_evidence.data.panel import Panel
+from mmm_evidence.data.panel import Panel, kpi_size
 from mmm_evidence.data.schema import MAX_SHOWN, DataError, validate_tenant_frame
 
 __all__ = ["DataError", "read_tenant_csv", "read_tenant_files"]
@@ -116,7 +116,7 @@ def _read_segments(path: Path, segments: tuple[str, ...], segment_column: str = 
 
 def _segment_size(
     tenant: TenantConfig, kpi: np.ndarray, segments: tuple[str, ...], csv: Path,
-    attributes: pd.DataFrame | None, segments_csv: Path | None,
+    attributes: pd.DataFrame | None, segments_csv: Path | None, dates: pd.DatetimeIndex,
 ) -> np.ndarray:
     """Segment size from the attribute column ``tenant.segment_size`` or the mean KPI; mean 1."""
     column = tenant.segment_size
@@ -140,14 +140,10 @@ def _segment_size(
             raise DataError(f"{segments_csv}: column {column!r}: expected a number > 0 "
                             f"(segment size); offending segments: {shown}")
     else:
-        size = kpi.mean(axis=1)
-        bad = ~(size > 0)
-        if bad.any():
-            shown = ", ".join(f"segment {segments[i]!r}: {size[i]:g}"
-                              for i in np.flatnonzero(bad)[:MAX_SHOWN].tolist())
-            raise DataError(f"{csv}: column {tenant.kpi!r}: expected a mean > 0 per segment "
-                            f"(used as segment size without 'segment_size'); offending "
-                            f"segments: {shown}")
+        try:  # the one definition, also Panel.weeks' for the weeks a fit keeps
+            return kpi_size(kpi, segments, dates)
+        except ValueError as exc:
+            raise DataError(f"{csv}: column {tenant.kpi!r}: {exc}") from None
     return size / size.mean()
 
 
@@ -258,7 +254,7 @@ def read_tenant_files(
     attributes = (_read_segments(Path(segments_csv), segments,
                                  columns.get("segment", "segment")) if segments_csv else None)
     size = _segment_size(tenant, kpi, segments, csv, attributes,
-                         Path(segments_csv) if segments_csv else None)
+                         Path(segments_csv) if segments_csv else None, dates)
     truth_data = _read_truth(Path(truth), tenant.channels) if truth else None
     return Panel(
         tenant=tenant.name, dates=dates, segments=segments, channels=tuple(tenant.channels),

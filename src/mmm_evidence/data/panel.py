@@ -15,9 +15,9 @@ def kpi_size(kpi: np.ndarray, segments: tuple[str, ...], dates: pd.DatetimeIndex
     bad = np.flatnonzero(~(size > 0))
     if bad.size:
         span = (f"{dates[0].date()} to {dates[-1].date()}" if len(dates) else "no weeks")
-        shown = ", ".join(repr(segments[i]) for i in bad[:5].tolist())
+        shown = ", ".join(f"{segments[i]!r}: {size[i]:g}" for i in bad[:5].tolist())
         raise ValueError(f"segment size is the mean KPI (no 'segment_size'), and it is not > 0 "
-                         f"over {span} for segment(s) {shown}: give the tenant a "
+                         f"over {span} for segment {shown}: give the tenant a "
                          f"'segment_size' attribute column")
     return size / size.mean()
 

@@ -87,10 +87,9 @@ def calendar_design(dates: pd.DatetimeIndex, origin: pd.Timestamp, scale_weeks: 
     cols = [np.ones(len(dates))]
     if trend:
         cols.append(((pd.DatetimeIndex(dates) - origin).days.to_numpy() / 7.0) / scale_weeks)
-    year_fraction = (pd.DatetimeIndex(dates).day_of_year.to_numpy() - 1) / 365.25
-    for k in range(1, fourier_order + 1):
-        cols.append(np.sin(2 * np.pi * k * year_fraction))
-        cols.append(np.cos(2 * np.pi * k * year_fraction))
+    from mmm_evidence.model.mmm import yearly_harmonics  # the model module: on first use
+
+    cols += yearly_harmonics(dates, range(1, fourier_order + 1))
     return np.stack(cols, axis=-1)
 
 

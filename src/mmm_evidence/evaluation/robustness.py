@@ -46,7 +46,7 @@ from mmm_evidence.config import ModelSettings, RobustnessSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.splits import holdout_split
 from mmm_evidence.model.linalg import column_basis, lstsq_columns
-from mmm_evidence.model.mmm import MMM, baseline_design
+from mmm_evidence.model.mmm import MMM, baseline_design, yearly_harmonics
 from mmm_evidence.model.uncertainty import block_indices, residual_inflation
 
 PERTURBATION = "perturbation"
@@ -891,15 +891,13 @@ def carryover_residual_fit(model: MMM, panel: Panel, lags: Sequence[int] = CARRY
     return out
 
 
-#: What ``baseline_residual_fit`` looks for in the residuals, beyond the fitted baseline.
-BASELINE_FORMS = ("seasonality_drift", "sharper_seasonality", "level_change")
 #: Extra yearly harmonics above the fitted order (sharper_seasonality) and the points, as
 #: fractions of the weeks, where a step may start (level_change).
 EXTRA_HARMONICS = 3
 STEP_POINTS = (0.25, 0.5, 0.75)
-#: ``baseline_form`` judges its share only when the score test tells the departures from
-#: noise at this level: on a short series 13 slow regressors explain a large share of
-#: residuals they do not describe.
+#: ``baseline_form`` judges its share only when the F test tells the departures from noise
+#: at this level: on a short series 13 slow regressors explain a large share of residuals
+#: they do not describe.
 BASELINE_FORM_ALPHA = 0.01
 
 
@@ -912,15 +910,10 @@ def baseline_candidates(panel: Panel, model: MMM) -> dict[str, np.ndarray]:
     year of yearly terms are left out when the fit has none."""
     t_n = panel.n_weeks
     tau = np.arange(t_n) / max(t_n - 1, 1) - 0.5
-    year = (panel.dates.day_of_year.to_numpy() - 1) / 365.25
     order = int(model.fourier_order)
-
-    def harmonics(ks: Iterable[int]) -> list[np.ndarray]:
-        return [f(2 * np.pi * k * year) for k in ks for f in (np.sin, np.cos)]
-
-    out = {"seasonality_drift": harmonics(range(1, order + 1)),
-           "sharper_seasonality": harmonics(range(order + 1, order + 1 + EXTRA_HARMONICS))
-           if order else [],
+    out = {"seasonality_drift": yearly_harmonics(panel.dates, range(1, order + 1)),
+           "sharper_seasonality": yearly_harmonics(
+               panel.dates, range(order + 1, order + 1 + EXTRA_HARMONICS)) if order else [],
            "level_change": [(np.arange(t_n) >= round(p * t_n)).astype(float)
                             for p in STEP_POINTS]}
     out["seasonality_drift"] = [h * tau for h in out["seasonality_drift"]]
@@ -1000,11 +993,10 @@ _FORM_WORDS = {"seasonality_drift": "a seasonal pattern that changes over the ye
         at a quarter, half and three quarters of the weeks (a lasting level change), each in
         proportion to the segment's level, less the share as many regressors explain of white
         noise; judged only when their F test tells them from noise (p < 0.01) and the tenant
-        has more than
-        national_max_segments segments (on fewer series the lag-1 autocorrelation left after
-        so many projections is underestimated and slow noise passes for a departure). Media
-        with spend that follows such an unmodelled baseline absorb it: their elasticities come
-        out too high or too low whatever their own form.""")
+        has more than national_max_segments segments (on fewer series the lag-1
+        autocorrelation left after so many projections is underestimated and slow noise passes
+        for a departure). Media with spend that follows such an unmodelled baseline absorb it:
+        their elasticities come out too high or too low whatever their own form.""")
 def _baseline_form(ctx: SuiteContext) -> Measurement:
     fit = baseline_residual_fit(ctx.reference, ctx.panel)
     if fit is None:

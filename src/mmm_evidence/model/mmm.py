@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,6 +123,13 @@ def yearly_order(fourier_order: int, n_weeks: int, min_weeks: int) -> int:
     return fourier_order if n_weeks >= min_weeks else 0
 
 
+def yearly_harmonics(dates: pd.DatetimeIndex, orders: Iterable[int]) -> list[np.ndarray]:
+    """sin and cos of 2π k × the fraction of the year of each date, for each k of ``orders``
+    (the yearly terms of the baseline; day of year − 1 over 365.25)."""
+    year_fraction = (pd.DatetimeIndex(dates).day_of_year.to_numpy() - 1) / 365.25
+    return [f(2 * np.pi * k * year_fraction) for k in orders for f in (np.sin, np.cos)]
+
+
 def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Timestamp,
                     scale_weeks: float, fourier_order: int, trend: bool) -> np.ndarray:
     """Per-segment baseline design (G, T, p): intercept, trend, Fourier terms, controls."""
@@ -130,10 +137,7 @@ def baseline_design(dates: pd.DatetimeIndex, controls: np.ndarray, origin: pd.Ti
     cols = [np.ones(t_n)]
     if trend:
         cols.append(((dates - origin).days.to_numpy() / 7.0) / scale_weeks)
-    year_fraction = (dates.day_of_year.to_numpy() - 1) / 365.25
-    for k in range(1, fourier_order + 1):
-        cols.append(np.sin(2 * np.pi * k * year_fraction))
-        cols.append(np.cos(2 * np.pi * k * year_fraction))
+    cols += yearly_harmonics(dates, range(1, fourier_order + 1))
     common = np.stack(cols, axis=-1)  # (T, q)
     common = np.broadcast_to(common, (g_n, t_n, common.shape[1]))
     return np.concatenate([common, controls], axis=-1)

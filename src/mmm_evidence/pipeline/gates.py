@@ -283,18 +283,16 @@ def elasticity_identified_gate(scraps: Mapping[str, Any], settings: Identificati
     table = identification(scraps, settings)
     if not table:
         intervals = (scraps.get("uncertainty") or {}).get("elasticity") or {}
-        shares = scraps.get("contribution_shares") or {}
-        unusable = sorted(str(c) for c, v in shares.items()
-                          if (finite_number(v) or 0.0) >= settings.min_share)
+        shares = {str(c): finite_number(v)
+                  for c, v in (scraps.get("contribution_shares") or {}).items()}
+        unusable = sorted(c for c, v in shares.items() if (v or 0.0) >= settings.min_share)
         if not intervals:
             why = "no elasticity intervals were reported (bootstrap off)"
         elif unusable:
             why = (f"no usable elasticity and interval for {', '.join(unusable)} (estimated "
                    f"share ≥ {settings.min_share:g}): one of them missing or not finite")
         else:
-            shares = [finite_number(v) for v in (scraps.get("contribution_shares") or {}
-                                                 ).values()]
-            largest = max((v for v in shares if v is not None), default=None)
+            largest = max((v for v in shares.values() if v is not None), default=None)
             why = (f"no channel to judge: none has an estimated contribution share ≥ "
                    f"{settings.min_share:g}"
                    + (f" (largest {100 * largest:.2f} %)" if largest is not None else ""))

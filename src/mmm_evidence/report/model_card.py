@@ -14,12 +14,12 @@ identical rerun on the same day gives the same bytes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmm_evidence.pipeline.files import write_text
+from mmm_evidence.pipeline.gates import finite_number
 from mmm_evidence.report import card_plots
 from mmm_evidence.report.defects import collect_defects, defect_blocks, gate_notebook
 from mmm_evidence.report.document import (
@@ -191,8 +191,9 @@ def media_summary(section: Mapping) -> str | None:
     """One sentence on what the tenant's model attributes to media, in words a marketing team
     reads first: the share of the KPI credited to media, the largest channels, and whether any
     experiment (a lift test in the data) checks these figures. None without shares."""
-    shares = {str(c): v for c, v in (section.get("contribution_shares") or {}).items()
-              if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+    numbers = {str(c): finite_number(v)
+               for c, v in (section.get("contribution_shares") or {}).items()}
+    shares = {c: v for c, v in numbers.items() if v is not None}
     if not shares:
         return None
     kpi = ((section.get("data") or {}).get("kpi")) or "KPI"
