@@ -138,6 +138,42 @@ def test_failed_tasks_and_incomplete_entries_are_not_used(tmp_path: Path) -> Non
     assert cache.lookup("g" * 64) is None
 
 
+def test_an_entry_whose_files_changed_after_storing_is_rejected(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cache = TaskCache(out)
+    html = Path("files") / "tenants" / "alpha" / "validation.html"
+    edits = {
+        "edited": lambda e: (e / html).write_text("<edited>", encoding="utf-8"),
+        "truncated": lambda e: (e / html).write_bytes((e / html).read_bytes()[:3]),
+        "scraps": lambda e: (e / "scraps.json").write_text('{"metrics": {"r2": 0.99}}',
+                                                         encoding="utf-8"),
+        "removed": lambda e: (e / html).unlink(),
+        "record": lambda e: (e / "entry.json").write_text("{not json", encoding="utf-8"),
+        "unhashed": lambda e: (e / "entry.json").write_text(json.dumps(
+            {k: v for k, v in json.loads((e / "entry.json").read_text(encoding="utf-8")).items()
+             if k != "sha256"}), encoding="utf-8"),
+    }
+    reasons = {}
+    for i, (label, edit) in enumerate(edits.items()):
+        key = str(i) * 64
+        assert cache.store(key, _result(out))
+        assert cache.lookup(key) is not None and key not in cache.rejected
+        edit(cache.entry(key))
+        assert cache.lookup(key) is None, label
+        reasons[label] = cache.rejected[key]
+    assert reasons["edited"] == reasons["truncated"] == (
+        "tenants/alpha/validation.html changed after it was stored (SHA-256 differs)")
+    assert reasons["scraps"] == "scraps.json changed after it was stored (SHA-256 differs)"
+    assert reasons["removed"] == "tenants/alpha/validation.html is missing"
+    assert reasons["record"] == "entry.json is not valid JSON"
+    assert reasons["unhashed"] == "entry.json has no file list or no SHA-256"
+    # an entry that was never stored is a plain miss, not a rejection
+    assert cache.lookup("z" * 64) is None and "z" * 64 not in cache.rejected
+    # storing again replaces a rejected entry with a good one
+    assert cache.store("0" * 64, _result(out))
+    assert cache.lookup("0" * 64) is not None and "0" * 64 not in cache.rejected
+
+
 def test_prune_removes_least_recently_used_entries_but_never_the_kept(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cache = TaskCache(out)
@@ -269,6 +305,18 @@ def test_hits_misses_after_edits_and_no_cache(tmp_path: Path) -> None:
     assert manifest["cache"]["hits"] == 4 and manifest["cache"]["executed"] == 0
     assert [t["cache_key"] for t in manifest["tasks"]] == [
         cold_keys[(t, nb)] for t in ("alpha", "beta") for nb in NOTEBOOKS]
+
+    # a cached export edited by hand: that task is executed again, and says why
+    entry = TaskCache(out).entry(cold_keys[("alpha", "validation")])
+    cached_html = entry / "files" / "tenants" / "alpha" / "validation.html"
+    cached_html.write_text("<p>a forged export</p>", encoding="utf-8")
+    _, _, executed, lines = _run(params, out)
+    assert executed == {("alpha", "validation")}
+    assert ("cache: the entry of alpha · validation is not used (tenants/alpha/validation.html "
+            "changed after it was stored (SHA-256 differs)): executing it again") in lines
+    assert "forged" not in (out / "tenants" / "alpha" / "validation.html").read_text(
+        encoding="utf-8")
+    assert _bytes(out) == cold_bytes
 
     # one notebook edited: that notebook reruns for every tenant, nothing else
     source = load_experiment(params).notebook_path("baselines")

@@ -89,7 +89,27 @@ def test_an_unreadable_cache_file_is_refitted_and_replaced(panel, tmp_path: Path
     first.path(84).write_text("{not json", encoding="utf-8")
     again = _models(panel, tmp_path)
     assert again.fit(84).to_json() == good and again.fitted == [84]
-    assert json.loads(first.path(84).read_text(encoding="utf-8"))["seed"] == 5
+    record = json.loads(first.path(84).read_text(encoding="utf-8"))
+    assert record["model"] == good and json.loads(record["model"])["seed"] == 5
+
+
+def test_a_cache_file_edited_after_it_was_written_is_refitted(panel, tmp_path: Path) -> None:
+    first = _models(panel, tmp_path)
+    good = first.fit(84).to_json()
+    path = first.path(84)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    model = json.loads(record["model"])
+    model["seed"] = 6  # still a readable model, but not the one that was fitted
+    edited = json.dumps(model)
+    assert MMM.from_json(edited).to_json() != good
+    path.write_text(json.dumps({**record, "model": edited}), encoding="utf-8")
+    again = _models(panel, tmp_path)
+    assert again.fit(84).to_json() == good and again.fitted == [84] and again.loaded == []
+    # a file written under another key (a renamed file) is not used either
+    other = _models(panel, tmp_path, seed=6)
+    path.rename(other.path(84))
+    assert other.fit(84) is not None and other.fitted == [84]
+    assert json.loads(other.path(84).read_text(encoding="utf-8"))["key"] == other.key(84)
 
 
 def test_without_a_cache_folder_every_fit_is_fitted(panel) -> None:

@@ -23,6 +23,11 @@ the files back where the task would have written them; the run manifest records 
 ``cached`` and ``cache_key``. ``mmm-evidence run --no-cache`` executes everything (and
 refreshes the entries).
 
+An entry is not trusted as written: ``entry.json`` records the SHA-256 of every stored file
+and of the scraps, and a lookup checks them all before the entry is used. A file edited,
+truncated or removed after it was stored makes the entry a miss (``TaskCache.rejected`` says
+why; the runner prints it): the task is executed again and its entry replaced.
+
 Every edit of a notebook, a module or a tenant adds entries, so after each run the task cache
 is cut to ``runner.cache_max_mb`` (``TaskCache.prune``): the least recently used entries go
 first (an entry's folder time is refreshed when it is stored or restored), and never one of
@@ -51,7 +56,7 @@ if TYPE_CHECKING:
     from mmm_evidence.pipeline.tasks import NotebookTask, TaskResult
 
 #: Bump when the layout of an entry or what goes into a key changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: The cache folder inside a run's output folder.
 CACHE_DIR = ".cache"
 
@@ -153,6 +158,38 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: The scraps of a task-cache entry, beside ``entry.json`` and ``files/``.
+SCRAPS_FILE = "scraps.json"
+
+
+def _entry_problem(folder: Path, key: str, text: str) -> str | None:
+    """Why the task-cache entry in ``folder`` (``entry.json`` read as ``text``) must not be
+    used for ``key``, or None when it can: its record, then every file's SHA-256."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return "entry.json is not valid JSON"
+    if not isinstance(record, dict) or record.get("format") != CACHE_FORMAT:
+        return f"entry of another cache format (expected {CACHE_FORMAT})"
+    if record.get("key") != key:
+        return "entry.json names another key"
+    files, sha256 = record.get("files"), record.get("sha256")
+    if not isinstance(files, dict) or not isinstance(sha256, dict):
+        return "entry.json has no file list or no SHA-256"
+    expected = {**{relative: folder / "files" / relative for relative in files.values()},
+                SCRAPS_FILE: folder / SCRAPS_FILE}
+    for name, path in expected.items():
+        if name not in sha256:
+            return f"no SHA-256 recorded for {name}"
+        try:
+            actual = _file_sha256(path)
+        except OSError:
+            return f"{name} is missing"
+        if actual != sha256[name]:
+            return f"{name} changed after it was stored (SHA-256 differs)"
+    return None
+
+
 def _path_fields(result: TaskResult) -> dict[str, Path]:
     """{field name: path} of the files a task result names (ipynb, html, reviewer html ...)."""
     out = {}
@@ -176,25 +213,26 @@ class TaskCache:
     def __init__(self, output_dir: str | Path):
         self.output_dir = Path(output_dir)
         self.root = cache_dir(output_dir) / "tasks"
+        #: {key: why its entry was not used} for entries that exist but failed a check
+        self.rejected: dict[str, str] = {}
 
     def entry(self, key: str) -> Path:
         return self.root / key
 
     def lookup(self, key: str) -> dict | None:
-        """The entry's record when it is complete, else None."""
+        """The entry's record when it is complete and every file still has the SHA-256 it
+        was stored with, else None (with the reason in ``rejected`` when the entry exists)."""
         folder = self.entry(key)
+        self.rejected.pop(key, None)
         try:
-            record = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = (folder / "entry.json").read_text(encoding="utf-8")
+        except OSError:
+            return None  # no entry: a plain miss
+        problem = _entry_problem(folder, key, text)
+        if problem is not None:
+            self.rejected[key] = problem
             return None
-        if record.get("key") != key or record.get("format") != CACHE_FORMAT:
-            return None
-        files = record.get("files") or {}
-        if not all((folder / "files" / name).is_file() for name in files.values()):
-            return None
-        if not (folder / "scraps.json").is_file():
-            return None
-        return record
+        return json.loads(text)
 
     def store(self, key: str, result: TaskResult) -> bool:
         """Store a successful task's files and scraps under ``key``; False when not stored
@@ -218,10 +256,13 @@ class TaskCache:
                 target = staging / "files" / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(sources[name], target)
-            (staging / "scraps.json").write_text(
+            (staging / SCRAPS_FILE).write_text(
                 json.dumps(result.scraps, sort_keys=True, allow_nan=True), encoding="utf-8")
+            sha256 = {relative: _file_sha256(staging / "files" / relative)
+                      for relative in files.values()}
+            sha256[SCRAPS_FILE] = _file_sha256(staging / SCRAPS_FILE)
             record = {"format": CACHE_FORMAT, "key": key, "tenant": result.tenant,
-                      "notebook": result.notebook, "files": files,
+                      "notebook": result.notebook, "files": files, "sha256": sha256,
                       "seconds": result.seconds, "execute_seconds": result.execute_seconds}
             (staging / "entry.json").write_text(json.dumps(record, sort_keys=True, indent=1),
                                                 encoding="utf-8")
@@ -249,7 +290,7 @@ class TaskCache:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / "files" / relative, target)
             paths[name] = target
-        scraps = json.loads((folder / "scraps.json").read_text(encoding="utf-8"))
+        scraps = json.loads((folder / SCRAPS_FILE).read_text(encoding="utf-8"))
         known = {f.name for f in dataclasses.fields(TaskResult)}
         result = TaskResult(tenant=task.tenant, notebook=task.notebook, ipynb=task.ipynb,
                             html=task.html, status=OK, scraps=scraps, cached=True,

@@ -10,9 +10,11 @@ and writes it there (atomically: notebooks of one tenant may run at the same tim
 The key is the SHA-256 of everything the fit depends on: the panel's data (dates, segments,
 channels, controls, KPI, spend, sizes), the weeks fitted, the model settings, the seed, the
 lift tests used for calibration, the package (version and source hash) and the numeric
-libraries' versions — so a stale file is never used. Whether fitted now or loaded, the model
-returned is the one read back from its JSON (``MMM.to_json`` round-trips exactly), so every
-notebook computes from bit-identical parameters either way.
+libraries' versions — so a stale file is never used. The file holds the model's JSON beside
+its key and SHA-256, checked when it is read: a file edited or truncated after it was written
+is refitted and overwritten, never used. Whether fitted now or loaded, the model returned is
+the one read back from its JSON (``MMM.to_json`` round-trips exactly), so every notebook
+computes from bit-identical parameters either way.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ from mmm_evidence.pipeline.cache import model_cache_dir
 if TYPE_CHECKING:
     from mmm_evidence.config import ExperimentConfig
 
-#: Bump when what goes into a model key changes.
-MODEL_CACHE_FORMAT = 1
+#: Bump when what goes into a model key or the layout of a cached model file changes.
+MODEL_CACHE_FORMAT = 2
 
 __all__ = ["FittedModels", "MODEL_CACHE_FORMAT", "model_cache_dir", "panel_fingerprint",
            "tenant_models"]
@@ -126,14 +128,10 @@ class FittedModels:
         path = self.path(n)
         text = None
         if path is not None and path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8")
-                MMM.from_json(text)
-            except (OSError, ValueError, KeyError, TypeError):
-                text = None  # unreadable or foreign: refit and overwrite
-            else:
+            text = _read_cached_model(path, self.key(n))
+            if text is not None:
                 self.loaded.append(n)
-        if text is None:
+        if text is None:  # not cached, or unreadable, foreign or changed: refit and overwrite
             model = MMM(self.settings, seed=self.seed)
             train = self.panel.weeks(None, n)
             model = (model.fit(train, lift_tests=self.lift_tests) if self.lift_tests
@@ -141,7 +139,9 @@ class FittedModels:
             text = model.to_json()
             self.fitted.append(n)
             if path is not None:
-                _write_atomically(path, text)
+                _write_atomically(path, json.dumps(
+                    {"format": MODEL_CACHE_FORMAT, "key": self.key(n),
+                     "sha256": hashlib.sha256(text.encode()).hexdigest(), "model": text}))
         model = MMM.from_json(text)
         self._memo[n] = model
         return model
@@ -171,6 +171,21 @@ class FittedModels:
         if problems:
             raise ValueError(f"tenant {panel.tenant!r}: the fitted models given are of "
                              f"{', '.join(problems)}")
+
+
+def _read_cached_model(path: Path, key: str) -> str | None:
+    """The model JSON a cache file holds when the file is of this format and ``key``, its
+    text still has the SHA-256 written with it and it reads as a model; else None."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        text = record["model"]
+        if (record.get("format") != MODEL_CACHE_FORMAT or record.get("key") != key
+                or hashlib.sha256(text.encode()).hexdigest() != record.get("sha256")):
+            return None
+        MMM.from_json(text)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return text
 
 
 def _write_atomically(path: Path, text: str) -> None:

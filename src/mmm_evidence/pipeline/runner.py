@@ -459,6 +459,9 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
         key = keys[(task.tenant, task.notebook)]
         record = task_cache.lookup(key) if cache else None
         if record is None:
+            if key in task_cache.rejected:
+                progress(f"cache: the entry of {task.tenant} · {task.notebook} is not used "
+                         f"({task_cache.rejected[key]}): executing it again")
             to_run.append(task)
             continue
         result = task_cache.restore(key, record, task)
