@@ -20,11 +20,19 @@ four fits per tenant beside MMM v2 and the oracle:
 
 Error: |est - true| / true per (tenant, channel), the median pooled over a cell, as in
 ``recovery.py``; also by kind of channel (flighted or always-on, true share below or from
-5 %), noise levels pooled. Objective: 0.5 x the sum of squared weighted residuals plus prior
+5 %), noise levels pooled.
+
+Total media bias: per tenant sum_c est_c / sum_c true_c - 1 (signed; ``recovery.py``'s total
+media error is its absolute value), the median and mean over a cell per fit. And where MMM
+v2's over-estimate sits: per (tenant, channel) the elasticity over-estimate est - true, in
+units of the tenant's total true elasticity, summed over a cell, split by the fitted decay
+against the true one (more than ``DECAY_GAP`` above it, within, more than ``DECAY_GAP``
+below) and counted for the channels whose fitted decay sits at its upper bound
+(``ModelSettings.max_decay``). Objective: 0.5 x the sum of squared weighted residuals plus prior
 z-scores (a residual counts about one unit), so differences read on a chi-square / 2 scale.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery_gap.py
-[--tenants N] [--workers W]`` (default 16 tenants per cell, 4 cells, ~10 min on 2 cores);
+[--tenants N] [--workers W]`` (default 16 tenants per cell, 5 cells, ~12 min on 2 cores);
 results go to ``benchmarks/results/recovery_gap.json``.
 """
 
@@ -50,11 +58,13 @@ from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.uncertainty import block_bootstrap  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery_gap.json"
-CELLS = (("geo", 0.05), ("geo", 0.10), ("geo", 0.20), ("national", 0.05))
+CELLS = (("geo", 0.05), ("geo", 0.10), ("geo", 0.20), ("national", 0.05), ("national", 0.10))
 FITS = ("mmm", "oracle", "truth_start", "decay_known", "saturation_known", "bagged")
 BAG_REPLICATES = 20
 TIE = 0.01  # objectives closer than this (a hundredth of one residual's unit) are the same
 HOLD = 1e-5  # half-width of the bounds that hold a parameter at its true value
+DECAY_GAP = 0.2  # a fitted decay this far from the true one counts as above / below it
+AT_BOUND = 1e-3  # a fitted decay this close to max_decay sits at the bound
 
 
 class HeldMMM(MMM):
@@ -94,10 +104,15 @@ def run_tenant(shape: str, noise: float, index: int) -> dict:
             "decay_known": HeldMMM(true_theta, (0,), task.seed).fit(panel, start=oracle),
             "saturation_known": HeldMMM(true_theta, (1, 2), task.seed).fit(panel,
                                                                          start=oracle)}
-    errors = {name: _errors(model.elasticities(panel), panel) for name, model in fits.items()}
+    estimates = {name: list(model.elasticities(panel).values()) for name, model in fits.items()}
     boot = block_bootstrap(mmm, panel, BAG_REPLICATES, 13, task.seed, 0.9,
                            resample_segments=False)
-    errors["bagged"] = _errors(np.median(boot.draws["elasticity"], axis=0), panel)
+    estimates["bagged"] = [float(v) for v in np.median(boot.draws["elasticity"], axis=0)]
+    errors = {name: _errors(values, panel) for name, values in estimates.items()}
+    truth = [panel.truth["channels"][c]["elasticity"] for c in panel.channels]
+    total_bias = {name: sum(values) / sum(truth) - 1.0 for name, values in estimates.items()}
+    decays = {"fitted": [float(d) for d in mmm.decay], "true": [float(d) for d in oracle.decay],
+              "max": ModelSettings().max_decay}
     problem = mmm._prepare(panel)
     weights = 1.0 / problem.segment_scale(true_theta)
 
@@ -108,7 +123,8 @@ def run_tenant(shape: str, noise: float, index: int) -> dict:
     kinds = [f"{spec.channels[c].pattern}, share {'>=' if spec.channels[c].share >= 0.05 else '<'}"
              f" 5 %" for c in panel.channels]
     return {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
-            "channel_kinds": kinds, "errors": errors,
+            "channel_kinds": kinds, "errors": errors, "total_bias": total_bias,
+            "elasticity": {"true": truth, "mmm": estimates["mmm"]}, "decay": decays,
             "objective": {"mmm": objective(mmm._theta()),
                           "truth_start": objective(truth_start._theta()),
                           "truth": objective(true_theta)}}
@@ -141,12 +157,43 @@ def ratio_cells(row: dict, fits, width: int) -> str:
                     for f in fits)
 
 
+def over_estimate(group: list[dict]) -> dict:
+    """Where MMM v2's elasticity over-estimate sits in a cell (see the module docstring):
+    sum over (tenant, channel) of (est - true) / the tenant's total true elasticity, by the
+    fitted decay against the true one, and for the channels whose decay is at its bound."""
+    parts = {"decay_above": 0.0, "decay_within": 0.0, "decay_below": 0.0, "at_bound": 0.0}
+    counts = dict.fromkeys(parts, 0)
+    for rec in group:
+        true, est = rec["elasticity"]["true"], rec["elasticity"]["mmm"]
+        total = sum(true)
+        for t, e, fitted, actual in zip(true, est, rec["decay"]["fitted"], rec["decay"]["true"],
+                                        strict=True):
+            gap = fitted - actual
+            part = ("decay_above" if gap > DECAY_GAP else "decay_below" if gap < -DECAY_GAP
+                    else "decay_within")
+            names = [part]
+            if fitted >= rec["decay"]["max"] - AT_BOUND:
+                names.append("at_bound")
+            for name in names:
+                parts[name] += (e - t) / total
+                counts[name] += 1
+    return {"sum": parts, "channels": counts,
+            "net": parts["decay_above"] + parts["decay_within"] + parts["decay_below"]}
+
+
 def summarise(records: list[dict]) -> dict[str, dict]:
     out = {}
     for key, (group, medians) in cell_medians(records, CELLS, FITS).items():
         obj = [r["objective"] for r in group]
         out[key] = {
             **medians,
+            "total_bias_median": {f: float(np.median([r["total_bias"][f] for r in group]))
+                                  for f in FITS},
+            "total_bias_mean": {f: float(np.mean([r["total_bias"][f] for r in group]))
+                                for f in FITS},
+            "total_error_median": {f: float(np.median([abs(r["total_bias"][f]) for r in group]))
+                                   for f in FITS},
+            "over_estimate": over_estimate(group),
             "truth_start_lower_objective": sum(o["truth_start"] < o["mmm"] - TIE
                                                for o in obj),
             "truth_objective_minus_mmm_median": float(np.median([o["truth"] - o["mmm"]
@@ -192,6 +239,20 @@ def format_table(summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def format_bias(summary: dict[str, dict]) -> str:
+    head = (f"{'cell':12s} " + " ".join(f"{f:>16s}" for f in FITS)
+            + "   MMM over-estimate: decay >0.2 above / within / >0.2 below (n) | at bound (n)")
+    lines = [head, "-" * len(head)]
+    for key, s in summary.items():
+        o = s["over_estimate"]
+        split = " / ".join(f"{o['sum'][k]:+.2f} ({o['channels'][k]})"
+                           for k in ("decay_above", "decay_within", "decay_below"))
+        lines.append(f"{key:12s} " + " ".join(
+            f"{s['total_bias_median'][f]:+7.3f}/{s['total_bias_mean'][f]:+7.3f}" for f in FITS)
+            + f"   {split} | {o['sum']['at_bound']:+.2f} ({o['channels']['at_bound']})")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=16, help="tenants per cell")
@@ -208,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
           f"median relative elasticity error (x the oracle's); objective counts over "
           f"tenants\n")
     print(format_table(summary))
+    print("\ntotal media elasticity bias, sum est / sum true - 1: median/mean over tenants; and "
+          "MMM v2's over-estimate\n(est - true) / tenant's total true elasticity, summed over "
+          "the cell's channels, by fitted vs true decay")
+    print(format_bias(summary))
     rows = breakdown(records)
     print("\nmedian relative elasticity error by kind of channel (noise levels pooled)")
     print(format_breakdown(rows))

@@ -40,3 +40,23 @@ def test_one_tenant_end_to_end(gap, monkeypatch):
     assert sum(r["channels"] for r in rows) == rec["n_channels"]
     assert {r["kind"].split(",")[0] for r in rows} <= {"flighted", "always_on"}
     assert "kind of channel" in gap.format_breakdown(rows)
+    # the signed total bias is the sum of the channels' over-estimates, split by decay
+    true, est = rec["elasticity"]["true"], rec["elasticity"]["mmm"]
+    assert rec["total_bias"]["mmm"] == pytest.approx(sum(est) / sum(true) - 1.0)
+    over = summary["over_estimate"]
+    assert over["net"] == pytest.approx(rec["total_bias"]["mmm"])
+    assert sum(over["channels"][k] for k in ("decay_above", "decay_within", "decay_below")) \
+        == rec["n_channels"]
+    assert summary["total_error_median"]["mmm"] == pytest.approx(abs(rec["total_bias"]["mmm"]))
+    assert "at bound" in gap.format_bias({"national 5%": summary})
+
+
+def test_over_estimate_split_by_decay(gap):
+    rec = {"elasticity": {"true": [0.1, 0.1, 0.2], "mmm": [0.2, 0.1, 0.1]},
+           "decay": {"fitted": [0.9, 0.5, 0.1], "true": [0.3, 0.45, 0.6], "max": 0.9}}
+    over = gap.over_estimate([rec])
+    assert over["sum"] == pytest.approx({"decay_above": 0.25, "decay_within": 0.0,
+                                         "decay_below": -0.25, "at_bound": 0.25})
+    assert over["channels"] == {"decay_above": 1, "decay_within": 1, "decay_below": 1,
+                                "at_bound": 1}
+    assert over["net"] == pytest.approx(0.0)
