@@ -244,6 +244,11 @@ class ModelSettings(_Strict):
     half_saturation_bounds: tuple[PositiveFloat, PositiveFloat] = (0.1, 10.0)
     prior_strength: Annotated[float, Field(ge=0.0)] = 1.0
     max_iterations: Annotated[int, Field(ge=10)] = 200
+    decay_estimate: Literal["optimum", "profile_median"] = Field(
+        "optimum", description="the decay a fit reports per channel: the optimum of the "
+        "objective, or the median of the decay's profile posterior (MMM._summarise_decays: "
+        "less over-statement of total media where the decay is weakly identified, about 4x "
+        "the fit time; benchmarks/recovery_gap.py)")
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> ModelSettings:

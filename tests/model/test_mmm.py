@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import approx_fprime
+from scipy.stats import norm
 
 from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.panel import Panel
@@ -447,3 +448,57 @@ def test_yearly_harmonics_by_hand() -> None:
         np.testing.assert_allclose(g, e, atol=1e-12)
     assert got[0][0] == 0.0 and got[1][0] == 1.0 and got[0][1] == pytest.approx(0.99998, abs=1e-4)
     assert yearly_harmonics(dates, []) == []
+
+
+# --------------------------------------------------------------------------- decay profile
+
+
+def test_profile_median_of_hand_made_profiles():
+    grid = np.linspace(0.0, 0.9, 10)
+    # a flat profile: the density is uniform on [0, 0.9], its median the middle
+    assert mmm_module.profile_median(grid, np.zeros(10), 0.9, 0.0, 0.9) == pytest.approx(0.45)
+    # objective k * d (density exp(-k d) on [0, U]): median -log((1 + exp(-k U)) / 2) / k
+    k, upper = 3.0, 0.9
+    expected = -math.log((1 + math.exp(-k * upper)) / 2) / k
+    got = mmm_module.profile_median(grid, k * grid, 0.0, 0.0, upper)
+    assert got == pytest.approx(expected, abs=2e-3)
+    # the mirror image: cheap at the upper end, median above the middle
+    mirrored = mmm_module.profile_median(grid, k * (upper - grid), upper, 0.0, upper)
+    assert mirrored == pytest.approx(upper - expected, abs=2e-3)
+    # a profile sharper than the grid keeps the fitted value (off any grid point)
+    sharp = 1e4 * (grid - 0.52) ** 2
+    assert min(sharp[5], sharp[6]) >= mmm_module.DECAY_PROFILE_SHARP
+    assert mmm_module.profile_median(grid, sharp, 0.52, 0.0, upper) == 0.52
+    # a fitted value below every grid cost still anchors the profile's minimum
+    assert 0.3 < mmm_module.profile_median(grid, 0.5 + np.zeros(10), 0.45, 0.0, upper) < 0.6
+
+
+def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():
+    settings = ModelSettings(max_delay_weeks=0)
+    profiled = settings.model_copy(update={"decay_estimate": "profile_median"})
+    # noiseless: every decay is sharply identified, the profile keeps the optimum
+    panel = model_form_panel()
+    optimum = MMM(settings, seed=3).fit(panel)
+    model = MMM(profiled, seed=3).fit(panel)
+    np.testing.assert_allclose(model.decay, optimum.decay, atol=1e-6)
+    assert np.max(np.abs(model.predict(panel) - panel.kpi) / panel.kpi) < 1e-3
+    # a third channel with no effect at all: the data leave its profile flat, so its decay
+    # is the median of the decay prior on [0, max_decay] (PRIOR: normal, truncated there),
+    # not wherever the optimiser stopped
+    rng = np.random.default_rng(4)
+    extra = rng.uniform(20, 80, panel.spend.shape[:2])[:, :, None]
+    noisy = model_form_panel(noise=0.03, seed=2)
+    noisy = replace(noisy, spend=np.concatenate([noisy.spend, extra], axis=2),
+                    channels=(*noisy.channels, "placebo"))
+    first = MMM(profiled, seed=3).fit(noisy)
+    again = MMM(profiled, seed=3).fit(noisy)
+    assert first.to_json() == again.to_json()  # deterministic
+    assert MMM.from_json(first.to_json()).to_json() == first.to_json()
+    mean, sd = mmm_module.PRIOR["decay"]
+    a, b = norm.cdf(-mean / sd), norm.cdf((settings.max_decay - mean) / sd)
+    assert first.beta[2] == 0
+    assert first.decay[2] == pytest.approx(mean + sd * norm.ppf((a + b) / 2), abs=0.01)
+    assert MMM(settings, seed=3).fit(noisy).decay[2] != pytest.approx(first.decay[2], abs=0.01)
+    lo, hi = 0.0, settings.max_decay
+    assert all(lo <= d <= hi for d in first.decay)
+    assert first.settings.decay_estimate == "profile_median"
