@@ -16,7 +16,10 @@ four fits per tenant beside MMM v2 and the oracle:
   of the media response accounts for;
 - **bagged**: the median of 20 moving-block residual-bootstrap refits
   (``block_bootstrap``, segments not resampled) as the point estimate instead of the fit
-  itself — whether averaging over refits (variance reduction) closes the gap.
+  itself — whether averaging over refits (variance reduction) closes the gap;
+- **profile**: MMM v2 with ``decay_estimate: profile_median`` — each channel's decay the
+  median of its profile posterior instead of the optimum (``MMM._summarise_decays``) —
+  whether summarising the weakly identified decay removes the total media over-estimate.
 
 Error: |est - true| / true per (tenant, channel), the median pooled over a cell, as in
 ``recovery.py``; also by kind of channel (flighted or always-on, true share below or from
@@ -32,7 +35,7 @@ below) and counted for the channels whose fitted decay sits at its upper bound
 z-scores (a residual counts about one unit), so differences read on a chi-square / 2 scale.
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery_gap.py
-[--tenants N] [--workers W]`` (default 16 tenants per cell, 5 cells, ~12 min on 2 cores);
+[--tenants N] [--workers W]`` (default 16 tenants per cell, 5 cells, ~5 min on 2 cores);
 results go to ``benchmarks/results/recovery_gap.json``.
 """
 
@@ -59,7 +62,7 @@ from mmm_evidence.model.uncertainty import block_bootstrap  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery_gap.json"
 CELLS = (("geo", 0.05), ("geo", 0.10), ("geo", 0.20), ("national", 0.05), ("national", 0.10))
-FITS = ("mmm", "oracle", "truth_start", "decay_known", "saturation_known", "bagged")
+FITS = ("mmm", "oracle", "truth_start", "decay_known", "saturation_known", "bagged", "profile")
 BAG_REPLICATES = 20
 TIE = 0.01  # objectives closer than this (a hundredth of one residual's unit) are the same
 HOLD = 1e-5  # half-width of the bounds that hold a parameter at its true value
@@ -98,12 +101,18 @@ def run_tenant(shape: str, noise: float, index: int) -> dict:
     panel = panel_of(tenant_config(task))
     oracle = oracle_fit(panel, task.seed)
     true_theta = oracle._theta()
+    clock = time.process_time()
     mmm = MMM(ModelSettings(), seed=task.seed).fit(panel)
+    seconds = {"mmm": time.process_time() - clock}
+    clock = time.process_time()
+    profile = MMM(ModelSettings(decay_estimate="profile_median"), seed=task.seed).fit(panel)
+    seconds["profile"] = time.process_time() - clock
     truth_start = MMM(ModelSettings(), seed=task.seed).fit(panel, start=oracle)
     fits = {"mmm": mmm, "oracle": oracle, "truth_start": truth_start,
             "decay_known": HeldMMM(true_theta, (0,), task.seed).fit(panel, start=oracle),
             "saturation_known": HeldMMM(true_theta, (1, 2), task.seed).fit(panel,
-                                                                         start=oracle)}
+                                                                         start=oracle),
+            "profile": profile}
     estimates = {name: list(model.elasticities(panel).values()) for name, model in fits.items()}
     boot = block_bootstrap(mmm, panel, BAG_REPLICATES, 13, task.seed, 0.9,
                            resample_segments=False)
@@ -125,6 +134,7 @@ def run_tenant(shape: str, noise: float, index: int) -> dict:
     return {"shape": shape, "noise": noise, "index": index, "n_channels": len(panel.channels),
             "channel_kinds": kinds, "errors": errors, "total_bias": total_bias,
             "elasticity": {"true": truth, "mmm": estimates["mmm"]}, "decay": decays,
+            "fit_cpu_seconds": seconds,
             "objective": {"mmm": objective(mmm._theta()),
                           "truth_start": objective(truth_start._theta()),
                           "truth": objective(true_theta)}}
@@ -194,6 +204,11 @@ def summarise(records: list[dict]) -> dict[str, dict]:
             "total_error_median": {f: float(np.median([abs(r["total_bias"][f]) for r in group]))
                                    for f in FITS},
             "over_estimate": over_estimate(group),
+            "fit_cpu_seconds": {f: {"median": float(np.median([r["fit_cpu_seconds"][f]
+                                                               for r in group])),
+                                    "p90": float(np.quantile([r["fit_cpu_seconds"][f]
+                                                              for r in group], 0.9))}
+                                for f in ("mmm", "profile")},
             "truth_start_lower_objective": sum(o["truth_start"] < o["mmm"] - TIE
                                                for o in obj),
             "truth_objective_minus_mmm_median": float(np.median([o["truth"] - o["mmm"]
@@ -250,6 +265,10 @@ def format_bias(summary: dict[str, dict]) -> str:
         lines.append(f"{key:12s} " + " ".join(
             f"{s['total_bias_median'][f]:+7.3f}/{s['total_bias_mean'][f]:+7.3f}" for f in FITS)
             + f"   {split} | {o['sum']['at_bound']:+.2f} ({o['channels']['at_bound']})")
+    lines += ["", "fit CPU seconds (one core), median / p90: MMM v2 and the decay profile"]
+    lines += [f"{key:12s} " + "   ".join(
+        f"{f} {s['fit_cpu_seconds'][f]['median']:.2f} / {s['fit_cpu_seconds'][f]['p90']:.2f}"
+        for f in ("mmm", "profile")) for key, s in summary.items()]
     return "\n".join(lines)
 
 
