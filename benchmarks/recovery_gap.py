@@ -3,7 +3,7 @@
 ``recovery.py`` shows MMM v2's median elasticity error at about 1.5-1.7 x the oracle's (the
 linear part fitted with the TRUE decay, half-saturation and shape). This benchmark asks why,
 on tenants of the same random panel (``recovery.Task``: same processes, same seeds), with
-four fits per tenant beside MMM v2 and the oracle:
+five fits per tenant beside MMM v2 and the oracle:
 
 - **truth start**: MMM v2 fitted from a single start at the true media parameters. Its
   penalised objective and the multi-start fit's are compared under common weights (each

@@ -469,8 +469,21 @@ def test_profile_median_of_hand_made_profiles():
     sharp = 1e4 * (grid - 0.52) ** 2
     assert min(sharp[5], sharp[6]) >= mmm_module.DECAY_PROFILE_SHARP
     assert mmm_module.profile_median(grid, sharp, 0.52, 0.0, upper) == 0.52
-    # a fitted value below every grid cost still anchors the profile's minimum
-    assert 0.3 < mmm_module.profile_median(grid, 0.5 + np.zeros(10), 0.45, 0.0, upper) < 0.6
+    # a fit below every grid node is a node of the profile: the median moves towards it
+    near_fit = mmm_module.profile_median(grid, 0.5 + np.zeros(10), 0.85, 0.0, upper)
+    assert near_fit > 0.45 + 0.01
+    # a grid node well below the fit (another basin): the fit is not kept however sharp
+    basin = np.full(10, 3.0)
+    basin[0] = -1.0
+    assert mmm_module.profile_median(grid, basin, 0.45, 0.0, upper) < 0.3
+    # costs that are not numbers change nothing
+    assert mmm_module.profile_median(grid, np.where(grid > 0.5, np.nan, 0.0), 0.33, 0.0,
+                                     upper) == 0.33
+    assert mmm_module.profile_median(grid, np.zeros(10), 0.33, math.nan, upper) == 0.33
+    # a fit at either bound, on a flat profile: the middle still
+    for fitted in (0.0, upper):
+        assert mmm_module.profile_median(grid, np.zeros(10), fitted, 0.0, upper) == \
+            pytest.approx(0.45)
 
 
 def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():

@@ -105,22 +105,26 @@ def profile_median(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_co
                    upper: float) -> float:
     """The median of a one-parameter profile posterior on [0, ``upper``]: ``costs`` are the
     objective (-log density up to a constant) at the ``grid`` points and ``fitted_cost`` its
-    optimum at ``fitted``; the objective is interpolated linearly between these nodes and the
-    density exp(-objective) integrated by the trapezoid rule on a fine grid. When the grid
-    neighbours of ``fitted`` (the nearest nodes on either side more than a tenth of a grid
-    step from it) are all at least ``DECAY_PROFILE_SHARP`` above the optimum, the profile is
-    sharper than the grid resolves and ``fitted`` is returned."""
-    nodes = np.append(np.asarray(grid, dtype=float), fitted)
-    values = np.append(np.asarray(costs, dtype=float), fitted_cost)
-    order = np.argsort(nodes, kind="stable")
-    nodes, values = nodes[order], values[order] - min(fitted_cost, float(np.min(costs)))
-    grid = np.asarray(grid, dtype=float)
-    apart = 0.1 * (grid[-1] - grid[0]) / max(grid.size - 1, 1)  # a node this close IS the fit
-    below, above = grid[grid < fitted - apart], grid[grid > fitted + apart]
-    neighbours = [np.asarray(costs)[grid == below.max()][0]] if below.size else []
-    neighbours += [np.asarray(costs)[grid == above.min()][0]] if above.size else []
-    if neighbours and min(neighbours) - fitted_cost >= DECAY_PROFILE_SHARP:
+    value at the fit, ``fitted``; the objective is interpolated linearly between these nodes
+    and the density exp(-objective) integrated by the trapezoid rule on a fine grid. When the
+    fit is the profile's lowest node and its grid neighbours (the nearest nodes on either
+    side more than a tenth of a grid step from it) are all at least ``DECAY_PROFILE_SHARP``
+    above it, the profile is sharper than the grid resolves and ``fitted`` is returned; so it
+    is when a cost is not a number (a profile that cannot be read changes nothing)."""
+    grid, costs = np.asarray(grid, dtype=float), np.asarray(costs, dtype=float)
+    if np.isnan(costs).any() or not math.isfinite(fitted_cost):
         return float(fitted)
+    floor = min(fitted_cost, float(costs.min()))
+    apart = 0.1 * (grid[-1] - grid[0]) / max(grid.size - 1, 1)  # a node this close IS the fit
+    below, above = grid < fitted - apart, grid > fitted + apart
+    neighbours = ([costs[below][-1]] if below.any() else []) + (
+        [costs[above][0]] if above.any() else [])
+    if (fitted_cost <= floor and neighbours
+            and min(neighbours) - fitted_cost >= DECAY_PROFILE_SHARP):
+        return float(fitted)
+    nodes, values = np.append(grid, fitted), np.append(costs, fitted_cost) - floor
+    order = np.argsort(nodes, kind="stable")
+    nodes, values = nodes[order], values[order]
     fine = np.union1d(np.linspace(0.0, upper, 20 * grid.size + 1), nodes)
     density = np.exp(-np.interp(fine, nodes, values))
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(fine))])
@@ -641,13 +645,18 @@ class MMM:
         nearly flat in the decay while the channel's elasticity climbs steeply with it, and
         noise puts the optimum anywhere on the flat stretch, often at ``max_decay``
         (``benchmarks/recovery_gap.py``). The objective is 0.5 x the weighted residual sum of
-        squares (rows at unit scale) plus the prior's, i.e. -log(likelihood x prior) up to a
-        constant, so exp(-objective difference) is the profile posterior's relative density.
-        The profile is evaluated on ``DECAY_PROFILE`` decays plus the fit itself, the
-        objective interpolated linearly between them, and the decay set to the median of the
-        density (trapezoid rule). The median, unlike the mean, follows any monotone map of
-        the decay, such as the channel's elasticity. A profile sharper than the grid
-        (``DECAY_PROFILE_SHARP``) keeps the fitted decay. Deterministic (no draws)."""
+        squares (each segment's residual scale plugged in, rows taken as independent) plus the
+        prior's squared z-scores: -log(likelihood x prior) up to a constant, with the linear
+        parameters maximised out (a profile, not a marginal posterior), so exp(-objective
+        difference) is the profile posterior's relative density. Residuals correlated over
+        weeks or across segments make it too sharp, which errs towards the optimum. The
+        profile is evaluated on ``DECAY_PROFILE`` decays plus the fit itself, the objective
+        interpolated linearly between them, and the decay set to the median of the density
+        (``profile_median``): the median, unlike the mean, is the same whether read on the
+        decay or on anything monotone in it along the profile. A profile sharper than the
+        grid (``DECAY_PROFILE_SHARP``) keeps the fitted decay. The fit's ``diagnostics``
+        then describe the refit at the summarised decays (its objective is above the
+        optimum's; the decays still count as fitted parameters). Deterministic (no draws)."""
         s = self.settings
         grid = np.linspace(0.0, s.max_decay, DECAY_PROFILE)
         x0 = np.asarray(fitted.x, dtype=float)

@@ -174,18 +174,22 @@ def _entry_problem(folder: Path, key: str, text: str) -> str | None:
     if record.get("key") != key:
         return "entry.json names another key"
     files, sha256 = record.get("files"), record.get("sha256")
-    if not isinstance(files, dict) or not isinstance(sha256, dict):
+    if (not isinstance(files, dict) or not isinstance(sha256, dict)
+            or not all(isinstance(v, str) for v in files.values())):
         return "entry.json has no file list or no SHA-256"
-    expected = {**{relative: folder / "files" / relative for relative in files.values()},
-                SCRAPS_FILE: folder / SCRAPS_FILE}
-    for name, path in expected.items():
-        if name not in sha256:
+    checks = [(relative, folder / "files" / relative, sha256.get(relative))
+              for relative in files.values()]
+    checks.append((SCRAPS_FILE, folder / SCRAPS_FILE, record.get("scraps_sha256")))
+    for name, path, expected in checks:
+        if not isinstance(expected, str):
             return f"no SHA-256 recorded for {name}"
         try:
             actual = _file_sha256(path)
-        except OSError:
+        except FileNotFoundError:
             return f"{name} is missing"
-        if actual != sha256[name]:
+        except OSError as exc:
+            return f"{name} cannot be read ({exc.strerror or exc})"
+        if actual != expected:
             return f"{name} changed after it was stored (SHA-256 differs)"
     return None
 
@@ -260,9 +264,9 @@ class TaskCache:
                 json.dumps(result.scraps, sort_keys=True, allow_nan=True), encoding="utf-8")
             sha256 = {relative: _file_sha256(staging / "files" / relative)
                       for relative in files.values()}
-            sha256[SCRAPS_FILE] = _file_sha256(staging / SCRAPS_FILE)
             record = {"format": CACHE_FORMAT, "key": key, "tenant": result.tenant,
                       "notebook": result.notebook, "files": files, "sha256": sha256,
+                      "scraps_sha256": _file_sha256(staging / SCRAPS_FILE),
                       "seconds": result.seconds, "execute_seconds": result.execute_seconds}
             (staging / "entry.json").write_text(json.dumps(record, sort_keys=True, indent=1),
                                                 encoding="utf-8")
