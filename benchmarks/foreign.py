@@ -95,9 +95,11 @@ cell of the same shape (paired tenants), i.e. how much each model loses to the f
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/foreign.py`` (``--tenants N``
 per cell, default 20; ``--workers W``, default 2; ``--quick`` for a smoke run of 2 tenants per
-cell that writes nothing unless ``--out`` is given). Results go to
-``benchmarks/results/foreign.json`` (keys sorted, floats rounded to 6 decimals; the top-level
-``runtime_seconds`` is the only value that changes between identical runs).
+cell that writes nothing unless ``--out`` is given; ``--decay-estimate profile_median`` fits
+MMM v2 with that ``model.decay_estimate``, ~5 min, into ``foreign_profile_median.json``).
+Results go to ``benchmarks/results/foreign.json`` (keys sorted, floats rounded to 6
+decimals; the top-level ``runtime_seconds`` is the only value that changes between identical
+runs).
 """
 
 from __future__ import annotations
@@ -367,6 +369,7 @@ class Task(ShapedTask):
     process: str
     shape: str
     index: int
+    decay_estimate: str = "optimum"  # MMM v2's ModelSettings.decay_estimate (--decay-estimate)
 
 
 def tenant_config(task: Task) -> TenantConfig:
@@ -413,7 +416,8 @@ def run_tenant(task: Task) -> dict:
         record["foreign"] = panel.truth["foreign"]["channels"]
     for name in MODELS:
         if name in ("mmm", "geometric"):
-            settings = ModelSettings() if name == "mmm" else ModelSettings(max_delay_weeks=0)
+            settings = ModelSettings(decay_estimate=task.decay_estimate,
+                                     **({} if name == "mmm" else {"max_delay_weeks": 0}))
             model = MMM(settings, seed=RUN_SEED).fit(panel)
         elif name == "oracle":
             if task.process != "own":
@@ -605,9 +609,10 @@ def format_degradation(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------- running
 
 
-def tasks(tenants: int) -> list[Task]:
+def tasks(tenants: int, decay_estimate: str = "optimum") -> list[Task]:
     """Every (process, shape, tenant) task; the costlier geo tenants first."""
-    out = [Task(p, s, i) for p in PROCESSES for s in SHAPES for i in range(tenants)]
+    out = [Task(p, s, i, decay_estimate) for p in PROCESSES for s in SHAPES
+           for i in range(tenants)]
     return sorted(out, key=lambda t: (t.shape != "geo", t.index, PROCESSES.index(t.process)))
 
 
@@ -623,18 +628,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 tenants per cell, nothing written unless --out")
-    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS})")
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS};"
+                        " with --decay-estimate, foreign_<estimate>.json beside it)")
+    parser.add_argument("--decay-estimate", default="optimum",
+                        choices=("optimum", "profile_median"),
+                        help="MMM v2's model.decay_estimate (the 'mmm' and 'geometric' fits)")
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants = 2
-    out_path = args.out or (None if args.quick else RESULTS)
+    default_out = (RESULTS if args.decay_estimate == "optimum"
+                   else RESULTS.with_name(f"foreign_{args.decay_estimate}.json"))
+    out_path = args.out or (None if args.quick else default_out)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if os.environ.get(var) != "1":
             print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",
                   file=sys.stderr)
 
     started = time.perf_counter()
-    records, failures = run(tasks(args.tenants), args.workers)
+    records, failures = run(tasks(args.tenants, args.decay_estimate), args.workers)
     runtime = time.perf_counter() - started
     for rec in records:
         rec.pop("seconds", None)
@@ -642,7 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = degradation(summary)
 
     print(f"\nForeign-process benchmark: {args.tenants} tenants per process x shape (paired "
-          f"across processes), {WEEKS} weeks, noise {NOISE:.0%}, {args.workers} workers, "
+          f"across processes), {WEEKS} weeks, noise {NOISE:.0%}, MMM v2's decay "
+          f"{args.decay_estimate.replace('_', ' ')}, {args.workers} workers, "
           f"{runtime:.0f} s wall, {len(failures)} failed tenants\n")
     print(format_table(summary))
     print("el/sh: median true elasticity / true contribution share (1 = linear response); "
@@ -660,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
                          "shapes": {k: asdict(v) for k, v in SHAPES.items()},
                          "run_seed": RUN_SEED, "large_share": LARGE_SHARE,
                          "gate": GATE.model_dump(), "max_lag": MAX_LAG,
-                         "peak_lag_range": list(PEAK_RANGE), "workers": args.workers},
+                         "peak_lag_range": list(PEAK_RANGE), "workers": args.workers,
+                         "decay_estimate": args.decay_estimate},
             "runtime_seconds": runtime,
             "summary": summary, "degradation_vs_own": rows, "failures": failures,
             "tenants": sorted(records, key=lambda r: (PROCESSES.index(r["process"]),

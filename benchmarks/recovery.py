@@ -66,7 +66,10 @@ with 20 segments (geo tenants with 18-20 segments, any channel count, stand in).
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery.py`` (``--quick``
 for a smoke run, ``--tenants N`` per cell). Results go to ``benchmarks/results/recovery.json``
-(``--quick`` writes nothing unless ``--out`` is given).
+(``--quick`` writes nothing unless ``--out`` is given). ``--decay-estimate profile_median``
+fits MMM v2 (and its bootstrap refits) with that ``model.decay_estimate`` into
+``recovery_profile_median.json``; with ``--coverage-tenants 0`` it skips the bootstraps, whose
+refits the profile makes about 4 x dearer.
 """
 
 from __future__ import annotations
@@ -160,6 +163,7 @@ class Task(ShapedTask):
     noise: float
     index: int
     bootstrap: bool
+    decay_estimate: str = "optimum"  # MMM v2's ModelSettings.decay_estimate (--decay-estimate)
 
 
 # --------------------------------------------------------------------------- one tenant
@@ -186,10 +190,11 @@ def oracle_fit(panel: Panel, seed: int) -> MMM:
     return MMM(ModelSettings(), seed=seed).fit_fixed(panel, *true_media(panel))
 
 
-def fit_model(name: str, panel: Panel, seed: int) -> MMM | LogLogOLS:
-    """Fit one of MODELS on the panel."""
+def fit_model(name: str, panel: Panel, seed: int, decay_estimate: str = "optimum"
+              ) -> MMM | LogLogOLS:
+    """Fit one of MODELS on the panel (MMM v2 with that ``model.decay_estimate``)."""
     if name == "mmm":
-        return MMM(ModelSettings(), seed=seed).fit(panel)
+        return MMM(ModelSettings(decay_estimate=decay_estimate), seed=seed).fit(panel)
     if name == "oracle":
         return oracle_fit(panel, seed)
     return LogLogOLS(ModelSettings()).fit(panel)
@@ -247,9 +252,10 @@ def run_tenant(task: Task) -> dict:
     train = panel.weeks(None, TRAIN_WEEKS)
     for name in MODELS:
         cpu, wall = time.process_time(), time.perf_counter()
-        model = fit_model(name, panel, task.seed)
+        model = fit_model(name, panel, task.seed, task.decay_estimate)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        holdout = fit_model(name, train, task.seed).predict(panel)[:, TRAIN_WEEKS:]
+        holdout = fit_model(name, train, task.seed, task.decay_estimate).predict(
+            panel)[:, TRAIN_WEEKS:]
         out = {"elasticity": model.elasticities(panel),
                "share": model.contribution_shares(panel),
                "holdout_mape": mape(panel.kpi[:, TRAIN_WEEKS:], holdout),
@@ -524,9 +530,9 @@ def format_breakdown(rows: list[dict]) -> str:
 
 
 def tasks(tenants: int, coverage_tenants: int, shapes: tuple[str, ...] = tuple(SHAPES),
-          noises: tuple[float, ...] = NOISES) -> list[Task]:
+          noises: tuple[float, ...] = NOISES, decay_estimate: str = "optimum") -> list[Task]:
     """Every (shape, noise, tenant) task; the costliest (geo, bootstrap) first."""
-    out = [Task(shape, noise, i, i < coverage_tenants)
+    out = [Task(shape, noise, i, i < coverage_tenants, decay_estimate)
            for shape in shapes for noise in noises for i in range(tenants)]
     return sorted(out, key=lambda t: (t.shape != "geo", not t.bootstrap, t.shape, t.noise,
                                       t.index))
@@ -582,11 +588,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 tenants per cell, 1 with bootstrap, nothing written")
-    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS})")
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS};"
+                        " with --decay-estimate, recovery_<estimate>.json beside it)")
+    parser.add_argument("--decay-estimate", default="optimum",
+                        choices=("optimum", "profile_median"),
+                        help="MMM v2's model.decay_estimate (its fits and bootstrap refits)")
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants, args.coverage_tenants = 2, 1
-    out_path = args.out or (None if args.quick else RESULTS)
+    default_out = (RESULTS if args.decay_estimate == "optimum"
+                   else RESULTS.with_name(f"recovery_{args.decay_estimate}.json"))
+    out_path = args.out or (None if args.quick else default_out)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if os.environ.get(var) != "1":
             print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",
@@ -594,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     started = time.perf_counter()
-    task_list = tasks(args.tenants, min(args.coverage_tenants, args.tenants))
+    task_list = tasks(args.tenants, min(args.coverage_tenants, args.tenants),
+                      decay_estimate=args.decay_estimate)
     records, failures = run(task_list, args.workers)
     runtime = time.perf_counter() - started
     cpu_total = sum(r["cpu_seconds"] for r in records)
@@ -603,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = breakdown(records)
 
     print(f"\nRecovery benchmark: {args.tenants} tenants per shape x noise, {WEEKS} weeks, "
+          f"MMM v2's decay {args.decay_estimate.replace('_', ' ')}, "
           f"coverage on the first {min(args.coverage_tenants, args.tenants)} per cell "
           f"({REPLICATES} bootstrap replicates), {args.workers} workers, "
           f"{runtime:.0f} s wall, {len(failures)} failed tenants; load average "
@@ -625,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
                          "weeks": WEEKS, "train_weeks": TRAIN_WEEKS, "noises": list(NOISES),
                          "shapes": {k: asdict(v) for k, v in SHAPES.items()},
                          "replicates": REPLICATES, "block_weeks": BLOCK_WEEKS, "level": LEVEL,
-                         "large_share": LARGE_SHARE, "workers": args.workers},
+                         "large_share": LARGE_SHARE, "workers": args.workers,
+                         "decay_estimate": args.decay_estimate},
             "runtime_seconds": runtime, "load_average_before": load_before[0],
             "worker_cpu_seconds": cpu_total,
             "summary": summary, "targets": gates,

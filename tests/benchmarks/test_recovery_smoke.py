@@ -39,3 +39,14 @@ def test_one_small_tenant_end_to_end(recovery, monkeypatch):
     gates = recovery.targets(summary, [rec])
     assert {g["passed"] for g in gates} <= {True, False, None}
     assert any(g["name"].startswith("national 10%: MMM median") for g in gates)
+
+
+def test_decay_estimate_reaches_the_mmm_fits_only(recovery):
+    tasks = recovery.tasks(2, 1, shapes=("national",), noises=(0.1,),
+                           decay_estimate="profile_median")
+    assert {t.decay_estimate for t in tasks} == {"profile_median"}
+    assert recovery.Task("national", 0.1, 0, False).decay_estimate == "optimum"
+    panel = recovery.panel_of(recovery.tenant_config(tasks[0]))
+    profiled = recovery.fit_model("mmm", panel, tasks[0].seed, "profile_median")
+    assert profiled.settings.decay_estimate == "profile_median"
+    assert recovery.fit_model("mmm", panel, tasks[0].seed).settings.decay_estimate == "optimum"
