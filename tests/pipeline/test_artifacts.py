@@ -360,7 +360,7 @@ def test_report_has_no_wall_clock_and_manifest_has_it(tmp_path: Path) -> None:
         "tenant": "gamma", "notebook": "validation", "status": "error", "seconds": 1.0,
         "execute_seconds": 1.0, "error": result.tasks[2].error,
         "ipynb": "tenants/gamma/validation.ipynb", "html": "tenants/gamma/validation.html",
-        "reviewer_html": None, "cached": False, "cache_key": None,
+        "reviewer_html": None, "cached": False, "cache_key": None, "cache_rejected": None,
         "sha256": {rel: hashlib.sha256((tmp_path / "out" / rel).read_bytes()).hexdigest()
                    for rel in ("tenants/gamma/validation.html",
                                "tenants/gamma/validation.ipynb")}}

@@ -310,10 +310,16 @@ def test_hits_misses_after_edits_and_no_cache(tmp_path: Path) -> None:
     entry = TaskCache(out).entry(cold_keys[("alpha", "validation")])
     cached_html = entry / "files" / "tenants" / "alpha" / "validation.html"
     cached_html.write_text("<p>a forged export</p>", encoding="utf-8")
-    _, _, executed, lines = _run(params, out)
+    _, paths, executed, lines = _run(params, out)
     assert executed == {("alpha", "validation")}
-    assert ("cache: the entry of alpha · validation is not used (tenants/alpha/validation.html "
-            "changed after it was stored (SHA-256 differs)): executing it again") in lines
+    reason = "tenants/alpha/validation.html changed after it was stored (SHA-256 differs)"
+    assert (f"cache: the entry of alpha · validation is not used ({reason}): executing it "
+            "again") in lines
+    records = {(t["tenant"], t["notebook"]): t for t in json.loads(
+        paths["run_manifest"].read_text(encoding="utf-8"))["tasks"]}
+    assert records[("alpha", "validation")]["cache_rejected"] == reason
+    assert {r["cache_rejected"] for k, r in records.items() if k != ("alpha", "validation")} \
+        == {None}
     assert "forged" not in (out / "tenants" / "alpha" / "validation.html").read_text(
         encoding="utf-8")
     assert _bytes(out) == cold_bytes

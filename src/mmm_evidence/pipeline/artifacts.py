@@ -474,7 +474,8 @@ def build_run_manifest(result: RunResult) -> dict:
              "ipynb": _relative(t.ipynb, output_dir), "html": _relative(t.html, output_dir),
              "reviewer_html": _relative(t.reviewer_html, output_dir),
              "sha256": _output_hashes(t, output_dir),
-             "cached": t.cached, "cache_key": t.cache_key}
+             "cached": t.cached, "cache_key": t.cache_key,
+             "cache_rejected": t.cache_rejected}
             for t in result.tasks
         ],
         "environment": dict(result.kernel_env),

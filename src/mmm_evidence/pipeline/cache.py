@@ -381,7 +381,7 @@ class DataStamps:
 #: Manifest fields that change from run to run without changing any reviewer output.
 _VOLATILE_MANIFEST = ("started", "finished", "seconds", "data_seconds", "cache", "executor",
                       "workers")
-_VOLATILE_TASK = ("seconds", "execute_seconds", "cached", "cache_key")
+_VOLATILE_TASK = ("seconds", "execute_seconds", "cached", "cache_key", "cache_rejected")
 
 
 def manifest_view(path: Path) -> Any:

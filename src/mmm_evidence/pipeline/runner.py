@@ -489,6 +489,7 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
             nonlocal done
             key = keys[(task.tenant, task.notebook)]
             result.cache_key = key
+            result.cache_rejected = task_cache.rejected.get(key)
             task_cache.store(key, result)
             results[(task.tenant, task.notebook)] = result
             done += 1

@@ -50,6 +50,7 @@ class TaskResult:
     reviewer_html: Path | None = None  # <notebook>.reviewer.html (no code cells), if written
     cached: bool = False  # restored from the task cache, not executed
     cache_key: str | None = None
+    cache_rejected: str | None = None  # why the cache's entry for this task was not used
 
     @property
     def ipynb_exists(self) -> bool:
