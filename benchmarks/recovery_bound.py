@@ -56,7 +56,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from panel import DECAY_RANGE, HALF_SATURATION_RANGE, SHAPE_RANGE  # noqa: E402
-from recovery import Task, _rounded, cell_key, panel_of, tenant_config, true_media  # noqa: E402
+from recovery import (  # noqa: E402
+    Task,
+    _rounded,
+    cell_key,
+    panel_of,
+    tenant_config,
+    total_media_bias,
+    true_media,
+)
 from recovery_gap import _errors, cell_medians, ratio_cells  # noqa: E402
 
 from mmm_evidence.config import ModelSettings, load_experiment  # noqa: E402
@@ -165,8 +173,8 @@ def _vector(elasticity: dict[str, float], panel: Panel) -> np.ndarray:
 def total_media_error(estimate: np.ndarray, panel: Panel) -> float:
     """|sum of the estimated elasticities - sum of the true ones| / sum of the true ones
     (``recovery.py``'s total media elasticity error)."""
-    truth = sum(panel.truth["channels"][c]["elasticity"] for c in panel.channels)
-    return abs(float(np.sum(estimate)) - truth) / truth
+    return abs(total_media_bias(list(estimate),
+                                [panel.truth["channels"][c]["elasticity"] for c in panel.channels]))
 
 
 def run_tenant(shape: str, noise: float, index: int, steps: int) -> dict:

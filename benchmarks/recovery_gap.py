@@ -53,7 +53,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recovery import Task, _rounded, cell_key, oracle_fit, panel_of, tenant_config  # noqa: E402
+from recovery import (  # noqa: E402
+    Task,
+    _rounded,
+    cell_key,
+    oracle_fit,
+    panel_of,
+    tenant_config,
+    total_media_bias,
+)
 
 from mmm_evidence.config import ModelSettings  # noqa: E402
 from mmm_evidence.data.panel import Panel  # noqa: E402
@@ -119,7 +127,7 @@ def run_tenant(shape: str, noise: float, index: int) -> dict:
     estimates["bagged"] = [float(v) for v in np.median(boot.draws["elasticity"], axis=0)]
     errors = {name: _errors(values, panel) for name, values in estimates.items()}
     truth = [panel.truth["channels"][c]["elasticity"] for c in panel.channels]
-    total_bias = {name: sum(values) / sum(truth) - 1.0 for name, values in estimates.items()}
+    total_bias = {name: total_media_bias(values, truth) for name, values in estimates.items()}
     decays = {"fitted": [float(d) for d in mmm.decay], "true": [float(d) for d in oracle.decay],
               "max": ModelSettings().max_decay}
     problem = mmm._prepare(panel)

@@ -50,3 +50,9 @@ def test_decay_estimate_reaches_the_mmm_fits_only(recovery):
     profiled = recovery.fit_model("mmm", panel, tasks[0].seed, "profile_median")
     assert profiled.settings.decay_estimate == "profile_median"
     assert recovery.fit_model("mmm", panel, tasks[0].seed).settings.decay_estimate == "optimum"
+
+
+def test_total_media_bias_is_signed_and_its_size_the_total_error(recovery):
+    assert recovery.total_media_bias([0.03, 0.01], [0.02, 0.02]) == pytest.approx(0.0)
+    assert recovery.total_media_bias([0.03, 0.03], [0.02, 0.02]) == pytest.approx(0.5)
+    assert recovery.total_media_bias([0.01, 0.0], [0.02, 0.02]) == pytest.approx(-0.75)

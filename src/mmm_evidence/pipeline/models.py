@@ -125,10 +125,10 @@ class FittedModels:
         n = self._weeks(train_weeks)
         if n in self._memo:
             return self._memo[n]
-        path = self.path(n)
+        path, key = self.path(n), self.key(n)
         text = None
         if path is not None and path.is_file():
-            text = _read_cached_model(path, self.key(n))
+            text = _read_cached_model(path, key)
             if text is not None:
                 self.loaded.append(n)
         if text is None:  # not cached, or unreadable, foreign or changed: refit and overwrite
@@ -140,7 +140,7 @@ class FittedModels:
             self.fitted.append(n)
             if path is not None:
                 _write_atomically(path, json.dumps(
-                    {"format": MODEL_CACHE_FORMAT, "key": self.key(n),
+                    {"format": MODEL_CACHE_FORMAT, "key": key,
                      "sha256": hashlib.sha256(text.encode()).hexdigest(), "model": text}))
         model = MMM.from_json(text)
         self._memo[n] = model
