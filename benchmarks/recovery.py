@@ -68,8 +68,8 @@ Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery.py`` 
 for a smoke run, ``--tenants N`` per cell). Results go to ``benchmarks/results/recovery.json``
 (``--quick`` writes nothing unless ``--out`` is given). ``--decay-estimate profile_median``
 fits MMM v2 (and its bootstrap refits) with that ``model.decay_estimate`` into
-``recovery_profile_median.json``; with ``--coverage-tenants 0`` it skips the bootstraps, whose
-refits the profile makes about 4 x dearer.
+``recovery_profile_median.json`` (its refits hold decays drawn from the fit's profiles:
+``MMM.draw_decays``).
 """
 
 from __future__ import annotations

@@ -283,3 +283,26 @@ def test_bootstrap_spread_scales_the_residuals_as_the_intervals_do(monkeypatch) 
     scaled = spread()
     monkeypatch.setattr(rb, "residual_inflation", lambda model: 1.0)
     assert 0 < spread() < scaled
+
+
+def test_bootstrap_spread_holds_a_profile_median_fit_s_drawn_decays(monkeypatch) -> None:
+    """As model.uncertainty does: a profile_median reference's refits hold decays drawn from
+    its profiles (``MMM.draw_decays``) rather than profiling every refit again."""
+    panel = model_form_panel(noise=0.08, seed=2, weeks=60)
+    settings = RobustnessSettings.model_validate({"perturbations": {"bootstrap_replicates": 3}})
+    held: list = []
+    fit = MMM.fit
+
+    def spy(self, data, start=None, lift_tests=(), hold_decays=None):
+        if start is not None:
+            held.append(hold_decays)
+        return fit(self, data, start, lift_tests, hold_decays)
+
+    monkeypatch.setattr(MMM, "fit", spy)
+    profiled = ModelSettings(n_starts=1, decay_estimate="profile_median")
+    rb.run_robustness_suite(panel, profiled, settings, 0, 8, only=["bootstrap_spread"])
+    assert len(held) == 3 and all(h is not None and np.isfinite(h).any() for h in held)
+    held.clear()
+    rb.run_robustness_suite(panel, ModelSettings(n_starts=1), settings, 0, 8,
+                            only=["bootstrap_spread"])
+    assert held == [None, None, None]

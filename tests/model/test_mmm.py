@@ -486,6 +486,25 @@ def test_profile_median_of_hand_made_profiles():
             pytest.approx(0.45)
 
 
+def test_profile_quantiles_of_hand_made_profiles():
+    grid, upper = np.linspace(0.0, 0.9, 10), 0.9
+    flat = mmm_module.profile_cdf(grid, np.zeros(10), 0.9, 0.0, upper)
+    for q in (0.05, 0.25, 0.5, 0.9):
+        assert mmm_module.profile_quantile(*flat, q) == pytest.approx(q * upper)
+    # objective k * d: the q quantile of exp(-k d) truncated to [0, U] in closed form
+    k = 3.0
+    tilted = mmm_module.profile_cdf(grid, k * grid, 0.0, 0.0, upper)
+    for q in (0.1, 0.5, 0.95):
+        expected = -math.log(1 - q * (1 - math.exp(-k * upper))) / k
+        assert mmm_module.profile_quantile(*tilted, q) == pytest.approx(expected, abs=2e-3)
+    # the median is the 0.5 quantile; no cdf where the median keeps the fit
+    assert mmm_module.profile_quantile(*tilted, 0.5) == \
+        mmm_module.profile_median(grid, k * grid, 0.0, 0.0, upper)
+    sharp = 1e4 * (grid - 0.52) ** 2
+    assert mmm_module.profile_cdf(grid, sharp, 0.52, 0.0, upper) is None
+    assert mmm_module.profile_cdf(grid, np.full(10, math.nan), 0.52, 0.0, upper) is None
+
+
 def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():
     settings = ModelSettings(max_delay_weeks=0)
     profiled = settings.model_copy(update={"decay_estimate": "profile_median"})
@@ -515,3 +534,41 @@ def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():
     lo, hi = 0.0, settings.max_decay
     assert all(lo <= d <= hi for d in first.decay)
     assert first.settings.decay_estimate == "profile_median"
+
+
+def test_profile_draws_and_refits_holding_drawn_decays():
+    """A profile_median fit records its decay profiles (kept by the JSON round trip); draws
+    from a flat profile spread over [0, max_decay] around its median, a sharp one gives none;
+    a refit with ``hold_decays`` keeps exactly the held decays and frees the rest."""
+    settings = ModelSettings(max_delay_weeks=0, n_starts=2)
+    profiled = settings.model_copy(update={"decay_estimate": "profile_median"})
+    rng = np.random.default_rng(4)
+    noisy = model_form_panel(noise=0.03, seed=2)
+    extra = rng.uniform(20, 80, noisy.spend.shape[:2])[:, :, None]
+    noisy = replace(noisy, spend=np.concatenate([noisy.spend, extra], axis=2),
+                    channels=(*noisy.channels, "placebo"))
+    model = MMM(profiled, seed=3).fit(noisy)
+    optimum = MMM(settings, seed=3).fit(noisy)
+    assert "decay_profile" not in optimum.to_dict()  # the default fit's JSON is unchanged
+    assert optimum.draw_decays(np.random.default_rng(0)) is None
+    assert len(model.to_dict()["decay_profile"]["objective"]) == 3
+    cdfs = model.profile_cdfs()
+    assert cdfs[2] is not None  # the placebo's profile is flat
+    draws = np.array([model.draw_decays(np.random.default_rng(s)) for s in range(400)])
+    assert np.isnan(draws[:, [i for i, c in enumerate(cdfs) if c is None]]).all()
+    placebo = draws[:, 2]
+    assert 0.0 <= placebo.min() and placebo.max() <= settings.max_decay
+    assert np.median(placebo) == pytest.approx(model.decay[2], abs=0.06)
+    assert np.quantile(placebo, 0.9) - np.quantile(placebo, 0.1) > 0.3
+    again = MMM.from_json(model.to_json())
+    np.testing.assert_array_equal(again.draw_decays(np.random.default_rng(7)),
+                                  model.draw_decays(np.random.default_rng(7)))
+    held = np.array([np.nan, np.nan, 0.8])
+    refit = MMM(profiled, seed=3).fit(noisy, start=model, hold_decays=held)
+    assert refit.decay[2] == 0.8
+    assert refit.decay_profile is None and "decay_profile" not in refit.to_dict()
+    assert refit.decay[0] == pytest.approx(model.decay[0], abs=0.05)
+    with pytest.raises(ValueError, match="hold_decays needs a start"):
+        MMM(profiled, seed=3).fit(noisy, hold_decays=held)
+    with pytest.raises(ValueError, match="2 values for 3 channels"):
+        MMM(profiled, seed=3).fit(noisy, start=model, hold_decays=held[:2])

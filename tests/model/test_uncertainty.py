@@ -74,8 +74,28 @@ def test_residuals_are_scaled_for_the_parameters_the_fit_spent(monkeypatch):
     assert not np.allclose(raw.draws["elasticity"], unc.draws["elasticity"])
 
 
+def test_a_profile_median_bootstrap_draws_decays_instead_of_profiling_each_refit(monkeypatch):
+    panel = model_form_panel(noise=0.08, seed=3)
+    settings = ModelSettings(n_starts=2, decay_estimate="profile_median")
+    model = MMM(settings, seed=0).fit(panel)
+    assert any(cdf is not None for cdf in model.profile_cdfs())
+    a = block_bootstrap(model, panel, replicates=6, seed=1)
+    b = block_bootstrap(model, panel, replicates=6, seed=1)
+    np.testing.assert_array_equal(a.draws["elasticity"], b.draws["elasticity"])
+    assert a.method.endswith("; decays drawn from their profile posterior")
+    summarised = []
+    monkeypatch.setattr(MMM, "_summarise_decays",
+                        lambda self, *args: summarised.append(1) or args[1])
+    block_bootstrap(model, panel, replicates=3, seed=1)
+    assert not summarised  # no refit profiles again
+    monkeypatch.setattr(MMM, "draw_decays", lambda self, rng: None)
+    block_bootstrap(model, panel, replicates=3, seed=1)
+    assert len(summarised) == 3  # a fit without a recorded profile does, as before
+
+
 @pytest.mark.slow
-def test_bootstrap_coverage_on_a_small_panel():
+@pytest.mark.parametrize("decay_estimate", ["optimum", "profile_median"])
+def test_bootstrap_coverage_on_a_small_panel(decay_estimate):
     """On data from the model's own form, 90 % intervals cover the truth most of the time.
 
     12 datasets x 2 channels = 24 intervals; with true coverage 0.9 the chance of fewer than
@@ -86,7 +106,8 @@ def test_bootstrap_coverage_on_a_small_panel():
         clean = MMM(ModelSettings(n_starts=1), seed=0).fit(model_form_panel(seed=100 + seed))
         truth = clean.elasticities(model_form_panel(seed=100 + seed))
         panel = model_form_panel(noise=0.06, seed=100 + seed)
-        model = MMM(ModelSettings(n_starts=1), seed=0).fit(panel)
+        model = MMM(ModelSettings(n_starts=1, decay_estimate=decay_estimate),
+                    seed=0).fit(panel)
         iv = block_bootstrap(model, panel, replicates=30, seed=seed).interval("elasticity")
         for ch, true in truth.items():
             total += 1

@@ -427,12 +427,17 @@ class SuiteContext:
         return np.random.default_rng([self.seed % 2**32, zlib.crc32(name.encode())])
 
     def fit(self, panel: Panel, seed: int | None = None, start: MMM | None = None,
-            data: Panel | None = None) -> MMM:
+            data: Panel | None = None, hold_decays: np.ndarray | None = None) -> MMM:
         """A model from the factory (built for ``data``, default ``panel``) fitted on
-        ``panel``; cold (multi-start) unless ``start`` is given."""
+        ``panel``; cold (multi-start) unless ``start`` is given (``hold_decays``: see
+        ``MMM.fit``)."""
         model = self.factory(self.seed if seed is None else seed,
                              panel if data is None else data)
-        return model.fit(panel) if start is None else model.fit(panel, start=start)
+        if start is None:
+            return model.fit(panel)
+        if hold_decays is None:  # a factory's model need not know hold_decays
+            return model.fit(panel, start=start)
+        return model.fit(panel, start=start, hold_decays=hold_decays)
 
     def compare(self, model: MMM, panel: Panel, reference_panel: Panel | None = None,
                 how: str = "median", roi_factor: float | None = None) -> Measurement:
@@ -587,11 +592,13 @@ def _bootstrap_spread(ctx: SuiteContext) -> Measurement:
     fitted = ref.predict(panel)
     resid = (panel.kpi - fitted) * residual_inflation(ref)
     rng = ctx.rng("bootstrap_spread")
+    decay_rng = ctx.rng("bootstrap_spread decays")  # a profile_median fit's draws
     draws = np.empty((p.bootstrap_replicates, len(panel.channels)))
     for r in range(p.bootstrap_replicates):
         idx = block_indices(panel.n_weeks, p.bootstrap_block_weeks, rng)
         boot = replace(panel, kpi=fitted + resid[:, idx])
-        model = ctx.fit(boot, start=ref)
+        draw = getattr(ref, "draw_decays", None)
+        model = ctx.fit(boot, start=ref, hold_decays=draw(decay_rng) if draw else None)
         draws[r] = list(model.elasticities(boot).values())
     sd = draws.std(axis=0, ddof=1)
     channels = judged_channels(ctx.settings.min_share, ctx.shares)

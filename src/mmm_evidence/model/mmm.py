@@ -101,19 +101,20 @@ DECAY_PROFILE_NFEV = 30
 DECAY_PROFILE_SHARP = 2.0
 
 
-def profile_median(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_cost: float,
-                   upper: float) -> float:
-    """The median of a one-parameter profile posterior on [0, ``upper``]: ``costs`` are the
-    objective (-log density up to a constant) at the ``grid`` points and ``fitted_cost`` its
-    value at the fit, ``fitted``; the objective is interpolated linearly between these nodes
-    and the density exp(-objective) integrated by the trapezoid rule on a fine grid. When the
-    fit is the profile's lowest node and its grid neighbours (the nearest nodes on either
-    side more than a tenth of a grid step from it) are all at least ``DECAY_PROFILE_SHARP``
-    above it, the profile is sharper than the grid resolves and ``fitted`` is returned; so it
-    is when a cost is not a number (a profile that cannot be read changes nothing)."""
+def profile_cdf(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_cost: float,
+                upper: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """A one-parameter profile posterior on [0, ``upper``] as (points, unnormalised cdf):
+    ``costs`` are the objective (-log density up to a constant) at the ``grid`` points and
+    ``fitted_cost`` its value at the fit, ``fitted``; the objective is interpolated linearly
+    between these nodes and the density exp(-objective) integrated by the trapezoid rule on a
+    fine grid. None when the profile does not describe the parameter better than its fit:
+    when the fit is the profile's lowest node and its grid neighbours (the nearest nodes on
+    either side more than a tenth of a grid step from it) are all at least
+    ``DECAY_PROFILE_SHARP`` above it (sharper than the grid resolves), or when a cost is not
+    a number (a profile that cannot be read)."""
     grid, costs = np.asarray(grid, dtype=float), np.asarray(costs, dtype=float)
     if np.isnan(costs).any() or not math.isfinite(fitted_cost):
-        return float(fitted)
+        return None
     floor = min(fitted_cost, float(costs.min()))
     apart = 0.1 * (grid[-1] - grid[0]) / max(grid.size - 1, 1)  # a node this close IS the fit
     below, above = grid < fitted - apart, grid > fitted + apart
@@ -121,18 +122,58 @@ def profile_median(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_co
         [costs[above][0]] if above.any() else [])
     if (fitted_cost <= floor and neighbours
             and min(neighbours) - fitted_cost >= DECAY_PROFILE_SHARP):
-        return float(fitted)
+        return None
     nodes, values = np.append(grid, fitted), np.append(costs, fitted_cost) - floor
     order = np.argsort(nodes, kind="stable")
     nodes, values = nodes[order], values[order]
     fine = np.union1d(np.linspace(0.0, upper, 20 * grid.size + 1), nodes)
     density = np.exp(-np.interp(fine, nodes, values))
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(fine))])
-    half = 0.5 * cdf[-1]
-    i = max(int(np.searchsorted(cdf, half)), 1)  # cdf[i - 1] < half <= cdf[i]
+    return fine, cdf
+
+
+def profile_quantile(points: np.ndarray, cdf: np.ndarray, q: float) -> float:
+    """The ``q`` quantile (0 < q < 1) of a ``profile_cdf``: linear between its points."""
+    target = q * cdf[-1]
+    i = min(max(int(np.searchsorted(cdf, target)), 1), cdf.size - 1)  # cdf[i-1] < t <= cdf[i]
     step = cdf[i] - cdf[i - 1]
-    share = (half - cdf[i - 1]) / step if step > 0 else 0.0
-    return float(fine[i - 1] + share * (fine[i] - fine[i - 1]))
+    share = (target - cdf[i - 1]) / step if step > 0 else 0.0
+    return float(points[i - 1] + share * (points[i] - points[i - 1]))
+
+
+def profile_median(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_cost: float,
+                   upper: float) -> float:
+    """The median of the ``profile_cdf`` of these arguments; ``fitted`` when it is None (a
+    profile sharper than the grid, or one that cannot be read, changes nothing)."""
+    cdf = profile_cdf(grid, costs, fitted, fitted_cost, upper)
+    return float(fitted) if cdf is None else profile_quantile(*cdf, 0.5)
+
+
+def _with(theta: np.ndarray, index, values) -> np.ndarray:
+    """A copy of ``theta`` with ``theta[index] = values``."""
+    out = np.array(theta, dtype=float)
+    out[index] = values
+    return out
+
+
+def _least_squares_holding(problem: _Problem, theta: np.ndarray, weights: np.ndarray,
+                           fixed: np.ndarray, lower: np.ndarray, upper: np.ndarray, nfev: int):
+    """Optimise the media parameters other than ``theta[fixed]`` (held at their values in
+    ``theta``) from ``theta``; the result in the form of ``least_squares``' (its ``x`` the
+    full theta)."""
+    free = np.setdiff1d(np.arange(theta.size), fixed)
+
+    def full(u: np.ndarray) -> np.ndarray:
+        return _with(theta, free, u)
+
+    result = least_squares(
+        lambda u: problem.residuals(full(u), weights),
+        np.clip(theta[free], lower[free] + 1e-6, upper[free] - 1e-6),
+        jac=lambda u: problem.jacobian(full(u), weights)[:, free],
+        bounds=(lower[free], upper[free]), method="trf", x_scale=1.0,
+        ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=nfev)
+    result.x = full(result.x)
+    return result
 
 
 class NotFittedError(RuntimeError):
@@ -566,9 +607,14 @@ class MMM:
     # ------------------------------------------------------------------ fitting
 
     def fit(self, panel: Panel, start: MMM | None = None,
-            lift_tests: Sequence[LiftTest] = ()) -> MMM:
+            lift_tests: Sequence[LiftTest] = (), hold_decays: np.ndarray | None = None
+            ) -> MMM:
         """Fit to the panel; with ``start`` (a fitted model of the same channels), run one
         optimisation warm-started from its media parameters instead of the multi-start.
+        ``hold_decays`` (with ``start``; per channel, NaN for a free one) holds those
+        channels' decays at the given values: a bootstrap refit of a ``profile_median`` fit
+        with decays drawn from its profile posterior (``draw_decays``); such a refit
+        summarises no profile of its own.
 
         ``lift_tests`` (with ``lift_se``) calibrate the fit: each adds the squared z-score of
         (model-implied lift − measured lift) / SE to the objective. Tests whose weeks are not
@@ -579,16 +625,26 @@ class MMM:
         if panel.n_weeks < 2 * order + 4:
             raise ValueError(f"tenant {panel.tenant!r}: {panel.n_weeks} weeks are too few to fit "
                              f"(need at least {2 * order + 4})")
+        if hold_decays is not None and start is None:
+            raise ValueError("hold_decays needs a start (a bootstrap refit's reference fit)")
         problem = self._prepare(panel, lift_tests, derivatives_with_residuals=True)
         if start is not None:  # a warm start keeps the start's delays (chosen by its fit)
             problem.set_delays(start.delay)
         lower, upper = self._bounds()
+        held = np.zeros(0, dtype=int)
         prior_mean, prior_sd = self._prior_vectors()
         if start is not None:
             theta0 = np.column_stack([start.decay,
                                       np.log(start.half_saturation / self.reference_spend),
                                       np.log(start.shape)]).reshape(-1)
             theta0 = np.clip(theta0, lower + 1e-6, upper - 1e-6)
+            if hold_decays is not None:
+                hold = np.asarray(hold_decays, dtype=float)
+                if hold.shape != (len(self.channels),):
+                    raise ValueError(f"hold_decays has {hold.size} values for "
+                                     f"{len(self.channels)} channels")
+                held = 3 * np.flatnonzero(~np.isnan(hold))
+                theta0[held] = np.clip(hold[~np.isnan(hold)], lower[held], upper[held])
             starts = [theta0]
         else:
             theta0 = np.clip(prior_mean, lower + 1e-6, upper - 1e-6)
@@ -600,6 +656,9 @@ class MMM:
         weights = 1.0 / problem.segment_scale(theta0)
 
         def optimise(start: np.ndarray, w: np.ndarray):
+            if held.size:
+                return _least_squares_holding(problem, start, w, held, lower, upper,
+                                              s.max_iterations)
             return least_squares(problem.residuals, start, jac=problem.jacobian, args=(w,),
                                  bounds=(lower, upper), method="trf", x_scale=1.0,
                                  ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=s.max_iterations)
@@ -616,7 +675,8 @@ class MMM:
         if start is None and s.max_delay_weeks > 0:
             final, sigma = self._choose_delays(problem, final, sigma, optimise,
                                                (lower + 1e-6, upper - 1e-6))
-        if s.decay_estimate == "profile_median":
+        self.decay_profile = None
+        if s.decay_estimate == "profile_median" and hold_decays is None:
             final = self._summarise_decays(problem, final, 1.0 / sigma, lower, upper)
         self._finish(problem, final.x, 1.0 / sigma)
         self.diagnostics = FitDiagnostics(
@@ -656,37 +716,55 @@ class MMM:
         decay or on anything monotone in it along the profile. A profile sharper than the
         grid (``DECAY_PROFILE_SHARP``) keeps the fitted decay. The fit's ``diagnostics``
         then describe the refit at the summarised decays (its objective is above the
-        optimum's; the decays still count as fitted parameters). Deterministic (no draws)."""
+        optimum's; the decays still count as fitted parameters). Deterministic (no draws).
+        The profiles are kept (``decay_profile``, in the JSON too): a bootstrap draws each
+        refit's decays from them (``draw_decays``) instead of profiling every refit again."""
         s = self.settings
         grid = np.linspace(0.0, s.max_decay, DECAY_PROFILE)
         x0 = np.asarray(fitted.x, dtype=float)
         decay_index = np.arange(0, x0.size, 3)
-
-        def fixed_fit(fixed: np.ndarray, values: np.ndarray, nfev: int):
-            free = np.setdiff1d(np.arange(x0.size), fixed)
-
-            def full(u: np.ndarray) -> np.ndarray:
-                theta = x0.copy()
-                theta[fixed] = values
-                theta[free] = u
-                return theta
-
-            result = least_squares(
-                lambda u: problem.residuals(full(u), weights),
-                np.clip(x0[free], lower[free] + 1e-6, upper[free] - 1e-6),
-                jac=lambda u: problem.jacobian(full(u), weights)[:, free],
-                bounds=(lower[free], upper[free]), method="trf", x_scale=1.0,
-                ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=nfev)
-            result.x = full(result.x)
-            return result
-
         decays = x0[decay_index].copy()
+        objective: list[list[float] | None] = [None] * decays.size
         for c in np.flatnonzero(np.any(problem.per_capita > 0, axis=(0, 1))):
-            costs = np.array([fixed_fit(np.array([3 * c]), np.array([d]),
-                                        DECAY_PROFILE_NFEV).cost for d in grid])
+            costs = np.array([_least_squares_holding(problem, _with(x0, 3 * c, d), weights,
+                                                     np.array([3 * c]), lower, upper,
+                                                     DECAY_PROFILE_NFEV).cost for d in grid])
+            objective[c] = [float(v) for v in costs]
             decays[c] = profile_median(grid, costs, float(x0[3 * c]), float(fitted.cost),
                                        s.max_decay)
-        return fixed_fit(decay_index, decays, s.max_iterations)
+        self.decay_profile = {"grid": [float(v) for v in grid],
+                              "fitted": [float(v) for v in x0[decay_index]],
+                              "fitted_objective": float(fitted.cost), "objective": objective}
+        return _least_squares_holding(problem, _with(x0, decay_index, decays), weights,
+                                      decay_index, lower, upper, s.max_iterations)
+
+    def profile_cdfs(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Per channel, the decay's profile posterior (``profile_cdf``) recorded by a
+        ``profile_median`` fit; None for a channel whose profile was sharper than the grid,
+        could not be read or was not evaluated (no spend), and for every channel of a fit
+        that recorded none."""
+        profile = getattr(self, "decay_profile", None)
+        if not profile:
+            return [None] * len(self.channels)
+        return [None if costs is None else
+                profile_cdf(np.asarray(profile["grid"]), np.asarray(costs),
+                            profile["fitted"][c], profile["fitted_objective"],
+                            self.settings.max_decay)
+                for c, costs in enumerate(profile["objective"])]
+
+    def draw_decays(self, rng: np.random.Generator) -> np.ndarray | None:
+        """One draw per channel from its decay's profile posterior (``profile_cdfs``), NaN
+        for a channel without one (its decay stays free in a refit); None when no channel
+        has one. A bootstrap refit (``fit(..., hold_decays=...)``) holds the drawn decays, so
+        the decays' uncertainty is the profile posterior's and the rest of the media
+        response is refitted on the resampled data: the profile is evaluated once, on the
+        data, instead of in every refit (about 8 x a warm-started refit's time)."""
+        cdfs = self.profile_cdfs()
+        if all(cdf is None for cdf in cdfs):
+            return None
+        u = rng.random(len(cdfs))
+        return np.array([np.nan if cdf is None else profile_quantile(*cdf, float(u[c]))
+                         for c, cdf in enumerate(cdfs)])
 
     def _choose_delays(self, problem: _Problem, fitted, sigma: np.ndarray, optimise, bounds):
         """Per channel, the delay (0 to ``max_delay_weeks`` weeks) of its spend before the
@@ -973,6 +1051,9 @@ class MMM:
             "baseline_coef": self.baseline_coef.tolist(),
             "residual_scale": self.residual_scale.tolist(),
             "diagnostics": self.diagnostics.__dict__,
+            # a profile_median fit's decay profiles (draw_decays); absent from other fits
+            **({"decay_profile": self.decay_profile}
+               if getattr(self, "decay_profile", None) else {}),
         }
 
     @classmethod
@@ -999,6 +1080,7 @@ class MMM:
         diagnostics.setdefault("n_nonlinear_parameters",
                                3 * len(model.channels) if diagnostics.get("n_starts") else 0)
         model.diagnostics = FitDiagnostics(**diagnostics)
+        model.decay_profile = data.get("decay_profile")
         model._fitted = True
         return model
 
