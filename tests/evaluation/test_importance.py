@@ -452,3 +452,18 @@ def test_shap_follows_lightgbm_where_later_weeks_repeat_earlier_spend() -> None:
     result = explain_importance(panel, model, 1)  # raised shap's ExplainerError before
     np.testing.assert_allclose(result.shap_values.sum(axis=1) + result.shap_base,
                                result.surrogate_prediction, rtol=1e-6)
+
+
+def test_tree_inputs_keep_six_significant_digits_in_float32() -> None:
+    """Values one float32 step apart become one value (no threshold can fall between them and
+    round onto one); distinct values at six digits stay distinct; zero, signs and non-finite
+    values are kept."""
+    x = np.float32(0.7341234)
+    near = float(np.nextafter(x, np.float32(1.0)))
+    out = tree_inputs(np.array([[float(x), near, 123456.7, -0.00123456789, 0.0, np.nan]]))
+    assert out[0, 0] == out[0, 1]
+    np.testing.assert_array_equal(out[0, 2:5], np.float32([123457.0, -0.00123457, 0.0]))
+    assert np.isnan(out[0, 5])
+    np.testing.assert_array_equal(out, out.astype(np.float32))
+    assert tree_inputs(np.array([[1.00001, 1.00002]]))[0, 0] != \
+        tree_inputs(np.array([[1.00001, 1.00002]]))[0, 1]

@@ -250,14 +250,27 @@ def mmm_channel_curve(model: MMM, channel: str, adstock: np.ndarray) -> np.ndarr
                                        float(model.shape[c]))
 
 
+#: ``tree_inputs`` keeps this many significant digits (float32 carries about 7.2)
+TREE_DIGITS = 6
+
+
 def tree_inputs(matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` rounded to float32 numbers, as the surrogate is fitted, explained and
-    evaluated on. SHAP's tree explainer compares features with the trees' thresholds in
-    float32: with a booster fitted on float64 features a threshold can fall between a value
-    and its float32 rounding, and the explainer then follows another path than LightGBM (its
-    additivity check failed on every row of a national tenant whose later weeks repeat earlier
-    spend). On float32 numbers both take the same paths."""
-    return np.asarray(matrix, float).astype(np.float32).astype(float)
+    """``matrix`` rounded to ``TREE_DIGITS`` significant digits and then to float32 numbers, as
+    the surrogate is fitted, explained and evaluated on. SHAP's tree explainer compares
+    features with the trees' thresholds in float32: with a booster fitted on float64 features
+    a threshold can fall between a value and its float32 rounding, and the explainer then
+    follows another path than LightGBM (its additivity check failed on every row of a national
+    tenant whose later weeks repeat earlier spend). Float32 numbers alone are not enough: two
+    values one float32 step apart (such weeks' adstocked spend) get a threshold halfway
+    between them, which float32 rounds onto one of them (the same tenant with other fitted
+    decays failed again). Six significant digits put distinct values at least ten float32
+    steps apart, so a threshold between them stays between them."""
+    m = np.asarray(matrix, float)
+    finite = np.isfinite(m) & (m != 0)
+    exponent = np.floor(np.log10(np.abs(np.where(finite, m, 1.0))))
+    scale = 10.0 ** (TREE_DIGITS - 1 - exponent)
+    rounded = np.where(finite, np.round(m * scale) / scale, m)
+    return rounded.astype(np.float32).astype(float)
 
 
 def fit_surrogate(features: SurrogateFeatures, seed: int, rounds: int = SURROGATE_ROUNDS,
