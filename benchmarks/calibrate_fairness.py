@@ -44,8 +44,8 @@ Output: ``benchmarks/results/fairness_calibration.json`` (``--many-segments``:
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/calibrate_fairness.py``
 (``--tenants N``, ``--workers W``, ``--panels``, ``--many-segments``; ``--quick`` = 2 small
 tenants, nothing written). The stored results: ``--tenants 200 --panels oracle`` then
-``--tenants 40 --panels null,drawn``, each with and without ``--many-segments`` (1 and 1.5 min
-with 2 workers for the many-segment band).
+``--tenants 40 --panels null,drawn``, each with and without ``--many-segments`` (the null
+and drawn panels 3 and 9.5 min with 2 workers since MMM v2's decays are profile medians).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ the verdict, every gate and the failed robustness checks, and writes
 ``benchmarks/results/external_evidence.json`` (gates and checks only: no clock times, no
 paths), identical between runs of the same code.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/external_evidence.py`` (about 2 minutes on 2
+Run: ``OMP_NUM_THREADS=1 python benchmarks/external_evidence.py`` (about 3 minutes on 2
 cores; ``--shared DIR`` for another shared folder, ``--out DIR`` for the run folder, default
 ``outputs/external_evidence``; ``--quick``: the PyMC example only, validation and robustness
 notebooks, 20 bootstrap refits, nothing written to results).

@@ -39,7 +39,9 @@ Definitions (``true`` from the generator's truth, estimates on the full 156 week
 - 90 % interval coverage: the share of (tenant, channel) pairs whose true elasticity lies in
   the 90 % percentile interval of a moving-block residual bootstrap (13-week blocks, the same
   weeks for every segment, ``REPLICATES`` refits). MMM: the product's ``block_bootstrap``
-  (warm-started refits of all parameters; residuals scaled by sqrt(n / (n - p)) for the p
+  (warm-started refits of every media parameter but the decays it reports as profile
+  medians, which each refit holds at a draw from their profile posterior; residuals scaled
+  by sqrt(n / (n - p)) for the p
   parameters the fit spent, see ``model.uncertainty``). Oracle: the same resamples, scaled
   for the linear parameters it fits, refitted with ``fit_fixed`` at the true media
   parameters. Log-log: the same block scheme on log-scale residuals (not scaled).
@@ -66,10 +68,11 @@ with 20 segments (geo tenants with 18-20 segments, any channel count, stand in).
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery.py`` (``--quick``
 for a smoke run, ``--tenants N`` per cell). Results go to ``benchmarks/results/recovery.json``
-(``--quick`` writes nothing unless ``--out`` is given). ``--decay-estimate profile_median``
-fits MMM v2 (and its bootstrap refits) with that ``model.decay_estimate`` into
-``recovery_profile_median.json`` (its refits hold decays drawn from the fit's profiles:
-``MMM.draw_decays``).
+(``--quick`` writes nothing unless ``--out`` is given). MMM v2 reports each decay as the
+median of its profile posterior (``model.decay_estimate: profile_median``, the default; its
+bootstrap refits hold decays drawn from the fit's profiles: ``MMM.draw_decays``);
+``--decay-estimate optimum`` fits it with the objective's optimum instead, the default before,
+into ``recovery_optimum.json``.
 """
 
 from __future__ import annotations
@@ -107,6 +110,7 @@ from mmm_evidence.model.uncertainty import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery.json"
+DECAY_ESTIMATE = ModelSettings().decay_estimate  # the product's default
 MODELS = ("mmm", "oracle", "loglog")
 NOISES = (0.05, 0.10, 0.20)
 WEEKS = 156
@@ -164,7 +168,7 @@ class Task(ShapedTask):
     noise: float
     index: int
     bootstrap: bool
-    decay_estimate: str = "optimum"  # MMM v2's ModelSettings.decay_estimate (--decay-estimate)
+    decay_estimate: str = DECAY_ESTIMATE  # MMM v2's model.decay_estimate (--decay-estimate)
 
 
 # --------------------------------------------------------------------------- one tenant
@@ -191,7 +195,7 @@ def oracle_fit(panel: Panel, seed: int) -> MMM:
     return MMM(ModelSettings(), seed=seed).fit_fixed(panel, *true_media(panel))
 
 
-def fit_model(name: str, panel: Panel, seed: int, decay_estimate: str = "optimum"
+def fit_model(name: str, panel: Panel, seed: int, decay_estimate: str = DECAY_ESTIMATE
               ) -> MMM | LogLogOLS:
     """Fit one of MODELS on the panel (MMM v2 with that ``model.decay_estimate``)."""
     if name == "mmm":
@@ -538,7 +542,8 @@ def format_breakdown(rows: list[dict]) -> str:
 
 
 def tasks(tenants: int, coverage_tenants: int, shapes: tuple[str, ...] = tuple(SHAPES),
-          noises: tuple[float, ...] = NOISES, decay_estimate: str = "optimum") -> list[Task]:
+          noises: tuple[float, ...] = NOISES, decay_estimate: str = DECAY_ESTIMATE
+          ) -> list[Task]:
     """Every (shape, noise, tenant) task; the costliest (geo, bootstrap) first."""
     out = [Task(shape, noise, i, i < coverage_tenants, decay_estimate)
            for shape in shapes for noise in noises for i in range(tenants)]
@@ -598,13 +603,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke run: 2 tenants per cell, 1 with bootstrap, nothing written")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS};"
                         " with --decay-estimate, recovery_<estimate>.json beside it)")
-    parser.add_argument("--decay-estimate", default="optimum",
+    parser.add_argument("--decay-estimate", default=DECAY_ESTIMATE,
                         choices=("optimum", "profile_median"),
-                        help="MMM v2's model.decay_estimate (its fits and bootstrap refits)")
+                        help="MMM v2's model.decay_estimate (its fits and bootstrap refits; "
+                        f"default {DECAY_ESTIMATE}, the product's)")
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants, args.coverage_tenants = 2, 1
-    default_out = (RESULTS if args.decay_estimate == "optimum"
+    default_out = (RESULTS if args.decay_estimate == DECAY_ESTIMATE
                    else RESULTS.with_name(f"recovery_{args.decay_estimate}.json"))
     out_path = args.out or (None if args.quick else default_out)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -336,8 +336,8 @@ def test_national_robustness_thresholds_left_out_keep_their_national_defaults(fi
     _write(files["experiment"], data)
     robustness = load_experiment(files["experiment"]).robustness
     assert robustness.national_thresholds.outliers == 0.7  # from the file
-    assert robustness.national_thresholds.missing_weeks == 0.35  # left out: national default
-    assert robustness.thresholds.missing_weeks == 0.15  # the geo thresholds are untouched
+    assert robustness.national_thresholds.missing_weeks == 0.30  # left out: national default
+    assert robustness.thresholds.missing_weeks == 0.20  # the geo thresholds are untouched
     assert robustness.thresholds_for(3) == ("national", robustness.national_thresholds)
     assert robustness.thresholds_for(4) == ("geo", robustness.thresholds)
 

@@ -117,9 +117,9 @@ def test_quick_run_covers_every_process_and_shape(foreign, tmp_path, capsys):
 
 
 def test_decay_estimate_is_part_of_every_task_but_not_of_its_tenant(foreign):
-    plain, profiled = foreign.tasks(1), foreign.tasks(1, "profile_median")
-    assert {t.decay_estimate for t in plain} == {"optimum"}
-    assert {t.decay_estimate for t in profiled} == {"profile_median"}
-    for a, b in zip(plain, profiled, strict=True):
+    plain, optimum = foreign.tasks(1), foreign.tasks(1, "optimum")
+    assert {t.decay_estimate for t in plain} == {"profile_median"}  # the product's default
+    assert {t.decay_estimate for t in optimum} == {"optimum"}
+    for a, b in zip(plain, optimum, strict=True):
         assert (a.process, a.shape, a.index, a.seed) == (b.process, b.shape, b.index, b.seed)
         assert foreign.tenant_config(a) == foreign.tenant_config(b)

@@ -43,13 +43,15 @@ def test_one_small_tenant_end_to_end(recovery, monkeypatch):
 
 def test_decay_estimate_reaches_the_mmm_fits_only(recovery):
     tasks = recovery.tasks(2, 1, shapes=("national",), noises=(0.1,),
-                           decay_estimate="profile_median")
-    assert {t.decay_estimate for t in tasks} == {"profile_median"}
-    assert recovery.Task("national", 0.1, 0, False).decay_estimate == "optimum"
+                           decay_estimate="optimum")
+    assert {t.decay_estimate for t in tasks} == {"optimum"}
+    # the default is the product's
+    assert recovery.Task("national", 0.1, 0, False).decay_estimate == "profile_median"
     panel = recovery.panel_of(recovery.tenant_config(tasks[0]))
-    profiled = recovery.fit_model("mmm", panel, tasks[0].seed, "profile_median")
-    assert profiled.settings.decay_estimate == "profile_median"
-    assert recovery.fit_model("mmm", panel, tasks[0].seed).settings.decay_estimate == "optimum"
+    optimum = recovery.fit_model("mmm", panel, tasks[0].seed, "optimum")
+    assert optimum.settings.decay_estimate == "optimum"
+    assert recovery.fit_model("mmm", panel,
+                              tasks[0].seed).settings.decay_estimate == "profile_median"
 
 
 def test_total_media_bias_is_signed_and_its_size_the_total_error(recovery):

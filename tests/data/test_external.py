@@ -3,15 +3,18 @@
 The data live beside the repository in ``<repo>/../shared/external/pymc-marketing/``; without
 that folder these tests skip (they never fail for a missing checkout of the shared data).
 
-Measured (2-core machine, MMM v2 defaults, seed 0; every start reaches the same optimum, so
-the model seed does not matter), relative errors estimate / truth - 1:
+Measured (2-core machine, MMM v2 defaults — each decay the median of its profile posterior —,
+seed 0; every start reaches the same optimum, so the model seed does not matter), relative
+errors estimate / truth - 1:
 
-    fit on the CSV                  x1 elasticity +3.1 %, x2 elasticity -5.8 %,
-                                    x1 share -26.4 %, x2 share +2.0 %; R^2 0.9496, 0.1 s
-    400 noise replicates            x1 el +5.2 % (sd 5.3 %);  x2 el +12.2 % (sd 25.1 %);
-    (load_pymc_example(noise_seed=  x1 share -8.1 % (sd 15.6 %); x2 share +0.2 % (sd 4.8 %)
-    0..399): same spend, fresh      95th pct of |error|: 0.137 / 0.547 / 0.317 / 0.101
-    N(0, 250) noise; mean (sd))     the project's elasticity gate (median <= 0.25) passes 88 %
+    fit on the CSV                  x1 elasticity +2.9 %, x2 elasticity -5.6 %,
+                                    x1 share -23.9 %, x2 share +2.0 %; R^2 0.9495
+    400 noise replicates            x1 el +5.0 % (sd 5.2 %);  x2 el +10.3 % (sd 21.7 %);
+    (load_pymc_example(noise_seed=  x1 share -7.7 % (sd 14.8 %); x2 share +0.2 % (sd 4.8 %)
+    0..399): same spend, fresh      95th pct of |error|: 0.138 / 0.505 / 0.284 / 0.102
+    N(0, 250) noise; mean (sd))     the project's elasticity gate (median <= 0.25) passes 92 %
+                                    (with the optimum decays: x2 el +12.2 % (sd 25.1 %), 95th
+                                    pct 0.137 / 0.547 / 0.317 / 0.101, gate 88 %)
 
 The peer's Bayesian fit (README: elasticity +0.1 % / +2.6 %, shares +1.3 % / +3.7 %) uses the
 true functional form (logistic saturation, finite adstock). MMM v2 uses Hill saturation and a
@@ -58,26 +61,27 @@ GROUND_TRUTH_CSV = EXAMPLE_DIR / "mmm_example_ground_truth.csv"
 # correctly working MMM v2 misses one of these on only ~5 % of noise draws; they are loose
 # exactly where the data identify a quantity weakly (x2 elasticity, x1 share) and tight where
 # they identify it well (x1 elasticity, x2 share). A model fitted on shuffled x1 spend misses
-# three of the four (x1 elasticity -32 %, x1 share -87 %, x2 elasticity +112 %); one without
-# carryover misses the x1 elasticity by -43 %, one without seasonality the x2 share by +31 %.
+# all four (x1 elasticity -85 %, x1 share -89 %, x2 elasticity +92 %, x2 share +24 %); one
+# without carryover misses the x1 elasticity by -43 %, one without seasonality the x2 share
+# by +30 %.
 TOLERANCE = {
     ("elasticity", "x1"): 0.14,
-    ("elasticity", "x2"): 0.55,
-    ("contribution_share", "x1"): 0.32,
+    ("elasticity", "x2"): 0.51,
+    ("contribution_share", "x1"): 0.29,
     ("contribution_share", "x2"): 0.11,
 }
 
 # Over 30 noise replicates the MEDIAN |error| is a far more stable statistic than one fit.
-# Its distribution, from sets of 30 of the 400 replicates: mean 0.058 / 0.202 / 0.131 / 0.029,
-# sd 0.010 / 0.034 / 0.027 / 0.006 (x1 el / x2 el / x1 share / x2 share); the 13 disjoint
-# blocks of 30 seeds ranged 0.050-0.085 / 0.163-0.242 / 0.084-0.165 / 0.017-0.037, seeds
-# 0-29 (used here) being the worst block for the x1 elasticity. Bounds = mean + 4 sd, so a
-# working model passes whichever seeds are used, and a regression that makes the typical
-# error ~1.7x larger fails.
+# Its distribution, from the 13 disjoint blocks of 30 of the 400 replicates: mean 0.056 /
+# 0.159 / 0.130 / 0.029, sd 0.009 / 0.026 / 0.027 / 0.006 (x1 el / x2 el / x1 share / x2
+# share); the blocks ranged 0.047-0.081 / 0.128-0.199 / 0.085-0.163 / 0.018-0.036, seeds
+# 0-29 (used here) being the worst block for the x1 elasticity. Bounds = mean + 4 sd, rounded
+# up to two decimals, so a working model passes whichever seeds are used, and a regression
+# that makes the typical error ~1.7x larger fails.
 REPLICATES = 30
 MEDIAN_BOUND = {
     ("elasticity", "x1"): 0.10,
-    ("elasticity", "x2"): 0.35,
+    ("elasticity", "x2"): 0.27,
     ("contribution_share", "x1"): 0.24,
     ("contribution_share", "x2"): 0.06,
 }

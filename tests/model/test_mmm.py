@@ -506,8 +506,9 @@ def test_profile_quantiles_of_hand_made_profiles():
 
 
 def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():
-    settings = ModelSettings(max_delay_weeks=0)
+    settings = ModelSettings(max_delay_weeks=0, decay_estimate="optimum")
     profiled = settings.model_copy(update={"decay_estimate": "profile_median"})
+    assert ModelSettings().decay_estimate == "profile_median"  # the default
     # noiseless: every decay is sharply identified, the profile keeps the optimum
     panel = model_form_panel()
     optimum = MMM(settings, seed=3).fit(panel)
@@ -540,7 +541,7 @@ def test_profile_draws_and_refits_holding_drawn_decays():
     """A profile_median fit records its decay profiles (kept by the JSON round trip); draws
     from a flat profile spread over [0, max_decay] around its median, a sharp one gives none;
     a refit with ``hold_decays`` keeps exactly the held decays and frees the rest."""
-    settings = ModelSettings(max_delay_weeks=0, n_starts=2)
+    settings = ModelSettings(max_delay_weeks=0, n_starts=2, decay_estimate="optimum")
     profiled = settings.model_copy(update={"decay_estimate": "profile_median"})
     rng = np.random.default_rng(4)
     noisy = model_form_panel(noise=0.03, seed=2)

@@ -39,9 +39,14 @@ def test_bootstrap_is_deterministic_and_brackets_the_estimate():
         assert iv[ch]["low"] < iv[ch]["high"]
         assert iv[ch]["low"] - 2 * iv[ch]["sd"] <= est <= iv[ch]["high"] + 2 * iv[ch]["sd"]
     assert set(a.summary()) >= {"elasticity", "contribution_share", "roi", "level"}
-    assert a.summary()["method"].endswith("with resampled segments")
+    assert a.summary()["method"] == ("moving-block residual bootstrap with resampled segments;"
+                                     " decays drawn from their profile posterior")
     national = block_bootstrap(model, panel, replicates=3, seed=1, resample_segments=False)
-    assert national.method == "moving-block residual bootstrap"
+    assert national.method == ("moving-block residual bootstrap; decays drawn from their "
+                               "profile posterior")
+    optimum = MMM(ModelSettings(n_starts=2, decay_estimate="optimum"), seed=0).fit(panel)
+    assert block_bootstrap(optimum, panel, replicates=2, seed=1,
+                           resample_segments=False).method == "moving-block residual bootstrap"
     with pytest.raises(ValueError, match="replicates"):
         block_bootstrap(model, panel, replicates=1)
 

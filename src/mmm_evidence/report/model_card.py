@@ -67,9 +67,12 @@ METHOD = (
     "least-squares solve; the nonlinear ones "
     "are optimised with scipy from several seeded starts under a weak prior, which also "
     "makes a claim of increasing returns at today's spend (an S-curve's convex part) pay its "
-    "way in the fit. Intervals come "
+    "way in the fit. Each decay is then reported as the settings' decay_estimate says: by "
+    "default the median of its profile posterior (the fit profiled over the decay), since the "
+    "optimum of a weakly identified decay over-states total media. Intervals come "
     "from a moving-block residual bootstrap (segments resampled too; the residuals scaled by "
-    "√(n / (n − p)) for the p parameters the fit spent on them). Elasticity of a channel: "
+    "√(n / (n − p)) for the p parameters the fit spent on them; with the profile median each "
+    "refit's decays drawn from their profile posterior). Elasticity of a channel: "
     "the % change of the total KPI over the history when its spend is multiplied by 1.01 in "
     "every week, divided by 1 %.")
 
