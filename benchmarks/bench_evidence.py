@@ -412,11 +412,11 @@ def main(argv: list[str] | None = None) -> int:
                 scale_out = work / "outputs" / f"scale_{size}"
                 m = measure(f"{size} tenants", run_argv(scale_params, scale_out, args.workers),
                             logs / f"scale_{size}.log", scale_out / "run_manifest.json")
-                work = m.extra.get("task_seconds") or float("nan")
+                busy = m.extra.get("task_seconds") or float("nan")
                 scaling.append({"tenants": size, "seconds": m.seconds,
                                 "seconds_per_tenant": m.seconds / size,
-                                "task_seconds_per_tenant": work / size,
-                                "packing": m.seconds * args.workers / work,
+                                "task_seconds_per_tenant": busy / size,
+                                "packing": m.seconds * args.workers / busy,
                                 "peak_rss_mb": m.peak_rss_mb, "peak_pss_mb": m.peak_pss_mb,
                                 "peak_processes": m.peak_processes, "executed": m.executed,
                                 "returncode": m.returncode})

@@ -467,3 +467,8 @@ def test_tree_inputs_keep_six_significant_digits_in_float32() -> None:
     np.testing.assert_array_equal(out, out.astype(np.float32))
     assert tree_inputs(np.array([[1.00001, 1.00002]]))[0, 0] != \
         tree_inputs(np.array([[1.00001, 1.00002]]))[0, 1]
+    # below float32's smallest normal number (a long-stopped channel's adstock) no NaN: the
+    # value goes to float32 as it is; infinities stay
+    tiny = tree_inputs(np.array([[1e-304, 5e-324, -1e-40, np.inf, -np.inf, 3e38]]))
+    assert not np.isnan(tiny).any()
+    np.testing.assert_array_equal(tiny[0, :5], np.float32([0.0, 0.0, -1e-40, np.inf, -np.inf]))

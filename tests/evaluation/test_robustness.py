@@ -56,8 +56,9 @@ def test_national_thresholds_differ_only_on_the_data_driven_checks() -> None:
     data_driven = {"extra_noise", "outliers", "missing_weeks", "time_shift", "bootstrap_spread",
                    "refresh", "two_thirds_history", "placebo_channel", "carryover_form",
                    "baseline_form"}
-    # each data-driven one is calibrated per band (two may round to the same value)
-    assert differ <= data_driven and len(differ) >= len(data_driven) - 2
+    # each data-driven one is calibrated per band; time shift's p95s (0.170 geo, 0.194
+    # national) round up to the same 0.20
+    assert differ == data_driven - {"time_shift"}
     assert set(NationalRobustnessThresholds.model_fields) == set(RobustnessThresholds.model_fields)
 
 

@@ -497,9 +497,16 @@ def test_profile_quantiles_of_hand_made_profiles():
     for q in (0.1, 0.5, 0.95):
         expected = -math.log(1 - q * (1 - math.exp(-k * upper))) / k
         assert mmm_module.profile_quantile(*tilted, q) == pytest.approx(expected, abs=2e-3)
-    # the median is the 0.5 quantile; no cdf where the median keeps the fit
-    assert mmm_module.profile_quantile(*tilted, 0.5) == \
-        mmm_module.profile_median(grid, k * grid, 0.0, 0.0, upper)
+    # the median is the 0.5 quantile, to the byte what profile_median gave before it was
+    # built on profile_cdf (values of the implementation at commit dddcebc); no cdf where the
+    # median keeps the fit
+    assert mmm_module.profile_median(grid, k * grid, 0.0, 0.0, upper) == 0.20937545225535742
+    assert mmm_module.profile_median(grid, 20 * (grid - 0.3) ** 2, 0.31, 0.0, upper) == \
+        0.30599937783586073
+    assert mmm_module.profile_quantile(*tilted, 0.5) == 0.20937545225535742
+    # the tails: q near 0 and 1 stay inside [0, upper] and in order
+    ends = [mmm_module.profile_quantile(*tilted, q) for q in (1e-300, 1e-9, 1 - 1e-9, 1.0)]
+    assert 0.0 <= ends[0] <= ends[1] < ends[2] <= ends[3] <= upper
     sharp = 1e4 * (grid - 0.52) ** 2
     assert mmm_module.profile_cdf(grid, sharp, 0.52, 0.0, upper) is None
     assert mmm_module.profile_cdf(grid, np.full(10, math.nan), 0.52, 0.0, upper) is None
@@ -554,9 +561,9 @@ def test_profile_draws_and_refits_holding_drawn_decays():
     assert optimum.draw_decays(np.random.default_rng(0)) is None
     assert len(model.to_dict()["decay_profile"]["objective"]) == 3
     cdfs = model.profile_cdfs()
-    assert cdfs[2] is not None  # the placebo's profile is flat
+    assert cdfs[0] is None and cdfs[2] is not None  # a sharp profile; the placebo's is flat
     draws = np.array([model.draw_decays(np.random.default_rng(s)) for s in range(400)])
-    assert np.isnan(draws[:, [i for i, c in enumerate(cdfs) if c is None]]).all()
+    assert np.isnan(draws[:, 0]).all()  # the sharp one's decay stays free
     placebo = draws[:, 2]
     assert 0.0 <= placebo.min() and placebo.max() <= settings.max_decay
     assert np.median(placebo) == pytest.approx(model.decay[2], abs=0.06)
@@ -573,3 +580,26 @@ def test_profile_draws_and_refits_holding_drawn_decays():
         MMM(profiled, seed=3).fit(noisy, hold_decays=held)
     with pytest.raises(ValueError, match="2 values for 3 channels"):
         MMM(profiled, seed=3).fit(noisy, start=model, hold_decays=held[:2])
+    # a model saved before decay_estimate existed took its decays at the optimum
+    old = optimum.to_dict()
+    del old["settings"]["decay_estimate"]
+    assert MMM.from_dict(old).settings.decay_estimate == "optimum"
+    # an oracle fit after a profiled one keeps no stale profile
+    model.fit_fixed(noisy, model.decay, model.half_saturation, model.shape)
+    assert model.decay_profile is None and model.draw_decays(np.random.default_rng(0)) is None
+
+
+def test_every_profile_sharp_draws_nothing_and_refits_profile_nothing(monkeypatch):
+    """On noiseless data every decay is sharply identified: draw_decays gives all NaN (not
+    None), so a bootstrap refit frees every decay and profiles nothing again."""
+    panel = model_form_panel()
+    model = MMM(ModelSettings(max_delay_weeks=0, n_starts=2), seed=3).fit(panel)
+    assert model.decay_profile is not None and all(c is None for c in model.profile_cdfs())
+    held = model.draw_decays(np.random.default_rng(0))
+    assert held is not None and np.isnan(held).all()
+    calls = []
+    monkeypatch.setattr(MMM, "_summarise_decays",
+                        lambda self, *args: calls.append(1) or args[1])
+    from mmm_evidence.model.uncertainty import block_bootstrap
+    unc = block_bootstrap(model, panel, replicates=2, seed=1)
+    assert not calls and not unc.method.endswith("profile posterior")

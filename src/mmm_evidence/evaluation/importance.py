@@ -264,9 +264,12 @@ def tree_inputs(matrix: np.ndarray) -> np.ndarray:
     values one float32 step apart (such weeks' adstocked spend) get a threshold halfway
     between them, which float32 rounds onto one of them (the same tenant with other fitted
     decays failed again). Six significant digits put distinct values at least ten float32
-    steps apart, so a threshold between them stays between them."""
+    steps apart, so a threshold between them stays between them. Values that agree to six
+    digits become one (a segment size of 1,234,567 and one of 1,234,571 too): the surrogate
+    is a check of the MMM's ranking, not a model of such differences."""
     m = np.asarray(matrix, float)
-    finite = np.isfinite(m) & (m != 0)
+    # below float32's smallest normal number the scale overflows: those go to float32 as is
+    finite = np.isfinite(m) & (np.abs(m) >= np.finfo(np.float32).tiny)
     exponent = np.floor(np.log10(np.abs(np.where(finite, m, 1.0))))
     scale = 10.0 ** (TREE_DIGITS - 1 - exponent)
     rounded = np.where(finite, np.round(m * scale) / scale, m)

@@ -584,8 +584,10 @@ def _seeds(ctx: SuiteContext) -> Measurement:
 @_check("bootstrap_spread", STABILITY, "<=", """Moving-block residual bootstrap
         (bootstrap_replicates refits warm-started from the reference, blocks of
         bootstrap_block_weeks, the same weeks for every segment; residuals scaled by
-        sqrt(n / (n - p)) as the reported intervals scale them); median over judged channels
-        of the elasticity's bootstrap sd / its estimate.""")
+        sqrt(n / (n - p)) as the reported intervals scale them; a profile_median fit's refits
+        hold its profiled decays at draws from their profile posterior, as the reported
+        intervals' do); median over judged channels of the elasticity's bootstrap sd / its
+        estimate.""")
 def _bootstrap_spread(ctx: SuiteContext) -> Measurement:
     p = ctx.perturbations
     panel, ref = ctx.panel, ctx.reference

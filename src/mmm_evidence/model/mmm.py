@@ -761,14 +761,16 @@ class MMM:
 
     def draw_decays(self, rng: np.random.Generator) -> np.ndarray | None:
         """One draw per channel from its decay's profile posterior (``profile_cdfs``), NaN
-        for a channel without one (its decay stays free in a refit); None when no channel
-        has one. A bootstrap refit (``fit(..., hold_decays=...)``) holds the drawn decays, so
-        the decays' uncertainty is the profile posterior's and the rest of the media
-        response is refitted on the resampled data: the profile is evaluated once, on the
-        data, instead of in every refit (about 8 x a warm-started refit's time)."""
-        cdfs = self.profile_cdfs()
-        if all(cdf is None for cdf in cdfs):
+        for a channel without one (its decay stays free in a refit, as a sharp profile's
+        optimum does); None for a fit that recorded no profile. A bootstrap refit
+        (``fit(..., hold_decays=...)``) holds the drawn decays, so the decays' uncertainty
+        is the profile posterior's and the rest of the media response is refitted on the
+        resampled data: the profile is evaluated once, on the data, instead of in every
+        refit (about 8 x a warm-started refit's time) — also when every channel's profile
+        was sharp (all NaN: every decay free, no profile in the refit)."""
+        if not getattr(self, "decay_profile", None):
             return None
+        cdfs = self.profile_cdfs()
         u = rng.random(len(cdfs))
         return np.array([np.nan if cdf is None else profile_quantile(*cdf, float(u[c]))
                          for c, cdf in enumerate(cdfs)])
@@ -802,6 +804,7 @@ class MMM:
         """Fit only the linear part for given media parameters (per channel; half-saturation
         in per-capita spend units) — the 'oracle' fit when the true ones are given."""
         problem = self._prepare(panel)
+        self.decay_profile = None  # the given decays are not a profile's
         theta = np.column_stack([
             np.asarray(decay, float),
             np.log(np.asarray(half_saturation, float) / self.reference_spend),
@@ -1068,7 +1071,10 @@ class MMM:
         if data.get("model_version") != MODEL_VERSION:
             raise ValueError(f"model_version {data.get('model_version')!r} is not "
                              f"{MODEL_VERSION!r}")
-        model = cls(ModelSettings.model_validate(data["settings"]), seed=data["seed"])
+        settings = dict(data["settings"])
+        # a model saved before decay_estimate existed took every decay at the optimum
+        settings.setdefault("decay_estimate", "optimum")
+        model = cls(ModelSettings.model_validate(settings), seed=data["seed"])
         model.channels = tuple(data["channels"])
         model.segments = tuple(data["segments"])
         model.control_names = tuple(data["controls"])

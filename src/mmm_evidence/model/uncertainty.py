@@ -37,6 +37,7 @@ alone cannot show.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -124,7 +125,8 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
     inflation = residual_inflation(model)
     resid = (panel.kpi - fitted) * inflation
     rng = np.random.default_rng(seed)
-    decay_rng = np.random.default_rng([seed, 1])  # profile draws: the resamples stay as they are
+    # the profile draws' own stream: the resamples stay as they are
+    decay_rng = np.random.default_rng([seed, zlib.crc32(b"bootstrap decay draws")])
     profiled = False
     draws = {q: np.empty((replicates, len(model.channels))) for q in QUANTITIES}
     for r in range(replicates):
@@ -137,7 +139,7 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
                            segments=tuple(f"{panel.segments[g]}#{i}"
                                           for i, g in enumerate(rows)))
         held = model.draw_decays(decay_rng)
-        profiled = profiled or held is not None
+        profiled = profiled or (held is not None and bool(np.isfinite(held).any()))
         refit = MMM(model.settings, seed=model.seed).fit(boot, start=model,
                                                          lift_tests=lift_tests,
                                                          hold_decays=held)
