@@ -125,6 +125,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from panel import random_tenant  # noqa: E402  (benchmarks/ is not a package)
 from recovery import (  # noqa: E402
+    DECAY_ESTIMATE,
     Shape,
     ShapedTask,
     _fmt,
@@ -132,6 +133,7 @@ from recovery import (  # noqa: E402
     _ratio,
     _rounded,
     format_blocks,
+    results_path,
     run_tasks,
     true_media,
 )
@@ -150,7 +152,6 @@ from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.transforms import geometric_adstock, hill  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "foreign.json"
-DECAY_ESTIMATE = ModelSettings().decay_estimate  # the product's default
 PROCESSES = ("own", "delayed", "weibull", "logistic", "logistic_scaled", "saturate_first")
 MODELS = ("mmm", "geometric", "oracle", "loglog")
 SHAPES = {"national": Shape("national", 1, 1, 70_000), "geo": Shape("geo", 10, 20, 71_000)}
@@ -639,9 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants = 2
-    default_out = (RESULTS if args.decay_estimate == DECAY_ESTIMATE
-                   else RESULTS.with_name(f"foreign_{args.decay_estimate}.json"))
-    out_path = args.out or (None if args.quick else default_out)
+    out_path = args.out or (None if args.quick else results_path(RESULTS, args.decay_estimate))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if os.environ.get(var) != "1":
             print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",

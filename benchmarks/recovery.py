@@ -573,6 +573,14 @@ def run_tasks(task_list: list, workers: int, work, label) -> tuple[list[dict], l
     return records, failures
 
 
+def results_path(default: Path, decay_estimate: str) -> Path:
+    """Where a run with ``decay_estimate`` writes: ``default`` for the product's own,
+    ``<stem>_<estimate>.json`` beside it for another (shared with ``foreign.py``)."""
+    if decay_estimate == DECAY_ESTIMATE:
+        return default
+    return default.with_name(f"{default.stem}_{decay_estimate}.json")
+
+
 def run(task_list: list[Task], workers: int) -> tuple[list[dict], list[dict]]:
     """Run every task in a process pool with a progress line; (records, failures)."""
     return run_tasks(task_list, workers, run_tenant,
@@ -610,9 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants, args.coverage_tenants = 2, 1
-    default_out = (RESULTS if args.decay_estimate == DECAY_ESTIMATE
-                   else RESULTS.with_name(f"recovery_{args.decay_estimate}.json"))
-    out_path = args.out or (None if args.quick else default_out)
+    out_path = args.out or (None if args.quick else results_path(RESULTS, args.decay_estimate))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if os.environ.get(var) != "1":
             print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",

@@ -58,3 +58,9 @@ def test_total_media_bias_is_signed_and_its_size_the_total_error(recovery):
     assert recovery.total_media_bias([0.03, 0.01], [0.02, 0.02]) == pytest.approx(0.0)
     assert recovery.total_media_bias([0.03, 0.03], [0.02, 0.02]) == pytest.approx(0.5)
     assert recovery.total_media_bias([0.01, 0.0], [0.02, 0.02]) == pytest.approx(-0.75)
+
+
+def test_a_run_with_another_decay_estimate_writes_beside_the_results(recovery, tmp_path):
+    default = tmp_path / "recovery.json"
+    assert recovery.results_path(default, recovery.DECAY_ESTIMATE) == default
+    assert recovery.results_path(default, "optimum") == tmp_path / "recovery_optimum.json"
