@@ -132,6 +132,7 @@ from recovery import (  # noqa: E402
     _q,
     _ratio,
     _rounded,
+    add_decay_estimate_options,
     format_blocks,
     results_path,
     run_tasks,
@@ -631,12 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 tenants per cell, nothing written unless --out")
-    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS};"
-                        " with --decay-estimate, foreign_<estimate>.json beside it)")
-    parser.add_argument("--decay-estimate", default=DECAY_ESTIMATE,
-                        choices=("optimum", "profile_median"),
-                        help="MMM v2's model.decay_estimate (the 'mmm' and 'geometric' fits; "
-                        f"default {DECAY_ESTIMATE}, the product's)")
+    add_decay_estimate_options(parser, RESULTS, "the 'mmm' and 'geometric' fits")
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants = 2

@@ -87,7 +87,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -111,6 +111,7 @@ from mmm_evidence.model.uncertainty import (  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery.json"
 DECAY_ESTIMATE = ModelSettings().decay_estimate  # the product's default
+DECAY_ESTIMATES = get_args(ModelSettings.model_fields["decay_estimate"].annotation)
 MODELS = ("mmm", "oracle", "loglog")
 NOISES = (0.05, 0.10, 0.20)
 WEEKS = 156
@@ -573,6 +574,17 @@ def run_tasks(task_list: list, workers: int, work, label) -> tuple[list[dict], l
     return records, failures
 
 
+def add_decay_estimate_options(parser: argparse.ArgumentParser, results: Path,
+                               fits: str) -> None:
+    """``--out`` and ``--decay-estimate`` (the choices ``ModelSettings`` accepts; ``fits``
+    names what the setting reaches), shared with ``foreign.py``."""
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {results};"
+                        f" with --decay-estimate, {results.stem}_<estimate>.json beside it)")
+    parser.add_argument("--decay-estimate", default=DECAY_ESTIMATE, choices=DECAY_ESTIMATES,
+                        help=f"MMM v2's model.decay_estimate ({fits}; default "
+                        f"{DECAY_ESTIMATE}, the product's)")
+
+
 def results_path(default: Path, decay_estimate: str) -> Path:
     """Where a run with ``decay_estimate`` writes: ``default`` for the product's own,
     ``<stem>_<estimate>.json`` beside it for another (shared with ``foreign.py``)."""
@@ -609,12 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 tenants per cell, 1 with bootstrap, nothing written")
-    parser.add_argument("--out", type=Path, default=None, help=f"JSON path (default {RESULTS};"
-                        " with --decay-estimate, recovery_<estimate>.json beside it)")
-    parser.add_argument("--decay-estimate", default=DECAY_ESTIMATE,
-                        choices=("optimum", "profile_median"),
-                        help="MMM v2's model.decay_estimate (its fits and bootstrap refits; "
-                        f"default {DECAY_ESTIMATE}, the product's)")
+    add_decay_estimate_options(parser, RESULTS, "its fits and bootstrap refits")
     args = parser.parse_args(argv)
     if args.quick:
         args.tenants, args.coverage_tenants = 2, 1

@@ -64,3 +64,14 @@ def test_a_run_with_another_decay_estimate_writes_beside_the_results(recovery, t
     default = tmp_path / "recovery.json"
     assert recovery.results_path(default, recovery.DECAY_ESTIMATE) == default
     assert recovery.results_path(default, "optimum") == tmp_path / "recovery_optimum.json"
+
+
+def test_decay_estimate_choices_are_the_settings(recovery):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    recovery.add_decay_estimate_options(parser, recovery.RESULTS, "its fits")
+    assert parser.parse_args([]).decay_estimate == recovery.DECAY_ESTIMATE
+    assert set(recovery.DECAY_ESTIMATES) == {"optimum", "profile_median"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--decay-estimate", "mean"])

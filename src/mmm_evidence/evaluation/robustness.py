@@ -595,11 +595,11 @@ def _bootstrap_spread(ctx: SuiteContext) -> Measurement:
     resid = (panel.kpi - fitted) * residual_inflation(ref)
     rng = ctx.rng("bootstrap_spread")
     decay_rng = ctx.rng("bootstrap_spread decays")  # a profile_median fit's draws
+    draw = getattr(ref, "draw_decays", None)  # a factory's model need not have them
     draws = np.empty((p.bootstrap_replicates, len(panel.channels)))
     for r in range(p.bootstrap_replicates):
         idx = block_indices(panel.n_weeks, p.bootstrap_block_weeks, rng)
         boot = replace(panel, kpi=fitted + resid[:, idx])
-        draw = getattr(ref, "draw_decays", None)
         model = ctx.fit(boot, start=ref, hold_decays=draw(decay_rng) if draw else None)
         draws[r] = list(model.elasticities(boot).values())
     sd = draws.std(axis=0, ddof=1)

@@ -610,6 +610,8 @@ class MMM:
         self.settings = settings or ModelSettings()
         self.seed = int(seed)
         self._fitted = False
+        #: a profile_median fit's decay profiles (``_summarise_decays``); None otherwise
+        self.decay_profile: dict | None = None
 
     # ------------------------------------------------------------------ fitting
 
@@ -750,7 +752,7 @@ class MMM:
         ``profile_median`` fit; None for a channel whose profile was sharper than the grid,
         could not be read or was not evaluated (no spend), and for every channel of a fit
         that recorded none."""
-        profile = getattr(self, "decay_profile", None)
+        profile = self.decay_profile
         if not profile:
             return [None] * len(self.channels)
         return [None if costs is None else
@@ -768,7 +770,7 @@ class MMM:
         resampled data: the profile is evaluated once, on the data, instead of in every
         refit (about 8 x a warm-started refit's time) — also when every channel's profile
         was sharp (all NaN: every decay free, no profile in the refit)."""
-        if not getattr(self, "decay_profile", None):
+        if not self.decay_profile:
             return None
         cdfs = self.profile_cdfs()
         u = rng.random(len(cdfs))
@@ -1063,7 +1065,7 @@ class MMM:
             "diagnostics": self.diagnostics.__dict__,
             # a profile_median fit's decay profiles (draw_decays); absent from other fits
             **({"decay_profile": self.decay_profile}
-               if getattr(self, "decay_profile", None) else {}),
+               if self.decay_profile else {}),
         }
 
     @classmethod
