@@ -512,6 +512,71 @@ def test_profile_quantiles_of_hand_made_profiles():
     assert mmm_module.profile_cdf(grid, np.full(10, math.nan), 0.52, 0.0, upper) is None
 
 
+def test_profile_cdf_of_a_walk_cut_off_in_its_tails():
+    """Nodes a profile walk did not evaluate (+inf, beyond its cutoff) carry no density; the
+    quantiles are those of the full profile up to the mass beyond the cutoff."""
+    grid, upper = np.linspace(0.0, 0.9, 10), 0.9
+    costs = 40 * (grid - 0.45) ** 2  # 0 at the middle, 8.1 at either end
+    full = mmm_module.profile_cdf(grid, costs, 0.45, 0.0, upper)
+    cut = np.where(np.abs(grid - 0.45) > 0.4, math.inf, costs)  # the end nodes not evaluated
+    walked = mmm_module.profile_cdf(grid, cut, 0.45, 0.0, upper)
+    points, cdf = walked
+    step = upper / 200  # the fine grid's: no density beyond a fine step from the walk
+    assert cdf[points < grid[1]].max() == 0.0 and np.ptp(cdf[points > grid[-2] + step]) == 0
+    for q in (0.05, 0.5, 0.95):
+        assert mmm_module.profile_quantile(*walked, q) == pytest.approx(
+            mmm_module.profile_quantile(*full, q), abs=2e-3)
+    assert mmm_module.profile_quantile(*walked, 0.5) == pytest.approx(0.45, abs=1e-9)
+    # every node evaluated: byte-identical to a profile without any +inf
+    assert np.array_equal(mmm_module.profile_cdf(grid, costs, 0.45, 0.0, upper)[1], full[1])
+    # the sharp rule reads the nearest evaluated nodes
+    sharp = np.where(np.abs(grid - 0.5) > 0.1, math.inf, 1e4 * (grid - 0.52) ** 2)
+    assert mmm_module.profile_cdf(grid, sharp, 0.52, 0.0, upper) is None
+
+
+def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff():
+    """The continuation walk gives the same objective at each node as a solve started from
+    the fit (to well within what moves the median), and stops one node past the cutoff."""
+    panel = model_form_panel(noise=0.03, seed=2)
+    settings = ModelSettings(max_delay_weeks=0, n_starts=2)
+    captured = {}
+    original = MMM._summarise_decays
+
+    def capture(self, problem, fitted, weights, lower, upper):
+        captured.update(problem=problem, fitted=fitted, weights=weights, lower=lower,
+                        upper=upper)
+        return original(self, problem, fitted, weights, lower, upper)
+
+    model = MMM(settings, seed=3)
+    model._summarise_decays = capture.__get__(model)
+    model.fit(panel)
+    problem, fitted = captured["problem"], captured["fitted"]
+    grid = np.asarray(model.decay_profile["grid"])
+    for c in range(len(model.channels)):
+        walked = mmm_module._decay_profile(problem, fitted, c, grid, captured["weights"],
+                                           captured["lower"], captured["upper"])
+        assert model.decay_profile["objective"][c] == [
+            None if math.isinf(v) else v for v in walked]
+        excess = walked - fitted.cost
+        evaluated = np.flatnonzero(np.isfinite(walked))
+        # contiguous, and every node past the cutoff is the last one of its walk
+        assert np.array_equal(evaluated, np.arange(evaluated[0], evaluated[-1] + 1))
+        inner = excess[evaluated[1:-1]]
+        assert (inner <= mmm_module.DECAY_PROFILE_CUTOFF).all()
+        for i in (evaluated[0], evaluated[-1]):
+            if 0 < i < grid.size - 1:
+                assert excess[i] > mmm_module.DECAY_PROFILE_CUTOFF
+        for i in evaluated:
+            alone = mmm_module._least_squares_holding(
+                problem, mmm_module._with(fitted.x, 3 * c, grid[i]), captured["weights"],
+                np.array([3 * c]), captured["lower"], captured["upper"], 100)
+            assert walked[i] == pytest.approx(alone.cost, abs=0.05)
+    assert any(v is None for costs in model.decay_profile["objective"] for v in costs)
+    again = MMM.from_json(model.to_json())
+    np.testing.assert_array_equal(again.draw_decays(np.random.default_rng(5)),
+                                  model.draw_decays(np.random.default_rng(5)))
+
+
 def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():
     settings = ModelSettings(max_delay_weeks=0, decay_estimate="optimum")
     profiled = settings.model_copy(update={"decay_estimate": "profile_median"})
