@@ -39,6 +39,27 @@ def test_one_small_tenant_end_to_end(recovery, monkeypatch):
     gates = recovery.targets(summary, [rec])
     assert {g["passed"] for g in gates} <= {True, False, None}
     assert any(g["name"].startswith("national 10%: MMM median") for g in gates)
+    drawn = rec["models"]["mmm"]["decay_drawn"]
+    assert set(drawn) == set(channels) and set(drawn.values()) <= {True, False}
+
+
+def test_coverage_apart_for_drawn_and_free_decays(recovery):
+    def rec(shape, interval, drawn):
+        return {"shape": shape, "channels": {"a": {"true_elasticity": 0.1},
+                                             "b": {"true_elasticity": 0.2}},
+                "models": {"mmm": {"interval": interval, "decay_drawn": drawn}}}
+
+    records = [rec("geo", {"a": [0.05, 0.15], "b": [0.0, 0.1]}, {"a": True, "b": False}),
+               rec("geo", {"a": [0.2, 0.3], "b": [0.1, 0.3]}, {"a": True, "b": False}),
+               {"shape": "geo", "channels": {"a": {"true_elasticity": 0.1}},
+                "models": {"mmm": {}}}]  # no bootstrap: not counted
+    rows = {(r["shape"], r["decay"]): r for r in recovery.coverage_by_decay_draw(records)}
+    assert set(rows) == {("geo", "drawn"), ("geo", "free")}
+    assert rows["geo", "drawn"]["coverage"] == 0.5 and rows["geo", "drawn"]["channels"] == 2
+    assert rows["geo", "free"]["coverage"] == 0.5
+    assert rows["geo", "drawn"]["width_over_truth_median"] == pytest.approx(1.0)
+    assert rows["geo", "free"]["width_over_truth_median"] == pytest.approx(0.75)
+    assert "drawn" in recovery.format_coverage_by_decay_draw(list(rows.values()))
 
 
 def test_decay_estimate_reaches_the_mmm_fits_only(recovery):
