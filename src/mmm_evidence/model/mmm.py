@@ -107,7 +107,7 @@ DECAY_PROFILE_NFEV = 30
 DECAY_PROFILE_SHARP = 2.0
 #: A profile walk (``_decay_profile``) stops after the first node this far above the optimum
 #: (in objective units: its density is exp(-8) = 3e-4 of the peak's; the nodes beyond carry
-#: none). An unrecorded probe on 60 recovery tenants (10 per shape x noise, variants
+#: none, and a second basin beyond such a barrier is not looked for). An unrecorded probe on 60 recovery tenants (10 per shape x noise, variants
 #: interleaved per tenant in one run): against solving every node from the fit, the walk with
 #: this cutoff moved no elasticity by more than 0.5 % (p99 0.14 %) and cut the fits' CPU by
 #: 22 % (a cutoff of 10: 18 %; 6: 26 %, moving one by 0.7 %).
