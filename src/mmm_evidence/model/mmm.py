@@ -107,10 +107,12 @@ DECAY_PROFILE_NFEV = 30
 DECAY_PROFILE_SHARP = 2.0
 #: A profile walk (``_decay_profile``) stops after the first node this far above the optimum
 #: (in objective units: its density is exp(-8) = 3e-4 of the peak's; the nodes beyond carry
-#: none, and a second basin beyond such a barrier is not looked for). An unrecorded probe on 60 recovery tenants (10 per shape x noise, variants
-#: interleaved per tenant in one run): against solving every node from the fit, the walk with
-#: this cutoff moved no elasticity by more than 0.5 % (p99 0.14 %) and cut the fits' CPU by
-#: 22 % (a cutoff of 10: 18 %; 6: 26 %, moving one by 0.7 %).
+#: none, and a second basin beyond such a barrier is not looked for). An unrecorded probe on
+#: 60 recovery tenants (10 per shape x noise, variants interleaved per tenant in one run):
+#: against solving every node from the fit, the walk with this cutoff moved no elasticity by
+#: more than 0.5 % (p99 0.14 %) and cut the fits' CPU by 22 % (a cutoff of 10: 18 %; 6: 26 %,
+#: moving one by 0.7 %). What the barrier hides, measured on foreign.py and baseline_form.py:
+#: README, "the walk replaced solving every node from the fit".
 DECAY_PROFILE_CUTOFF = 8.0
 
 
@@ -124,7 +126,9 @@ def profile_cdf(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_cost:
     when the fit is the profile's lowest node and its grid neighbours (the nearest nodes on
     either side more than a tenth of a grid step from it) are all at least
     ``DECAY_PROFILE_SHARP`` above it (sharper than the grid resolves), or when a cost is not
-    a number (a profile that cannot be read)."""
+    a number (a profile that cannot be read). A cost of +inf is a node a profile walk did not
+    evaluate (``_decay_profile``: beyond its cutoff); it carries no density, nor does the
+    stretch between it and the nearest evaluated node."""
     grid, costs = np.asarray(grid, dtype=float), np.asarray(costs, dtype=float)
     if np.isnan(costs).any() or not math.isfinite(fitted_cost):
         return None
