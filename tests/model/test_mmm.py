@@ -542,10 +542,10 @@ def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff()
     captured = {}
     original = MMM._summarise_decays
 
-    def capture(self, problem, fitted, weights, lower, upper):
+    def capture(self, problem, fitted, weights, lower, upper, optimise):
         captured.update(problem=problem, fitted=fitted, weights=weights, lower=lower,
-                        upper=upper)
-        return original(self, problem, fitted, weights, lower, upper)
+                        upper=upper, optimise=optimise)
+        return original(self, problem, fitted, weights, lower, upper, optimise)
 
     model = MMM(settings, seed=3)
     model._summarise_decays = capture.__get__(model)
@@ -553,8 +553,11 @@ def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff()
     problem, fitted = captured["problem"], captured["fitted"]
     grid = np.asarray(model.decay_profile["grid"])
     for c in range(len(model.channels)):
-        walked = mmm_module._decay_profile(problem, fitted, c, grid, captured["weights"],
-                                           captured["lower"], captured["upper"])
+        walked, lowest = mmm_module._decay_profile(problem, fitted, c, grid,
+                                                   captured["weights"], captured["lower"],
+                                                   captured["upper"])
+        assert lowest.cost == walked[np.isfinite(walked)].min()
+        assert lowest.x[3 * c] in grid
         assert model.decay_profile["objective"][c] == [
             None if math.isinf(v) else v for v in walked]
         excess = walked - fitted.cost
@@ -575,6 +578,26 @@ def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff()
     again = MMM.from_json(model.to_json())
     np.testing.assert_array_equal(again.draw_decays(np.random.default_rng(5)),
                                   model.draw_decays(np.random.default_rng(5)))
+    # a fit that is not the optimum (one decay held far off): its profile reaches a node
+    # below it, so the fit is re-optimised from there and profiled again, ending at the
+    # optimum's objective with no node below it
+    assert min(v for costs in model.decay_profile["objective"] for v in costs
+               if v is not None) >= fitted.cost - mmm_module.DECAY_PROFILE_REFIT_TOLERANCE
+    far = int(np.argmax(np.abs(grid - fitted.x[0])))
+    worse = mmm_module._least_squares_holding(
+        problem, mmm_module._with(fitted.x, 0, grid[far]), captured["weights"], np.array([0]),
+        captured["lower"], captured["upper"], 100)
+    assert worse.cost > fitted.cost + 1.0
+    again = MMM(settings, seed=3)
+    again.channels = model.channels
+    again._summarise_decays(problem, worse, captured["weights"], captured["lower"],
+                            captured["upper"], captured["optimise"])
+    profile = again.decay_profile
+    assert profile["fitted_objective"] == pytest.approx(fitted.cost, abs=0.01)
+    assert profile["fitted"][0] == pytest.approx(fitted.x[0], abs=0.01)
+    for costs in profile["objective"]:
+        assert min(v for v in costs if v is not None) >= (
+            profile["fitted_objective"] - mmm_module.DECAY_PROFILE_REFIT_TOLERANCE)
 
 
 def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():
