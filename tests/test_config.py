@@ -332,11 +332,11 @@ def test_the_kpi_is_not_named_like_a_spend_column(files):
 
 def test_national_robustness_thresholds_left_out_keep_their_national_defaults(files):
     data = _with(EXPERIMENT, robustness={"national_max_segments": 3,
-                                         "national_thresholds": {"outliers": 0.7}})
+                                         "national_thresholds": {"outliers": 0.9}})
     _write(files["experiment"], data)
     robustness = load_experiment(files["experiment"]).robustness
-    assert robustness.national_thresholds.outliers == 0.7  # from the file
-    assert robustness.national_thresholds.missing_weeks == 0.30  # left out: national default
+    assert robustness.national_thresholds.outliers == 0.9  # from the file
+    assert robustness.national_thresholds.missing_weeks == 0.25  # left out: national default
     assert robustness.thresholds.missing_weeks == 0.20  # the geo thresholds are untouched
     assert robustness.thresholds_for(3) == ("national", robustness.national_thresholds)
     assert robustness.thresholds_for(4) == ("geo", robustness.thresholds)
