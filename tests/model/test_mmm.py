@@ -532,6 +532,9 @@ def test_profile_cdf_of_a_walk_cut_off_in_its_tails():
     # the sharp rule reads the nearest evaluated nodes
     sharp = np.where(np.abs(grid - 0.5) > 0.1, math.inf, 1e4 * (grid - 0.52) ** 2)
     assert mmm_module.profile_cdf(grid, sharp, 0.52, 0.0, upper) is None
+    # no node evaluated: no profile to read (the median keeps the fit), not a point mass at 0
+    assert mmm_module.profile_cdf(grid, np.full(10, math.inf), 0.52, 0.0, upper) is None
+    assert mmm_module.profile_median(grid, np.full(10, math.inf), 0.52, 0.0, upper) == 0.52
 
 
 def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff():

@@ -135,13 +135,15 @@ def profile_cdf(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_cost:
     ``DECAY_PROFILE_SHARP`` above it (sharper than the grid resolves), or when a cost is not
     a number (a profile that cannot be read). A cost of +inf is a node a profile walk did not
     evaluate (``_decay_profile``: beyond its cutoff); it carries no density, nor does the
-    stretch between it and the nearest evaluated node."""
+    stretch between it and the nearest evaluated node (no node evaluated at all: None)."""
     grid, costs = np.asarray(grid, dtype=float), np.asarray(costs, dtype=float)
     if np.isnan(costs).any() or not math.isfinite(fitted_cost):
         return None
     apart = 0.1 * (grid[-1] - grid[0]) / max(grid.size - 1, 1)  # a node this close IS the fit
     fine = np.linspace(0.0, upper, 20 * grid.size + 1)
     known = np.isfinite(costs)  # +inf: a node beyond a walk's cutoff (_decay_profile)
+    if not known.any():  # no node evaluated: nothing to read but the fit
+        return None
     grid, costs = grid[known], costs[known]
     floor = min(fitted_cost, float(costs.min(initial=math.inf)))
     below, above = grid < fitted - apart, grid > fitted + apart
