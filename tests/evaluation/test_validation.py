@@ -52,6 +52,17 @@ def test_model_form_tenant_passes_with_truth():
         "fairness_error_parity": None, "fairness_uplift_gap": None, "privacy_no_pii": None,
         "privacy_k_anonymity": None, "privacy_no_raw_rows": None}
     assert v.elasticity_table().loc["tv", "relative_error"] < 0.25
+    d = v.full_model.diagnostics
+    assert v.fit_note() == (f"full-history fit from {d.n_starts} start(s), converged; no decay "
+                            "profile found a lower objective than the fit.")
+    assert v.scraps()["fit"]["profile_refits"] == 0
+    # a fit the profile re-fitted, and one it could not settle, say so
+    d.profile_refits, d.profile_refit_gain = 1, 0.873
+    assert ("the multi-start missed the optimum: a decay profile found one 0.87 lower in "
+            "objective and the fit was re-optimised from it (1×).") in v.fit_note()
+    d.profile_refits, d.profile_below_fit, d.converged = 2, True, False
+    assert "**did not converge**" in v.fit_note()
+    assert "**not the optimum**: after 2 re-fit(s)" in v.fit_note()
 
 
 def test_oracle_elasticities_need_the_true_media_response():

@@ -93,6 +93,10 @@ def test_json_round_trip_predicts_the_same(fitted):
     old = json.loads(model.to_json())
     del old["diagnostics"]["n_nonlinear_parameters"]
     assert MMM.from_dict(old).diagnostics.residual_dof == model.diagnostics.residual_dof
+    # ... and one saved before profile re-fits were counted: none recorded
+    for key in ("profile_refits", "profile_refit_gain", "profile_below_fit"):
+        del old["diagnostics"][key]
+    assert MMM.from_dict(old).diagnostics.profile_refits == 0
 
 
 def test_recovers_a_delayed_effect_on_a_noiseless_series():
@@ -554,6 +558,9 @@ def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff()
     model._summarise_decays = capture.__get__(model)
     model.fit(panel)
     problem, fitted = captured["problem"], captured["fitted"]
+    # the multi-start found the optimum: no re-fit (no node below it, asserted further down)
+    d = model.diagnostics
+    assert (d.profile_refits, d.profile_refit_gain, d.profile_below_fit) == (0, 0.0, False)
     grid = np.asarray(model.decay_profile["grid"])
     for c in range(len(model.channels)):
         walked, lowest = mmm_module._decay_profile(problem, fitted, c, grid,
@@ -593,14 +600,31 @@ def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff()
     assert worse.cost > fitted.cost + 1.0
     again = MMM(settings, seed=3)
     again.channels = model.channels
-    again._summarise_decays(problem, worse, captured["weights"], captured["lower"],
-                            captured["upper"], captured["optimise"])
+    _, refits, gain, below = again._summarise_decays(
+        problem, worse, captured["weights"], captured["lower"], captured["upper"],
+        captured["optimise"])
+    # the re-fits are counted, and their gain is the fall from the held fit to the optimum
+    assert 1 <= refits <= mmm_module.DECAY_PROFILE_REFITS and not below
+    assert gain == pytest.approx(worse.cost - fitted.cost, abs=0.01)
     profile = again.decay_profile
     assert profile["fitted_objective"] == pytest.approx(fitted.cost, abs=0.01)
     assert profile["fitted"][0] == pytest.approx(fitted.x[0], abs=0.01)
     for costs in profile["objective"]:
         assert min(v for v in costs if v is not None) >= (
             profile["fitted_objective"] - mmm_module.DECAY_PROFILE_REFIT_TOLERANCE)
+
+
+def test_a_fit_records_its_profile_refits_and_a_node_still_below_it(monkeypatch):
+    """A tolerance no node can meet makes every profile "find" a better optimum: the fit
+    re-fits as often as allowed, says so in its diagnostics (and its JSON), and records that
+    a node still lay below it."""
+    monkeypatch.setattr(mmm_module, "DECAY_PROFILE_REFIT_TOLERANCE", -math.inf)
+    model = MMM(ModelSettings(max_delay_weeks=0, n_starts=2), seed=3).fit(
+        model_form_panel(noise=0.03, seed=2))
+    d = model.diagnostics
+    assert d.profile_refits == mmm_module.DECAY_PROFILE_REFITS and d.profile_below_fit
+    assert d.profile_refit_gain > -1e-6  # a re-fit from a node never ends above the fit
+    assert json.loads(model.to_json())["diagnostics"]["profile_refits"] == d.profile_refits
 
 
 def test_profile_median_decay_keeps_a_sharp_fit_and_moves_a_flat_one():

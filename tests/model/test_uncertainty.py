@@ -90,7 +90,7 @@ def test_a_profile_median_bootstrap_draws_decays_instead_of_profiling_each_refit
     assert a.method.endswith("; decays drawn from their profile posterior")
     summarised = []
     monkeypatch.setattr(MMM, "_summarise_decays",
-                        lambda self, *args: summarised.append(1) or args[1])
+                        lambda self, *args: summarised.append(1) or (args[1], 0, 0.0, False))
     block_bootstrap(model, panel, replicates=3, seed=1)
     assert not summarised  # no refit profiles again
     monkeypatch.setattr(MMM, "draw_decays", lambda self, rng: None)

@@ -338,6 +338,25 @@ def test_limitations_name_weak_channels_and_defects_list_what_did_not_pass() -> 
     assert "<p>No open defects.</p>" in html
 
 
+def test_limitations_say_when_the_profile_refitted_or_the_fit_is_not_the_optimum() -> None:
+    data = full_report()
+    acme = data["tenants"]["acme"]
+
+    def limits() -> str:
+        html = render_model_card(data)
+        return html[html.index('<h2 id="limitations">'):html.index('<h2 id="defects">')]
+
+    acme["fit"] = {"profile_refits": 0, "profile_refit_gain": 0.0, "profile_below_fit": False}
+    assert "re-optimised" not in limits() and "not the optimum" not in limits()
+    acme["fit"] = {"profile_refits": 1, "profile_refit_gain": 2.345, "profile_below_fit": False}
+    assert ("acme: the multi-start missed the optimum; a decay profile found one 2.35 lower "
+            "in objective and the fit was re-optimised from it (1x).") in limits()
+    acme["fit"] = {"profile_refits": 2, "profile_refit_gain": 3.0, "profile_below_fit": True}
+    assert ("acme: the full-history fit is not the optimum: after 2 re-fits a decay profile "
+            "still found a lower objective") in limits()
+    assert "re-optimised" not in limits()
+
+
 def test_data_findings_are_listed_in_the_tenant_section_and_the_limitations() -> None:
     data = report()
     data["tenants"]["acme"]["data"]["findings"] = [

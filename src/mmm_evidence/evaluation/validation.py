@@ -115,6 +115,26 @@ class TenantValidation:
             rows.append(row)
         return pd.DataFrame(rows).set_index("channel")
 
+    def fit_note(self) -> str:
+        """One Markdown line on how the full-history fit went: its starts, convergence,
+        parameters at a bound, and whether a decay profile found a better optimum than the
+        multi-start (``FitDiagnostics.profile_refits``) or still finds one."""
+        d = self.full_model.diagnostics
+        parts = [f"full-history fit from {d.n_starts} start(s), "
+                 + ("converged" if d.converged else "**did not converge**")]
+        if d.bounds_hit:
+            parts.append(f"at a bound: {', '.join(d.bounds_hit)}")
+        if d.profile_below_fit:
+            parts.append(f"**not the optimum**: after {d.profile_refits} re-fit(s) a decay "
+                         "profile still finds a lower objective")
+        elif d.profile_refits:
+            parts.append(f"the multi-start missed the optimum: a decay profile found one "
+                         f"{d.profile_refit_gain:.2f} lower in objective and the fit was "
+                         f"re-optimised from it ({d.profile_refits}×)")
+        else:
+            parts.append("no decay profile found a lower objective than the fit")
+        return "; ".join(parts) + "."
+
     def data_summary(self) -> dict:
         p = self.panel
         return {
@@ -160,6 +180,9 @@ class TenantValidation:
                     "converged": d.converged, "bounds_hit": d.bounds_hit,
                     "n_observations": d.n_observations,
                     "n_linear_parameters": d.n_linear_parameters,
+                    "profile_refits": d.profile_refits,
+                    "profile_refit_gain": d.profile_refit_gain,
+                    "profile_below_fit": d.profile_below_fit,
                     "holdout_fit_converged": self.holdout_model.diagnostics.converged},
         }
 

@@ -250,6 +250,14 @@ class FitDiagnostics:
     calibration: list[str] = field(default_factory=list)
     #: decay, half-saturation and shape per channel when they were fitted; 0 for fit_fixed
     n_nonlinear_parameters: int = 0
+    #: times a decay profile found a node below the fit and the fit was re-optimised from it
+    #: (``MMM._summarise_decays``): the multi-start had missed a better optimum
+    profile_refits: int = 0
+    #: how far those re-fits lowered the optimum's objective (0 without a re-fit)
+    profile_refit_gain: float = 0.0
+    #: after the last re-fit allowed (``DECAY_PROFILE_REFITS``) a profile node still lay more
+    #: than ``DECAY_PROFILE_REFIT_TOLERANCE`` below the fit: the fit is not the optimum
+    profile_below_fit: bool = False
 
     @property
     def residual_dof(self) -> int:
@@ -737,9 +745,10 @@ class MMM:
             final, sigma = self._choose_delays(problem, final, sigma, optimise,
                                                (lower + 1e-6, upper - 1e-6))
         self.decay_profile = None
+        refits, gain, below = 0, 0.0, False
         if s.decay_estimate == "profile_median" and hold_decays is None:
-            final = self._summarise_decays(problem, final, 1.0 / sigma, lower, upper,
-                                           optimise)
+            final, refits, gain, below = self._summarise_decays(problem, final, 1.0 / sigma,
+                                                                lower, upper, optimise)
         self._finish(problem, final.x, 1.0 / sigma)
         self.diagnostics = FitDiagnostics(
             objective=float(final.cost),
@@ -752,6 +761,9 @@ class MMM:
             residual_scale=[float(v) for v in sigma],
             calibration=[row.label for row in problem.lift_rows],
             n_nonlinear_parameters=int(final.x.size + np.count_nonzero(problem.delays)),
+            profile_refits=int(refits),
+            profile_refit_gain=float(gain),
+            profile_below_fit=bool(below),
         )
         self._fitted = True
         return self
@@ -760,7 +772,9 @@ class MMM:
                           lower: np.ndarray, upper: np.ndarray, optimise):
         """``decay_estimate: profile_median``: replace each channel's fitted decay by the
         median of its profile posterior, then re-optimise the other media parameters at those
-        decays; the result in the form of ``least_squares``' (its ``x`` the full theta).
+        decays; the result in the form of ``least_squares``' (its ``x`` the full theta), the
+        number of re-fits (below), how far they lowered the optimum's objective, and whether a
+        profile node still lies below the fit after the last re-fit allowed.
 
         A channel's decay is weakly identified: a smooth, long-carryover response is largely
         absorbed by the baseline's intercept, trend and seasonality, so the objective can be
@@ -781,13 +795,15 @@ class MMM:
         grid (``DECAY_PROFILE_SHARP``) keeps the fitted decay. A profile node well below the
         fit (``DECAY_PROFILE_REFIT_TOLERANCE``) means the multi-start missed a better optimum:
         the fit is re-optimised from the lowest such node (``optimise``, fit's) and profiled
-        again, at most ``DECAY_PROFILE_REFITS`` times. The fit's ``diagnostics``
+        again, at most ``DECAY_PROFILE_REFITS`` times (``diagnostics.profile_refits``,
+        ``profile_refit_gain``, ``profile_below_fit``). The fit's ``diagnostics``
         then describe the refit at the summarised decays (its objective is above the
         optimum's; the decays still count as fitted parameters). Deterministic (no draws).
         The profiles are kept (``decay_profile``, in the JSON too): a bootstrap draws each
         refit's decays from them (``draw_decays``) instead of profiling every refit again."""
         s = self.settings
         grid = np.linspace(0.0, s.max_decay, DECAY_PROFILE)
+        first_cost = float(fitted.cost)
         for refits in range(DECAY_PROFILE_REFITS + 1):
             x0 = np.asarray(fitted.x, dtype=float)
             decay_index = np.arange(0, x0.size, 3)
@@ -801,15 +817,17 @@ class MMM:
                                            s.max_decay)
                 if node is not None and (lowest is None or node.cost < lowest.cost):
                     lowest = node
-            if (lowest is None or refits == DECAY_PROFILE_REFITS
-                    or lowest.cost >= fitted.cost - DECAY_PROFILE_REFIT_TOLERANCE):
+            below = (lowest is not None
+                     and lowest.cost < fitted.cost - DECAY_PROFILE_REFIT_TOLERANCE)
+            if not below or refits == DECAY_PROFILE_REFITS:
                 break
             fitted = optimise(lowest.x, weights)  # a better optimum: profile around it
         self.decay_profile = {"grid": [float(v) for v in grid],
                               "fitted": [float(v) for v in x0[decay_index]],
                               "fitted_objective": float(fitted.cost), "objective": objective}
-        return _least_squares_holding(problem, _with(x0, decay_index, decays), weights,
-                                      decay_index, lower, upper, s.max_iterations)
+        summarised = _least_squares_holding(problem, _with(x0, decay_index, decays), weights,
+                                            decay_index, lower, upper, s.max_iterations)
+        return summarised, refits, first_cost - float(fitted.cost), below
 
     def profile_cdfs(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Per channel, the decay's profile posterior (``profile_cdf``) recorded by a

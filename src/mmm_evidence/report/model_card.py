@@ -679,6 +679,14 @@ def _derived_limitations(report: Mapping, order: Sequence[str]) -> list[str]:
         if fit.get("bounds_hit"):
             out.append(f"{t}: fitted parameters at their bounds: "
                        f"{', '.join(map(str, fit['bounds_hit']))}.")
+        if fit.get("profile_below_fit"):
+            out.append(f"{t}: the full-history fit is not the optimum: after "
+                       f"{fit.get('profile_refits')} re-fits a decay profile still found a "
+                       "lower objective; the optimisation is unstable on this data.")
+        elif fit.get("profile_refits"):
+            out.append(f"{t}: the multi-start missed the optimum; a decay profile found one "
+                       f"{fit.get('profile_refit_gain', 0):.2f} lower in objective and the fit "
+                       f"was re-optimised from it ({fit['profile_refits']}x).")
     return out
 
 
