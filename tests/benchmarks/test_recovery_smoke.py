@@ -41,6 +41,28 @@ def test_one_small_tenant_end_to_end(recovery, monkeypatch):
     assert any(g["name"].startswith("national 10%: MMM median") for g in gates)
     drawn = rec["models"]["mmm"]["decay_drawn"]
     assert set(drawn) == set(channels) and set(drawn.values()) <= {True, False}
+    assert rec["models"]["mmm"]["profile_refits"] >= 0
+
+
+def test_profile_refits_are_counted_per_cell_with_both_groups_errors(recovery):
+    def rec(index, refits, below, mmm, oracle):
+        return {"shape": "geo", "noise": 0.1, "index": index,
+                "channels": {"a": {"true_elasticity": 0.1}},
+                "models": {"mmm": {"elasticity": {"a": mmm}, "profile_refits": refits,
+                                   "profile_refit_gain": 1.5 * refits,
+                                   "profile_below_fit": below},
+                           "oracle": {"elasticity": {"a": oracle}}}}
+
+    rows = recovery.profile_refits([rec(0, 1, False, 0.15, 0.12), rec(1, 2, True, 0.05, 0.1),
+                                    rec(2, 0, False, 0.11, 0.1)])
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["tenants"], row["refitted"], row["below_fit"]) == (3, 2, 1)
+    assert row["gain_median"] == pytest.approx(2.25)
+    assert row["err_refitted"] == pytest.approx(0.5)  # errors 0.5 and 0.5
+    assert row["oracle_err_refitted"] == pytest.approx(0.1)  # 0.2 and 0.0
+    assert row["err_others"] == pytest.approx(0.1) and row["oracle_err_others"] == 0.0
+    assert "still below" in recovery.format_profile_refits(rows)
 
 
 def test_coverage_apart_for_drawn_and_free_decays(recovery):
