@@ -128,6 +128,40 @@ def test_an_entry_restores_files_and_scraps(tmp_path: Path) -> None:
     assert result.reviewer_html.read_text(encoding="utf-8") == "<validation.reviewer.html>"
 
 
+def test_a_restore_checks_what_it_copied_and_leaves_nothing_of_a_changed_entry(
+        tmp_path: Path) -> None:
+    """An entry changed between its lookup and its restore (or a copy gone wrong) is a miss:
+    none of its files are left in the output folder, the entry is removed and
+    ``rejected`` says why."""
+    out = tmp_path / "out"
+    cache = TaskCache(out)
+    html = Path("files") / "tenants" / "alpha" / "validation.html"
+    edits = {
+        "html": lambda e: (e / html).write_text("<changed>", encoding="utf-8"),
+        "scraps": lambda e: (e / "scraps.json").write_text("{}", encoding="utf-8"),
+        "removed": lambda e: (e / html).unlink(),
+    }
+    for i, (label, edit) in enumerate(edits.items()):
+        key = str(i) * 64
+        result = _result(out)
+        assert cache.store(key, result)
+        for path in (result.ipynb, result.html, result.reviewer_html):
+            path.unlink()
+        record = cache.lookup(key)
+        assert record is not None
+        edit(cache.entry(key))
+        task = type("T", (), {"tenant": "alpha", "notebook": "validation",
+                              "ipynb": result.ipynb, "html": result.html})()
+        assert cache.restore(key, record, task) is None, label
+        assert not any(p.exists() for p in (result.ipynb, result.html, result.reviewer_html))
+        assert not cache.entry(key).exists()
+        assert cache.rejected[key].endswith("(found while restoring it)"), label
+    assert cache.rejected["0" * 64].startswith(
+        "tenants/alpha/validation.html changed after it was stored")
+    assert cache.rejected["1" * 64].startswith("scraps.json changed after it was stored")
+    assert cache.rejected["2" * 64].startswith("tenants/alpha/validation.html cannot be copied")
+
+
 def test_failed_tasks_and_incomplete_entries_are_not_used(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cache = TaskCache(out)
@@ -161,6 +195,7 @@ def test_an_entry_whose_files_changed_after_storing_is_rejected(tmp_path: Path) 
         edit(cache.entry(key))
         assert cache.lookup(key) is None, label
         reasons[label] = cache.rejected[key]
+        assert not cache.entry(key).exists(), label  # a rejected entry is not kept on disk
     assert reasons["edited"] == reasons["truncated"] == (
         "tenants/alpha/validation.html changed after it was stored (SHA-256 differs)")
     assert reasons["scraps"] == "scraps.json changed after it was stored (SHA-256 differs)"

@@ -26,7 +26,10 @@ refreshes the entries).
 An entry is not trusted as written: ``entry.json`` records the SHA-256 of every stored file
 and of the scraps, and a lookup checks them all before the entry is used. A file edited,
 truncated or removed after it was stored makes the entry a miss (``TaskCache.rejected`` says
-why; the runner prints it): the task is executed again and its entry replaced.
+why; the runner prints it): the entry is removed, and the task executed again and stored
+anew. A restore checks the same hashes again on what it copied (the copy, not the entry, is
+what the run uses: a file changed between the lookup and the copy makes the restore a miss
+too, and leaves no copied file behind).
 
 Every edit of a notebook, a module or a tenant adds entries, so after each run the task cache
 is cut to ``runner.cache_max_mb`` (``TaskCache.prune``): the least recently used entries go
@@ -235,6 +238,7 @@ class TaskCache:
         problem = _entry_problem(folder, key, text)
         if problem is not None:
             self.rejected[key] = problem
+            shutil.rmtree(folder, ignore_errors=True)  # never usable again: not kept on disk
             return None
         return json.loads(text)
 
@@ -279,22 +283,47 @@ class TaskCache:
             return False
         return True
 
-    def restore(self, key: str, record: dict, task: NotebookTask) -> TaskResult:
-        """Copy an entry's files back into the output folder; its ``TaskResult``."""
+    def restore(self, key: str, record: dict, task: NotebookTask) -> TaskResult | None:
+        """Copy an entry's files (``record``: its ``lookup``) back into the output folder; its
+        ``TaskResult``. None when a copied file or the scraps no longer have the SHA-256 the
+        entry recorded (changed since the lookup): the files copied are removed, the entry
+        too, and ``rejected`` says why."""
         from mmm_evidence.pipeline.tasks import OK, TaskResult
 
         folder = self.entry(key)
+        paths: dict[str, Path] = {}
+
+        def reject(problem: str) -> None:
+            for path in paths.values():
+                path.unlink(missing_ok=True)
+            self.rejected[key] = f"{problem} (found while restoring it)"
+            shutil.rmtree(folder, ignore_errors=True)
+
+        for name, relative in record["files"].items():
+            target = self.output_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copyfile(folder / "files" / relative, target)
+            except OSError as exc:
+                reject(f"{relative} cannot be copied ({exc.strerror or exc})")
+                return None
+            paths[name] = target
+            if _file_sha256(target) != record["sha256"][relative]:
+                reject(f"{relative} changed after it was stored (SHA-256 differs)")
+                return None
+        try:
+            blob = (folder / SCRAPS_FILE).read_bytes()
+        except OSError as exc:
+            reject(f"{SCRAPS_FILE} cannot be read ({exc.strerror or exc})")
+            return None
+        if hashlib.sha256(blob).hexdigest() != record.get("scraps_sha256"):
+            reject(f"{SCRAPS_FILE} changed after it was stored (SHA-256 differs)")
+            return None
+        scraps = json.loads(blob.decode("utf-8"))
         try:
             os.utime(folder)  # recently used: pruned last
         except OSError:
             pass
-        paths: dict[str, Path] = {}
-        for name, relative in record["files"].items():
-            target = self.output_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / "files" / relative, target)
-            paths[name] = target
-        scraps = json.loads((folder / SCRAPS_FILE).read_text(encoding="utf-8"))
         known = {f.name for f in dataclasses.fields(TaskResult)}
         result = TaskResult(tenant=task.tenant, notebook=task.notebook, ipynb=task.ipynb,
                             html=task.html, status=OK, scraps=scraps, cached=True,

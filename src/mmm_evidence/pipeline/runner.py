@@ -458,13 +458,13 @@ def run_experiment(exp: ExperimentConfig, *, output_dir: str | Path | None = Non
     for task in tasks:
         key = keys[(task.tenant, task.notebook)]
         record = task_cache.lookup(key) if cache else None
-        if record is None:
+        result = task_cache.restore(key, record, task) if record is not None else None
+        if result is None:
             if key in task_cache.rejected:
                 progress(f"cache: the entry of {task.tenant} · {task.notebook} is not used "
                          f"({task_cache.rejected[key]}): executing it again")
             to_run.append(task)
             continue
-        result = task_cache.restore(key, record, task)
         results[(task.tenant, task.notebook)] = result
         done += 1
         progress(_progress_line(done, len(tasks), result))
