@@ -14,6 +14,7 @@ import nbformat
 import pytest
 import yaml
 
+import mmm_evidence.pipeline.cache as cache_module
 from mmm_evidence.config import load_experiment
 from mmm_evidence.evidence import write_run_artifacts
 from mmm_evidence.pipeline import run_experiment
@@ -129,7 +130,7 @@ def test_an_entry_restores_files_and_scraps(tmp_path: Path) -> None:
 
 
 def test_a_restore_checks_what_it_copied_and_leaves_nothing_of_a_changed_entry(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An entry changed between its lookup and its restore (or a copy gone wrong) is a miss:
     none of its files are left in the output folder, the entry is removed and
     ``rejected`` says why."""
@@ -160,6 +161,24 @@ def test_a_restore_checks_what_it_copied_and_leaves_nothing_of_a_changed_entry(
         "tenants/alpha/validation.html changed after it was stored")
     assert cache.rejected["1" * 64].startswith("scraps.json changed after it was stored")
     assert cache.rejected["2" * 64].startswith("tenants/alpha/validation.html cannot be copied")
+    # a copy cut short (the disk full, say) leaves no partial file behind
+    key = "3" * 64
+    result = _result(out)
+    assert cache.store(key, result)
+    for path in (result.ipynb, result.html, result.reviewer_html):
+        path.unlink()
+    record = cache.lookup(key)
+
+    def partial(source, target):
+        Path(target).write_text("<val", encoding="utf-8")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module.shutil, "copyfile", partial)
+    task = type("T", (), {"tenant": "alpha", "notebook": "validation",
+                          "ipynb": result.ipynb, "html": result.html})()
+    assert cache.restore(key, record, task) is None
+    assert not any(p.exists() for p in (result.ipynb, result.html, result.reviewer_html))
+    assert "No space left on device" in cache.rejected[key]
 
 
 def test_failed_tasks_and_incomplete_entries_are_not_used(tmp_path: Path) -> None:

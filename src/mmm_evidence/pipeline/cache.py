@@ -305,6 +305,7 @@ class TaskCache:
             try:
                 shutil.copyfile(folder / "files" / relative, target)
             except OSError as exc:
+                target.unlink(missing_ok=True)  # a copy cut short
                 reject(f"{relative} cannot be copied ({exc.strerror or exc})")
                 return None
             paths[name] = target
