@@ -19,6 +19,14 @@ per shape (national, geo; noise 5, 10 and 20 % pooled) and R:
 - **flag disagreement**: over channels judged by the gate (estimated share >= its
   ``min_share``), the share of pairs of independent runs whose verdict (identified or not,
   ``pipeline.gates.identification`` with the default ``IdentificationGate``) differs;
+- **expected flag disagreement**: the same quantity with far less sampling noise of its own
+  (disjoint runs give one pair per channel at R = 200): per judged channel, ``RESAMPLES``
+  runs of R refits drawn with replacement from both bootstraps' pooled refits, the share p
+  of them whose verdict is "identified", and 2 p (1 - p), the chance that two independent
+  runs disagree; the mean over channels. Also the share of channels whose verdict is
+  **unsettled** (5 % < p < 95 %) and the mean of 2 p (1 - p) apart for channels whose
+  refits held a decay drawn from the fit's profile posterior (``MMM.draw_decays``) and the
+  others — whether the decay draws are what unsettles a verdict;
 - **coverage**: the share of (run, channel) pairs whose 90 % interval holds the true
   elasticity.
 
@@ -27,8 +35,9 @@ Rule, fixed before the run: the default is the smallest R whose endpoint MC sd i
 interval between seeds).
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bootstrap_replicates.py
-[--tenants N] [--workers W]`` (default 4 tenants per shape x noise, ~11 min on 2 cores);
-results go to ``benchmarks/results/bootstrap_replicates.json``.
+[--tenants N] [--workers W]`` (default 4 tenants per shape x noise, ~4 min on 2 cores; the
+committed results are ``--tenants 8``, 7.3 min); results go to
+``benchmarks/results/bootstrap_replicates.json``.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bootstrap_replicates.js
 MAX_REPLICATES = 200
 CANDIDATES = (40, 100, 200)
 MAX_MC_SD = 0.05  # endpoint Monte Carlo sd as a share of the interval's width
+RESAMPLES = 400  # resampled runs per channel and R for the expected flag disagreement
 
 
 def runs_of(bootstraps: list[np.ndarray], size: int) -> list[np.ndarray]:
@@ -89,20 +99,47 @@ def run_tenant(task: Task) -> dict:
                   for k in (1, 2)]
     return {"shape": task.shape, "noise": task.noise, "index": task.index,
             "channels": list(panel.channels),
+            # whose refits held a decay drawn from the fit's profile posterior
+            "decay_drawn": [cdf is not None for cdf in model.profile_cdfs()],
             "estimate": model.elasticities(panel), "share": model.contribution_shares(panel),
             "truth": {c: panel.truth["channels"][c]["elasticity"] for c in panel.channels},
             "draws": [b.tolist() for b in bootstraps],
             "seconds": time.perf_counter() - started}
 
 
+def verdict_probability(record: dict, draws: np.ndarray, size: int,
+                        gate: IdentificationGate, seed: list[int]) -> dict[str, float]:
+    """Per judged channel, the share of ``RESAMPLES`` runs of ``size`` refits (drawn with
+    replacement from ``draws``, the pooled refits) whose interval the gate calls identified."""
+    rng = np.random.default_rng(seed)
+    runs = draws[rng.integers(0, draws.shape[0], size=(RESAMPLES, size))]  # (K, R, C)
+    tail = (1.0 - LEVEL) / 2.0
+    lows = np.nanquantile(runs, tail, axis=1)
+    highs = np.nanquantile(runs, 1.0 - tail, axis=1)
+    counts: dict[str, int] = {}
+    for lo, hi in zip(lows, highs, strict=True):
+        for c, ok in identified(record["channels"], record["estimate"], record["share"], lo,
+                                hi, gate).items():
+            counts[c] = counts.get(c, 0) + int(ok)
+    return {c: n / RESAMPLES for c, n in counts.items()}
+
+
 def summarise(records: list[dict], gate: IdentificationGate) -> dict:
-    """Per shape and R: endpoint MC sd / width, flag disagreement, coverage."""
+    """Per shape and R: endpoint MC sd / width, flag disagreement (observed on disjoint runs
+    and expected from resampled ones), unsettled verdicts, coverage."""
     out: dict = {}
     for shape in sorted({r["shape"] for r in records}):
         rows = [r for r in records if r["shape"] == shape]
         for size in CANDIDATES:
             mc, disagree, covered = [], [], []
+            expected: dict[bool, list[float]] = {True: [], False: []}
             for r in rows:
+                pooled = np.concatenate([np.asarray(d, dtype=float) for d in r["draws"]])
+                seed = [r["index"], size, round(1000 * r["noise"]), int(shape == "geo")]
+                drawn = dict(zip(r["channels"], r.get("decay_drawn") or
+                                 [False] * len(r["channels"]), strict=True))
+                for c, p in verdict_probability(r, pooled, size, gate, seed).items():
+                    expected[bool(drawn[c])].append(2 * p * (1 - p))
                 draws = [np.asarray(d, dtype=float) for d in r["draws"]]
                 full_low, full_high = percentile_interval(np.concatenate(draws), LEVEL)
                 ivs = [percentile_interval(run, LEVEL) for run in runs_of(draws, size)]
@@ -117,9 +154,19 @@ def summarise(records: list[dict], gate: IdentificationGate) -> dict:
                          for lo, hi in ivs]
                 for c in flags[0]:
                     disagree.extend(a[c] != b[c] for a, b in itertools.combinations(flags, 2))
+            both = expected[True] + expected[False]
             out.setdefault(shape, {})[str(size)] = {
                 "endpoint_mc_sd_to_width": float(np.median(mc)),
                 "flag_disagreement": float(np.mean(disagree)) if disagree else None,
+                "flag_disagreement_expected": float(np.mean(both)) if both else None,
+                # 2 p (1 - p) > 2 x 0.05 x 0.95: p between 5 % and 95 %
+                "unsettled": (float(np.mean([v > 0.095 + 1e-12 for v in both]))
+                              if both else None),
+                "flag_disagreement_expected_drawn": (float(np.mean(expected[True]))
+                                                     if expected[True] else None),
+                "flag_disagreement_expected_free": (float(np.mean(expected[False]))
+                                                    if expected[False] else None),
+                "judged_drawn": len(expected[True]), "judged_free": len(expected[False]),
                 "coverage": float(np.mean(covered)),
                 "channels": len(mc), "runs_per_tenant": 2 * (MAX_REPLICATES // size),
             }
@@ -136,13 +183,20 @@ def choose(summary: dict) -> int | None:
 
 
 def format_table(summary: dict) -> str:
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
     lines = [f"{'shape':9s} {'R':>4s} {'MC sd/width':>12s} {'flag disagree':>14s} "
+             f"{'expected':>9s} {'unsettled':>9s} {'drawn':>6s} {'free':>6s} "
              f"{'coverage':>9s} {'channels':>9s}"]
     for shape, cells in summary.items():
         for size, cell in cells.items():
-            flag = cell["flag_disagreement"]
             lines.append(f"{shape:9s} {size:>4s} {cell['endpoint_mc_sd_to_width']:12.3f} "
-                         f"{'-' if flag is None else f'{flag:.3f}':>14s} "
+                         f"{fmt(cell['flag_disagreement']):>14s} "
+                         f"{fmt(cell['flag_disagreement_expected']):>9s} "
+                         f"{fmt(cell['unsettled']):>9s} "
+                         f"{fmt(cell['flag_disagreement_expected_drawn']):>6s} "
+                         f"{fmt(cell['flag_disagreement_expected_free']):>6s} "
                          f"{cell['coverage']:9.3f} {cell['channels']:9d}")
     return "\n".join(lines)
 

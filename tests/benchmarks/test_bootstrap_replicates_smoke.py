@@ -47,6 +47,27 @@ def test_monte_carlo_error_falls_with_more_refits(bench):
     assert cells["40"]["coverage"] >= 0.9
     # only the borderline channel's verdict can flip between runs
     assert 0 < cells["40"]["flag_disagreement"] <= 0.5
+    # ... and so, from resampled runs: the clear channel never flips, the borderline one
+    # sometimes (expected disagreement its 2 p (1 - p), halved over the two channels)
+    for r in bench.CANDIDATES:
+        assert 0 < cells[str(r)]["flag_disagreement_expected"] <= 0.25
+        assert cells[str(r)]["unsettled"] in (0.0, 0.5)
+    assert cells["40"]["unsettled"] == 0.5
+    assert cells["40"]["flag_disagreement_expected_free"] == cells["40"][
+        "flag_disagreement_expected"] and cells["40"]["flag_disagreement_expected_drawn"] is None
+
+
+def test_verdict_probability_reads_the_gate_on_resampled_runs(bench):
+    rng = np.random.default_rng(4)
+    record = _record([_draws(rng), _draws(rng)])
+    pooled = np.concatenate([np.asarray(d) for d in record["draws"]])
+    p = bench.verdict_probability(record, pooled, 40, IdentificationGate(), [1, 2])
+    assert p["clear"] == 1.0 and 0 < p["borderline"] < 1
+    assert p == bench.verdict_probability(record, pooled, 40, IdentificationGate(), [1, 2])
+    # all the borderline channel's refits at zero: never identified
+    pooled[:, 1] = 0.0
+    assert bench.verdict_probability(record, pooled, 40, IdentificationGate(),
+                                     [1, 2])["borderline"] == 0.0
 
 
 def test_choose_takes_the_smallest_count_meeting_the_rule_in_every_shape(bench):
