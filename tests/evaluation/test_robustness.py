@@ -16,6 +16,7 @@ from mmm_evidence.config import (
 )
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation import robustness as rb
+from mmm_evidence.model import uncertainty
 from mmm_evidence.model.mmm import MMM
 from mmm_evidence.model.transforms import hill
 from tests.model.conftest import model_form_panel
@@ -275,7 +276,8 @@ def test_factory_gets_the_seed_and_the_data() -> None:
 
 def test_bootstrap_spread_scales_the_residuals_as_the_intervals_do(monkeypatch) -> None:
     """The check resamples residuals scaled by sqrt(n / (n - p)), as model.uncertainty does
-    for the reported intervals: unscaled, the same resamples give a smaller spread."""
+    for the reported intervals (both from ``bootstrap_panels``): unscaled, the same resamples
+    give a smaller spread."""
     panel = model_form_panel(noise=0.05, seed=2, weeks=60)
     settings = RobustnessSettings.model_validate({"perturbations": {"bootstrap_replicates": 6}})
 
@@ -285,7 +287,7 @@ def test_bootstrap_spread_scales_the_residuals_as_the_intervals_do(monkeypatch) 
         return result.checks[0].value
 
     scaled = spread()
-    monkeypatch.setattr(rb, "residual_inflation", lambda model: 1.0)
+    monkeypatch.setattr(uncertainty, "residual_inflation", lambda model: 1.0)
     assert 0 < spread() < scaled
 
 

@@ -28,6 +28,32 @@ def test_percentile_interval_reads_interpolated_quantiles_and_skips_nan():
     np.testing.assert_allclose(high, [95.0, 94.05])
 
 
+def test_bootstrap_panels_resample_residual_blocks_segments_and_draw_decays():
+    panel = model_form_panel(noise=0.05, seed=3)
+    model = MMM(ModelSettings(n_starts=1), seed=0).fit(panel)
+    fitted = model.predict(panel)
+    reps = list(uncertainty.bootstrap_panels(model, panel, 3, 13, np.random.default_rng(1),
+                                             np.random.default_rng(2)))
+    assert len(reps) == 3
+    for boot, held in reps:
+        assert boot.segments == panel.segments and np.array_equal(boot.spend, panel.spend)
+        # every resampled residual, over the inflation, is one of the fit's own
+        resid = (boot.kpi - fitted) / residual_inflation(model)
+        own = np.round((panel.kpi - fitted), 6)
+        assert np.isin(np.round(resid, 6), own).all()
+        assert held is None or held.shape == (len(panel.channels),)
+    # with resampled segments the rows carry their source segment's name and spend
+    boot, _ = next(uncertainty.bootstrap_panels(model, panel, 1, 13, np.random.default_rng(1),
+                                                np.random.default_rng(2), True))
+    for i, name in enumerate(boot.segments):
+        g = panel.segments.index(name.rsplit("#", 1)[0])
+        assert name.endswith(f"#{i}") and np.array_equal(boot.spend[i], panel.spend[g])
+    # a model without draw_decays (a robustness factory's) holds nothing
+    plain = type("Plain", (), {"predict": model.predict, "diagnostics": model.diagnostics})()
+    assert all(held is None for _, held in uncertainty.bootstrap_panels(
+        plain, panel, 2, 13, np.random.default_rng(1), np.random.default_rng(2)))
+
+
 def test_bootstrap_is_deterministic_and_brackets_the_estimate():
     panel = model_form_panel(noise=0.05, seed=3)
     model = MMM(ModelSettings(n_starts=2), seed=0).fit(panel)

@@ -47,7 +47,7 @@ from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.splits import holdout_split
 from mmm_evidence.model.linalg import column_basis, lstsq_columns
 from mmm_evidence.model.mmm import MMM, baseline_design, yearly_harmonics
-from mmm_evidence.model.uncertainty import block_indices, residual_inflation
+from mmm_evidence.model.uncertainty import bootstrap_panels
 
 PERTURBATION = "perturbation"
 STABILITY = "stability"
@@ -591,16 +591,12 @@ def _seeds(ctx: SuiteContext) -> Measurement:
 def _bootstrap_spread(ctx: SuiteContext) -> Measurement:
     p = ctx.perturbations
     panel, ref = ctx.panel, ctx.reference
-    fitted = ref.predict(panel)
-    resid = (panel.kpi - fitted) * residual_inflation(ref)
-    rng = ctx.rng("bootstrap_spread")
-    decay_rng = ctx.rng("bootstrap_spread decays")  # a profile_median fit's draws
-    draw = getattr(ref, "draw_decays", None)  # a factory's model need not have them
     draws = np.empty((p.bootstrap_replicates, len(panel.channels)))
-    for r in range(p.bootstrap_replicates):
-        idx = block_indices(panel.n_weeks, p.bootstrap_block_weeks, rng)
-        boot = replace(panel, kpi=fitted + resid[:, idx])
-        model = ctx.fit(boot, start=ref, hold_decays=draw(decay_rng) if draw else None)
+    replicate_panels = bootstrap_panels(ref, panel, p.bootstrap_replicates,
+                                        p.bootstrap_block_weeks, ctx.rng("bootstrap_spread"),
+                                        ctx.rng("bootstrap_spread decays"))
+    for r, (boot, held) in enumerate(replicate_panels):
+        model = ctx.fit(boot, start=ref, hold_decays=held)
         draws[r] = list(model.elasticities(boot).values())
     sd = draws.std(axis=0, ddof=1)
     channels = judged_channels(ctx.settings.min_share, ctx.shares)

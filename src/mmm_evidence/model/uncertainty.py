@@ -38,7 +38,7 @@ alone cannot show.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -111,6 +111,31 @@ def _quantities(model: MMM, panel: Panel) -> dict[str, np.ndarray]:
     }
 
 
+def bootstrap_panels(model: MMM, panel: Panel, replicates: int, block_weeks: int,
+                     rng: np.random.Generator, decay_rng: np.random.Generator,
+                     resample_segments: bool = False) -> Iterator[tuple[Panel, np.ndarray | None]]:
+    """The replicates of a moving-block residual bootstrap of ``model``'s fit to ``panel``:
+    per replicate the resampled panel (the fit plus its residuals, scaled by
+    ``residual_inflation``, resampled in blocks of ``block_weeks`` weeks from ``rng``; with
+    ``resample_segments`` its segments drawn with replacement too) and the decays its refit
+    holds (``model.draw_decays(decay_rng)``: a ``profile_median`` fit's draws from its profile
+    posterior; None for a fit that recorded no profile, or a model without ``draw_decays``).
+    ``block_bootstrap`` and the robustness suite's ``bootstrap_spread`` both refit these."""
+    fitted = model.predict(panel)
+    resid = (panel.kpi - fitted) * residual_inflation(model)
+    draw = getattr(model, "draw_decays", None)  # a robustness factory's model need not have it
+    for _ in range(replicates):
+        idx = block_indices(panel.n_weeks, block_weeks, rng)
+        boot = replace(panel, kpi=fitted + resid[:, idx])
+        if resample_segments:
+            rows = rng.integers(0, panel.n_segments, panel.n_segments)
+            boot = replace(boot, kpi=boot.kpi[rows], spend=panel.spend[rows],
+                           controls=panel.controls[rows], size=panel.size[rows],
+                           segments=tuple(f"{panel.segments[g]}#{i}"
+                                          for i, g in enumerate(rows)))
+        yield boot, (draw(decay_rng) if draw is not None else None)
+
+
 def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks: int = 13,
                     seed: int = 0, level: float = 0.9,
                     lift_tests: Sequence[LiftTest] = (),
@@ -121,24 +146,15 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
     resample_segments = resample_segments and panel.n_segments > 1 and not lift_tests
     if replicates < 2:
         raise ValueError(f"replicates={replicates}: need at least 2")
-    fitted = model.predict(panel)
     inflation = residual_inflation(model)
-    resid = (panel.kpi - fitted) * inflation
     rng = np.random.default_rng(seed)
     # the profile draws' own stream: the resamples stay as they are
     decay_rng = np.random.default_rng([seed, zlib.crc32(b"bootstrap decay draws")])
     profiled = False
     draws = {q: np.empty((replicates, len(model.channels))) for q in QUANTITIES}
-    for r in range(replicates):
-        idx = block_indices(panel.n_weeks, block_weeks, rng)
-        boot = replace(panel, kpi=fitted + resid[:, idx])
-        if resample_segments:
-            rows = rng.integers(0, panel.n_segments, panel.n_segments)
-            boot = replace(boot, kpi=boot.kpi[rows], spend=panel.spend[rows],
-                           controls=panel.controls[rows], size=panel.size[rows],
-                           segments=tuple(f"{panel.segments[g]}#{i}"
-                                          for i, g in enumerate(rows)))
-        held = model.draw_decays(decay_rng)
+    replicate_panels = bootstrap_panels(model, panel, replicates, block_weeks, rng, decay_rng,
+                                        resample_segments)
+    for r, (boot, held) in enumerate(replicate_panels):
         profiled = profiled or (held is not None and bool(np.isfinite(held).any()))
         refit = MMM(model.settings, seed=model.seed).fit(boot, start=model,
                                                          lift_tests=lift_tests,
