@@ -118,3 +118,34 @@ def test_decay_estimate_choices_are_the_settings(recovery):
     assert set(recovery.DECAY_ESTIMATES) == {"optimum", "profile_median"}
     with pytest.raises(SystemExit):
         parser.parse_args(["--decay-estimate", "mean"])
+
+
+def test_targets_against_the_bound_say_which_an_estimator_reaches(recovery):
+    def cell(mmm, oracle, loglog):
+        return {"mmm": {"err_median": mmm}, "oracle": {"err_median": oracle},
+                "loglog": {"err_median": loglog}}
+
+    # a run's oracle error unrounded, the bound's as its JSON holds it
+    summary = {"geo 10%": cell(0.30, 0.2000000123, 0.50), "national 10%": cell(0.9, 0.6, 0.8),
+               "geo 5%": cell(0.2, 0.1, 0.4)}
+    bound = {"geo 10%": {"err_median": {"oracle": 0.20, "v2_posterior_median": 0.23,
+                                        "panel_posterior_mean": 0.22,
+                                        "panel_posterior_median": 0.25}},
+             "national 10%": {"err_median": {"oracle": 0.6, "v2_posterior_median": 0.85,
+                                             "panel_posterior_mean": 0.71,
+                                             "panel_posterior_median": 0.8}},
+             "geo 5%": {"err_median": {"oracle": 0.11}}}  # other tenants: left out
+    rows = {r["cell"]: r for r in recovery.against_bound(summary, bound)}
+    assert set(rows) == {"geo 10%", "national 10%"}
+    geo, national = rows["geo 10%"], rows["national 10%"]
+    assert geo["over_oracle"]["mmm"] == pytest.approx(1.5, rel=1e-6)
+    assert geo["oracle_1.2"] == {"mmm": False, "without_panel_box": True,
+                                 "with_panel_box": True}
+    assert geo["loglog_0.75"]["mmm"] is True  # 0.30 / 0.50
+    # only an estimator that knows the panel's box reaches 1.2 x oracle (0.71 / 0.6)
+    assert national["oracle_1.2"] == {"mmm": False, "without_panel_box": False,
+                                      "with_panel_box": True}
+    assert national["loglog_0.75"] == {"mmm": False, "without_panel_box": False,
+                                       "with_panel_box": False}
+    assert "reachable w/o box" in recovery.format_against_bound(list(rows.values()))
+    assert recovery.against_bound(summary, None) == []
