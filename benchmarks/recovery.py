@@ -66,7 +66,12 @@ Targets (reported, not tuned for): MMM median elasticity error <= 1.2 x oracle a
 log-log in every shape x noise; geo at 10 % noise: large-channel median <= 20 %, total media
 elasticity error <= 10 %, Spearman >= 0.8; MMM bootstrap coverage within 80-97 % (pooled over
 all cells, and per cell shown); fit CPU-time p90 <= 2 s national with 5 channels and <= 5 s
-with 20 segments (geo tenants with 18-20 segments, any channel count, stand in).
+with 20 segments (geo tenants with 18-20 segments, any channel count, stand in). Beside the
+per-cell targets it prints what ``recovery_bound.py``'s posteriors reach on the same tenants
+(``against_bound``, from its committed results): whether a target that MMM v2 misses is
+reachable at all on this likelihood, with or without knowing the panel's generating box.
+It also counts the fits whose decay profile found a better optimum and re-fitted
+(``profile_refits``, from ``FitDiagnostics``).
 
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/recovery.py`` (``--quick``
 for a smoke run, ``--tenants N`` per cell). Results go to ``benchmarks/results/recovery.json``
