@@ -297,11 +297,19 @@ class RoiGate(_Strict):
 
 class IdentificationGate(_Strict):
     """A channel is *not identified* when its elasticity interval reaches zero or is wider
-    than ``max_relative_width`` times its estimate."""
+    than ``max_relative_width`` times its estimate. Apart from the gate, a channel whose
+    fitted response is flat at today's spend — its contribution moves by less than
+    ``min_contribution_slope`` % per 1 % of spend (elasticity / contribution share) — is
+    reported as such: its contribution is then a near-constant the data cannot tell from the
+    baseline, so its contribution share and ROI are not identified (the elasticity, small,
+    can still be right)."""
 
     max_relative_width: PositiveFloat = 2.0
     min_share: Fraction = Field(0.02, description="only channels with an estimated "
                                 "contribution share at least this large are judged")
+    min_contribution_slope: PositiveFloat = Field(
+        0.1, description="a judged channel whose elasticity / contribution share is below "
+        "this (10 % more spend adds under 1 % to its contribution) is reported flat")
 
 
 BaselineName = Literal["naive", "seasonal_naive", "no_media", "linear", "lightgbm"]

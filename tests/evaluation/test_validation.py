@@ -52,6 +52,9 @@ def test_model_form_tenant_passes_with_truth():
         "fairness_error_parity": None, "fairness_uplift_gap": None, "privacy_no_pii": None,
         "privacy_k_anonymity": None, "privacy_no_raw_rows": None}
     assert v.elasticity_table().loc["tv", "relative_error"] < 0.25
+    table = v.elasticity_table()
+    assert table.loc["tv", "contribution_slope"] == pytest.approx(
+        v.elasticities["tv"] / v.contribution_shares["tv"])
     d = v.full_model.diagnostics
     assert v.fit_note() == (f"full-history fit from {d.n_starts} start(s), converged; no decay "
                             "profile found a lower objective than the fit.")

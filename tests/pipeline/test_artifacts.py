@@ -320,6 +320,10 @@ def test_validation_report_shape_and_verdicts(tmp_path: Path) -> None:
         "robustness", "importance_agreement", "fairness_error_parity", "fairness_uplift_gap",
         "privacy_no_pii", "privacy_k_anonymity", "privacy_no_raw_rows"]
     assert alpha["identification"]["tv"]["identified"] is True
+    # tv: elasticity 0.11 over share 0.21; search 0.052 / 0.07; social's share 0: not judged
+    assert alpha["flat_responses"] == {
+        "tv": {"contribution_slope": pytest.approx(0.11 / 0.21), "flat": False},
+        "search": {"contribution_slope": pytest.approx(0.052 / 0.07), "flat": False}}
     assert alpha["notebooks"]["validation"] == {
         "status": "ok", "ipynb": "tenants/alpha/validation.ipynb",
         "html": "tenants/alpha/validation.html", "reviewer_html": None, "error": None}

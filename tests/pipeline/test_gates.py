@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mmm_evidence.config import ElasticityGate, GateSettings
+from mmm_evidence.config import ElasticityGate, GateSettings, IdentificationGate
 from mmm_evidence.pipeline.gates import (
     ELASTICITY_MEDIAN_ERROR,
     ELASTICITY_NO_MISSED_CHANNEL,
@@ -23,6 +23,7 @@ from mmm_evidence.pipeline.gates import (
     evaluate_gates,
     experiment_verdict,
     finite_number,
+    flat_responses,
     holdout_r2_gate,
     tenant_verdict,
 )
@@ -343,6 +344,24 @@ def test_roi_gate_judges_the_average_effect_beside_the_marginal_one() -> None:
     gate = roi_median_error_gate(no_roi, True, RoiGate())
     assert gate["passed"] is None and gate["detail"] == "the truth gives no ROI per channel"
     assert by_name(evaluate_gates(good, SETTINGS))[ROI_MEDIAN_ERROR]["passed"] is True
+
+
+def test_flat_responses_flag_a_contribution_the_spend_barely_moves():
+    """elasticity / contribution share is the % a channel's contribution moves per 1 % of
+    its spend: a channel saturated at today's spend (coastal_grocery's radio in the default
+    run: elasticity 0.010, share 0.234) is flat; a linear one (slope 1) is not."""
+    scraps = {"elasticities": {"radio": 0.010084, "tv": 0.05, "tiny": 0.0001, "off": 0.0,
+                               "bad": float("nan")},
+              "contribution_shares": {"radio": 0.2341, "tv": 0.05, "tiny": 0.01, "off": 0.0,
+                                      "bad": 0.1}}
+    rows = flat_responses(scraps, IdentificationGate())
+    assert set(rows) == {"radio", "tv"}  # below min_share, zero or not finite: not judged
+    assert rows["radio"]["contribution_slope"] == pytest.approx(0.010084 / 0.2341)
+    assert rows["radio"]["flat"] is True and rows["tv"] == {"contribution_slope": 1.0,
+                                                           "flat": False}
+    lenient = IdentificationGate(min_contribution_slope=0.04)
+    assert flat_responses(scraps, lenient)["radio"]["flat"] is False
+    assert flat_responses({}, IdentificationGate()) == {}
 
 
 def test_identification_gate_flags_wide_or_zero_intervals():

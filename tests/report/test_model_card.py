@@ -338,6 +338,20 @@ def test_limitations_name_weak_channels_and_defects_list_what_did_not_pass() -> 
     assert "<p>No open defects.</p>" in html
 
 
+def test_limitations_name_channels_whose_response_is_flat_at_today_s_spend() -> None:
+    data = full_report()
+    acme = data["tenants"]["acme"]
+    acme["flat_responses"] = {"tv": {"contribution_slope": 0.95, "flat": False},
+                              "radio": {"contribution_slope": 0.0431, "flat": True}}
+    html = render_model_card(data)
+    limits = html[html.index('<h2 id="limitations">'):html.index('<h2 id="defects">')]
+    assert ("acme: the fitted response is flat at today&#x27;s spend for radio (elasticity / "
+            "contribution share: radio 0.04;") in limits
+    assert "do not read their contribution shares or ROI" in limits and "tv 0.95" not in limits
+    acme["flat_responses"]["radio"]["flat"] = False
+    assert "flat at today" not in render_model_card(data)
+
+
 def test_limitations_say_when_the_profile_refitted_or_the_fit_is_not_the_optimum() -> None:
     data = full_report()
     acme = data["tenants"]["acme"]

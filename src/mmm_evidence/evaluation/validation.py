@@ -91,14 +91,20 @@ class TenantValidation:
         return frame.rename_axis("weekly total KPI")
 
     def elasticity_table(self):
-        """DataFrame per channel: estimate, truth, relative error, contribution shares, ROI."""
+        """DataFrame per channel: estimate, truth, relative error, contribution shares, ROI,
+        and the contribution slope, elasticity / contribution share (the % the channel's
+        contribution moves per 1 % of its spend; near 0: a response flat at today's spend,
+        whose share and ROI the data cannot tell from the baseline —
+        ``pipeline.gates.flat_responses``)."""
         import pandas as pd
 
         truth = self.truth()
         rows = []
         for c in self.panel.channels:
+            share = self.contribution_shares[c]
             row = {"channel": c, "elasticity": self.elasticities[c],
-                   "contribution_share": self.contribution_shares[c], "roi": self.roi[c]}
+                   "contribution_share": share, "roi": self.roi[c],
+                   "contribution_slope": self.elasticities[c] / share if share > 0 else None}
             if truth:
                 t = truth["elasticity"][c]
                 row.update({"true_elasticity": t,

@@ -50,6 +50,7 @@ from mmm_evidence.pipeline.gates import (
     experiment_verdict,
     fairness_error_parity_gate,
     fairness_uplift_gap_gate,
+    flat_responses,
     identification,
     parity_checks,
     privacy_k_anonymity_gate,
@@ -165,6 +166,8 @@ def build_validation_report(result: RunResult, leaks: Mapping[str, Any] | None =
             "uncertainty": scraps.get("uncertainty") or None,
             "lift_tests": scraps.get("lift_tests") or None,
             "identification": identification(scraps, exp.gates.identification) or None,
+            # judged channels' contribution slopes; flat: share and ROI not identified
+            "flat_responses": flat_responses(scraps, exp.gates.identification) or None,
             "truth": truth if truth else None,
             "model": scraps.get("model"),
             "fit": scraps.get("fit"),

@@ -49,7 +49,8 @@ __all__ = [
     "holdout_r2_gate", "elasticity_table",
     "elasticity_median_error_gate", "elasticity_no_missed_channel_gate",
     "elasticity_no_phantom_channel_gate",
-    "elasticity_identified_gate", "identification", "beats_baselines_gate", "evaluate_gates",
+    "elasticity_identified_gate", "identification", "flat_responses", "beats_baselines_gate",
+    "evaluate_gates",
     "tenant_verdict", "experiment_verdict", "count_gates", "ROBUSTNESS", "robustness_gate",
     "IMPORTANCE_AGREEMENT", "importance_agreement_gate",
     "FAIRNESS_ERROR_PARITY", "FAIRNESS_UPLIFT_GAP", "PRIVACY_NO_PII", "PRIVACY_K_ANONYMITY",
@@ -275,6 +276,26 @@ def identification(scraps: Mapping[str, Any], settings: IdentificationGate) -> d
         width = (high - low) / abs(est) if est else math.inf
         out[channel] = {"low": low, "high": high, "relative_width": width,
                         "identified": low > 0 and width <= settings.max_relative_width}
+    return out
+
+
+def flat_responses(scraps: Mapping[str, Any], settings: IdentificationGate) -> dict[str, dict]:
+    """Per judged channel (estimated share ≥ min_share) with a finite elasticity: its
+    contribution slope, elasticity / contribution share — the % its contribution moves per
+    1 % of its spend (1 for a linear response, towards 0 for one saturated at today's
+    spend) — and whether it is below ``min_contribution_slope`` (``flat``: the contribution
+    is nearly constant over the spend the data hold, so its level, the share and the ROI,
+    rests on the fitted curve's shape below that spend, not on the data)."""
+    estimates = scraps.get("elasticities") or {}
+    shares = scraps.get("contribution_shares") or {}
+    out: dict[str, dict] = {}
+    for channel, share in shares.items():
+        est, share = finite_number(estimates.get(channel)), finite_number(share)
+        if est is None or share is None or share < settings.min_share or share <= 0:
+            continue
+        slope = est / share
+        out[channel] = {"contribution_slope": slope,
+                        "flat": slope < settings.min_contribution_slope}
     return out
 
 

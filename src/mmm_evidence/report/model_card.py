@@ -673,6 +673,17 @@ def _derived_limitations(report: Mapping, order: Sequence[str]) -> list[str]:
             out.append(f"{t}: elasticity not identified for {', '.join(weak)} (the interval "
                        "reaches zero or is too wide): treat these channels' numbers as "
                        "unreliable.")
+        flat = tenants[t].get("flat_responses") or {}
+        flat = {c: row for c, row in sorted(flat.items())
+                if isinstance(row, Mapping) and row.get("flat")}
+        if flat:
+            slopes = ", ".join(f"{c} {row.get('contribution_slope', 0):.2f}"
+                               for c, row in flat.items())
+            out.append(f"{t}: the fitted response is flat at today's spend for "
+                       f"{', '.join(flat)} (elasticity / contribution share: {slopes}; 10 % "
+                       "more spend would add under 1 % to the contribution): their "
+                       "contribution is nearly constant, so the data cannot tell it from the "
+                       "baseline — do not read their contribution shares or ROI.")
         fit = tenants[t].get("fit") or {}
         if fit and fit.get("converged") is False:
             out.append(f"{t}: the full-history fit did not converge.")
