@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mmm_evidence.evaluation.metrics import mape, nrmse, r2, scores
+from mmm_evidence.evaluation.metrics import contribution_slope, mape, nrmse, r2, scores
 
 
 def test_perfect_and_mean_predictions():
@@ -30,3 +30,9 @@ def test_degenerate_inputs():
 
 def test_scores_keys():
     assert set(scores([1.0, 2.0, 4.0], [1.0, 2.5, 3.0])) == {"r2", "mape", "nrmse", "rmse"}
+
+
+def test_contribution_slope_is_elasticity_over_share():
+    assert contribution_slope(0.05, 0.05) == 1.0  # a straight-line response
+    assert contribution_slope(0.010084, 0.2341) == pytest.approx(0.0430756)
+    assert contribution_slope(0.01, 0.0) is None and contribution_slope(0.0, -0.1) is None

@@ -1,4 +1,5 @@
-"""Forecast accuracy metrics on a series of actuals and predictions."""
+"""Forecast accuracy metrics on a series of actuals and predictions, and the contribution
+slope of a channel's estimates."""
 
 from __future__ import annotations
 
@@ -69,3 +70,10 @@ def skill_score(model_error, baseline_error) -> float:
 
 #: A baseline error below this fraction of the model's is an exact fit (``skill_score``).
 EXACT_FIT = 1e-9
+
+
+def contribution_slope(elasticity: float, share: float) -> float | None:
+    """A channel's elasticity / its contribution share: the % its contribution moves per 1 %
+    of its spend (1 for a straight-line response, towards 0 for one saturated at today's
+    spend); None for a share that is not positive (no contribution to move)."""
+    return elasticity / share if share > 0 else None

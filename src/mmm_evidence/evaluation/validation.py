@@ -13,7 +13,7 @@ from mmm_evidence.data.findings import data_findings
 from mmm_evidence.data.lift import LiftTest
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.evaluation.lift import compare_lift_tests
-from mmm_evidence.evaluation.metrics import rmse, scores
+from mmm_evidence.evaluation.metrics import contribution_slope, rmse, scores
 from mmm_evidence.evaluation.splits import Split, cv_splits, holdout_split
 from mmm_evidence.model.mmm import MMM
 from mmm_evidence.model.uncertainty import Uncertainty, block_bootstrap
@@ -104,7 +104,7 @@ class TenantValidation:
             share = self.contribution_shares[c]
             row = {"channel": c, "elasticity": self.elasticities[c],
                    "contribution_share": share, "roi": self.roi[c],
-                   "contribution_slope": self.elasticities[c] / share if share > 0 else None}
+                   "contribution_slope": contribution_slope(self.elasticities[c], share)}
             if truth:
                 t = truth["elasticity"][c]
                 row.update({"true_elasticity": t,

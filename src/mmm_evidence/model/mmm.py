@@ -804,9 +804,9 @@ class MMM:
         s = self.settings
         grid = np.linspace(0.0, s.max_decay, DECAY_PROFILE)
         first_cost = float(fitted.cost)
+        decay_index = np.arange(0, len(fitted.x), 3)
         for refits in range(DECAY_PROFILE_REFITS + 1):
             x0 = np.asarray(fitted.x, dtype=float)
-            decay_index = np.arange(0, x0.size, 3)
             decays = x0[decay_index].copy()
             objective: list[list[float] | None] = [None] * decays.size
             lowest = None

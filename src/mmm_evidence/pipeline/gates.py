@@ -20,7 +20,7 @@ from mmm_evidence.config import (
     ImportanceGate,
     RoiGate,
 )
-from mmm_evidence.evaluation.metrics import EXACT_FIT, skill_score
+from mmm_evidence.evaluation.metrics import EXACT_FIT, contribution_slope, skill_score
 
 PASS = "PASS"
 FAIL = "FAIL"
@@ -291,9 +291,11 @@ def flat_responses(scraps: Mapping[str, Any], settings: IdentificationGate) -> d
     out: dict[str, dict] = {}
     for channel, share in shares.items():
         est, share = finite_number(estimates.get(channel)), finite_number(share)
-        if est is None or share is None or share < settings.min_share or share <= 0:
+        if est is None or share is None or share < settings.min_share:
             continue
-        slope = est / share
+        slope = contribution_slope(est, share)
+        if slope is None:
+            continue
         out[channel] = {"contribution_slope": slope,
                         "flat": slope < settings.min_contribution_slope}
     return out
