@@ -12,6 +12,7 @@ from mmm_evidence.config import ModelSettings
 from mmm_evidence.data.panel import Panel
 from mmm_evidence.model import mmm as mmm_module
 from mmm_evidence.model.mmm import (
+    FLAT_PRIOR,
     MMM,
     RETURNS_PRIOR,
     NotFittedError,
@@ -350,6 +351,28 @@ def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is
     # prior_strength 0 switches it off with the other priors
     off = MMM(ModelSettings(prior_strength=0.0), seed=0)._prepare(panel)
     assert off.residuals(theta, weights).size == panel.kpi.size
+
+
+def test_flat_response_prior_charges_only_saturated_claims_and_its_jacobian_is_exact():
+    panel = model_form_panel(noise=0.03, seed=4)
+    problem = MMM(ModelSettings(), seed=0)._prepare(panel)
+    c_n = len(panel.channels)
+    weights = np.ones(panel.n_segments)
+    # tv: K a fifth of today's spend and shape 4 - saturated flat; search: concave, e ~ 0.5
+    theta = np.array([0.5, np.log(0.2), np.log(4.0), 0.2, -0.2, np.log(1.0)])
+    z = problem.residuals(theta, weights)[-c_n:]
+    e, _, _ = hill_log_slope(problem.log_typical, theta)
+    assert e[0] < 0.01 and FLAT_PRIOR[0] < e[1] < RETURNS_PRIOR[0]
+    assert z[0] == pytest.approx((e[0] - FLAT_PRIOR[0]) / FLAT_PRIOR[1]) and z[0] < -1.5
+    assert z[1] == 0.0
+    jac = problem.jacobian(theta, weights)
+    grad = jac.T @ problem.residuals(theta, weights)
+    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
+                            1e-6)
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+    # prior_strength scales it with the others: 4 doubles the z-score
+    strong = MMM(ModelSettings(prior_strength=4.0), seed=0)._prepare(panel)
+    assert strong.residuals(theta, weights)[-c_n:][0] == pytest.approx(2.0 * z[0])
 
 
 def test_a_fit_on_less_than_a_year_leaves_the_yearly_seasonality_out():

@@ -27,7 +27,8 @@ ones are an exact least-squares solve — the per-segment baseline is projected 
 The nonlinear parameters are optimised with scipy's bounded trust-region least squares
 from several seeded starts, under a weak prior (documented in ``PRIOR``) that keeps shape
 and half-saturation off their bounds when the data cannot tell, and a weak one-sided prior
-against increasing returns at today's spend (``RETURNS_PRIOR``). Rows are weighted by the
+against increasing returns at today's spend (``RETURNS_PRIOR``) and its mirror against a
+response saturated flat there (``FLAT_PRIOR``). Rows are weighted by the
 inverse of each segment's residual scale (feasible weighted least squares), so small and
 large segments count by their information, not by their revenue. By default
 (``decay_estimate: profile_median``) each channel's decay is then reported as the median of
@@ -86,6 +87,18 @@ PRIOR: dict[str, tuple[float, float]] = {
 #: panel (never the default tenants; benchmarks/recovery.py): without it the fit claimed
 #: increasing returns over a doubling for 33 of 272 channels whose true response saturates.
 RETURNS_PRIOR: tuple[float, float] = (1.0, 0.25)
+
+#: Its mirror, the weak one-sided prior against a flat response at today's spend, as
+#: (threshold, sd) on the same log-slope e: each channel adds
+#: (min(e - threshold, 0) / sd)^2 * prior_strength. Below e = 0.1, 10 % more spend adds under
+#: 1 % to the channel's effect: its contribution is then a near-constant that the data cannot
+#: tell from the segment baselines, and without this prior its level - the contribution share
+#: and ROI - was whatever the optimiser happened to leave there (recovery panel: 9 of 1043
+#: judged channels fitted that flat, shares over-stated by a median 12 pp, though no true
+#: response on it is). A response the data shows flat still wins: e = 0.05 costs one residual
+#: unit. The threshold is the flat-response report's (gates.identification.
+#: min_contribution_slope), not fitted to any tenant.
+FLAT_PRIOR: tuple[float, float] = (0.1, 0.05)
 
 #: At most this many sweeps of the delay choice (``MMM._choose_delays``), each followed by a
 #: refit of the media parameters; the decays each delay is also screened with
@@ -408,12 +421,13 @@ class _Problem:
     """
 
     def __init__(self, x, y, per_capita, size, reference, prior_mean, prior_sd,
-                 lift_rows: tuple[LiftRow, ...] = (), returns_sd: float | None = None,
+                 lift_rows: tuple[LiftRow, ...] = (), returns_scale: float | None = None,
                  derivatives_with_residuals: bool = False):
         self.x, self.y, self.per_capita = x, y, per_capita
         self.size, self.reference = size, reference
         self.prior_mean, self.prior_sd = prior_mean, prior_sd
-        self.returns_sd = returns_sd
+        # sqrt(prior_strength) for the returns priors (``_returns``); None: off
+        self.returns_scale = returns_scale
         self.log_typical = np.log(typical_spend(per_capita) / reference)
         self.lift_rows = tuple(lift_rows)
         self.g_n, self.t_n, self.c_n = per_capita.shape
@@ -515,14 +529,19 @@ class _Problem:
         return beta, b - a @ beta
 
     def _returns(self, theta: np.ndarray):
-        """The increasing-returns prior's z-scores (C,) and their derivative by theta."""
+        """The returns priors' z-scores (C,) and their derivative by theta: increasing returns
+        (``RETURNS_PRIOR``) above its threshold, a flat response (``FLAT_PRIOR``) below its
+        own; zero between."""
         e, de_dk, de_ds = hill_log_slope(self.log_typical, theta)
         over = e > RETURNS_PRIOR[0]
-        z = np.where(over, e - RETURNS_PRIOR[0], 0.0) / self.returns_sd
+        under = e < FLAT_PRIOR[0]
+        scale = np.where(over, 1.0 / RETURNS_PRIOR[1], np.where(under, 1.0 / FLAT_PRIOR[1], 0.0))
+        scale = scale * self.returns_scale
+        z = np.where(over, e - RETURNS_PRIOR[0], np.where(under, e - FLAT_PRIOR[0], 0.0)) * scale
         jac = np.zeros((self.c_n, theta.size))
         idx = np.arange(self.c_n)
-        jac[idx, 3 * idx + 1] = np.where(over, de_dk, 0.0) / self.returns_sd
-        jac[idx, 3 * idx + 2] = np.where(over, de_ds, 0.0) / self.returns_sd
+        jac[idx, 3 * idx + 1] = de_dk * scale
+        jac[idx, 3 * idx + 2] = de_ds * scale
         return z, jac
 
     def residuals(self, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -530,7 +549,7 @@ class _Problem:
         parts = [r]
         if self.prior_sd is not None:
             parts.append((theta - self.prior_mean) / self.prior_sd)
-        if self.returns_sd is not None:
+        if self.returns_scale is not None:
             parts.append(self._returns(theta)[0])
         return np.concatenate(parts)
 
@@ -551,7 +570,7 @@ class _Problem:
         parts = [-cols]
         if self.prior_sd is not None:
             parts.append(np.diag(1.0 / self.prior_sd))
-        if self.returns_sd is not None:
+        if self.returns_scale is not None:
             parts.append(self._returns(theta)[1])
         return np.vstack(parts)
 
@@ -950,8 +969,7 @@ class MMM:
                         reference=self.reference_spend, prior_mean=prior_mean,
                         prior_sd=prior_sd / math.sqrt(strength) if strength > 0 else None,
                         lift_rows=tuple(rows),
-                        returns_sd=RETURNS_PRIOR[1] / math.sqrt(strength)
-                        if strength > 0 else None,
+                        returns_scale=math.sqrt(strength) if strength > 0 else None,
                         derivatives_with_residuals=derivatives_with_residuals)
 
     def _finish(self, problem: _Problem, theta: np.ndarray, weights: np.ndarray) -> None:
