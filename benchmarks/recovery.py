@@ -103,11 +103,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from panel import random_tenant  # noqa: E402  (benchmarks/ is not a package)
 
-from mmm_evidence.config import EvaluationSettings, ModelSettings, TenantConfig  # noqa: E402
+from mmm_evidence.config import (  # noqa: E402
+    EvaluationSettings,
+    IdentificationGate,
+    ModelSettings,
+    TenantConfig,
+)
 from mmm_evidence.data.panel import Panel  # noqa: E402
 from mmm_evidence.data.synthetic import simulate_panel  # noqa: E402
 from mmm_evidence.evaluation.loglog import LogLogOLS  # noqa: E402
-from mmm_evidence.evaluation.metrics import mape  # noqa: E402
+from mmm_evidence.evaluation.metrics import contribution_slope, mape  # noqa: E402
 from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.uncertainty import (  # noqa: E402
     block_bootstrap,
@@ -600,6 +605,46 @@ def format_profile_refits(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def flat_responses(records: list[dict],
+                   settings: IdentificationGate | None = None) -> list[dict]:
+    """Per shape x noise: MMM v2's judged channels (estimated contribution share >=
+    ``min_share``) whose contribution slope (``evaluation.metrics.contribution_slope``) is below
+    ``min_contribution_slope`` - the pipeline's flat-response report - beside how many true
+    responses are that flat, and the median share error (estimate - truth, pp) of the flat
+    channels and of the other judged ones."""
+    settings = settings or IdentificationGate()
+    rows = []
+    for key, recs in cells(records).items():
+        judged, flat, true_flat, err_flat, err_other = 0, 0, 0, [], []
+        for r in recs:
+            mmm = r["models"]["mmm"]
+            for c, ch in r["channels"].items():
+                true_slope = contribution_slope(ch["true_elasticity"], ch["true_share"])
+                true_flat += true_slope is not None and true_slope < \
+                    settings.min_contribution_slope
+                share = mmm["share"][c]
+                if share is None or share < settings.min_share:
+                    continue
+                judged += 1
+                slope = contribution_slope(mmm["elasticity"][c], share)
+                is_flat = slope is not None and slope < settings.min_contribution_slope
+                flat += is_flat
+                (err_flat if is_flat else err_other).append(100.0 * (share - ch["true_share"]))
+        rows.append({"cell": key, "judged": judged, "flat": flat, "true_flat": true_flat,
+                     "share_error_pp_flat": _q(err_flat, 0.5),
+                     "share_error_pp_others": _q(err_other, 0.5)})
+    return rows
+
+
+def format_flat_responses(rows: list[dict]) -> str:
+    lines = [f"{'cell':13} {'judged':>6} {'flat':>5} {'truly flat':>10} "
+             f"{'share err flat (pp)':>19} {'others (pp)':>11}"]
+    lines += [f"{r['cell']:13} {r['judged']:6d} {r['flat']:5d} {r['true_flat']:10d} "
+              f"{_fmt(r['share_error_pp_flat'], '{:+.1f}'):>19} "
+              f"{_fmt(r['share_error_pp_others'], '{:+.1f}'):>11}" for r in rows]
+    return "\n".join(lines)
+
+
 def format_coverage_by_decay_draw(rows: list[dict]) -> str:
     lines = [f"{'shape':9} {'decay':6} {'channels':>8} {'coverage':>8} {'width/true':>10}"]
     lines += [f"{r['shape']:9} {r['decay']:6} {r['channels']:8d} {r['coverage']:8.3f} "
@@ -759,48 +804,30 @@ def _rounded(obj):
     return obj
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tenants", type=int, default=40, help="tenants per shape x noise")
-    parser.add_argument("--coverage-tenants", type=int, default=8,
-                        help="tenants per cell that also get the bootstrap (coverage)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 2 tenants per cell, 1 with bootstrap, nothing written")
-    add_decay_estimate_options(parser, RESULTS, "its fits and bootstrap refits")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.tenants, args.coverage_tenants = 2, 1
-    out_path = args.out or (None if args.quick else results_path(RESULTS, args.decay_estimate))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        if os.environ.get(var) != "1":
-            print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",
-                  file=sys.stderr)
-
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    task_list = tasks(args.tenants, min(args.coverage_tenants, args.tenants),
-                      decay_estimate=args.decay_estimate)
-    records, failures = run(task_list, args.workers)
-    runtime = time.perf_counter() - started
-    cpu_total = sum(r["cpu_seconds"] for r in records)
+def report(records: list[dict], failures: list, settings: dict, runtime: float,
+           load_before: float, load_after: float | None, cpu_total: float,
+           out_path: Path | None) -> None:
+    """Summarise the per-tenant records, print every table and, with ``out_path``, write
+    them all with the records (the payload ``--summarise-only`` reads back)."""
     summary = summarise(records)
     gates = targets(summary, records)
     rows = breakdown(records)
     by_draw = coverage_by_decay_draw(records)
     refit_rows = profile_refits(records)
+    flat_rows = flat_responses(records)
     bound = (json.loads(BOUND_RESULTS.read_text(encoding="utf-8"))["summary"]
              if BOUND_RESULTS.is_file() else None)
     bound_rows = against_bound(summary, bound)
-
-    print(f"\nRecovery benchmark: {args.tenants} tenants per shape x noise, {WEEKS} weeks, "
-          f"MMM v2's decay {args.decay_estimate.replace('_', ' ')}, "
-          f"coverage on the first {min(args.coverage_tenants, args.tenants)} per cell "
-          f"({REPLICATES} bootstrap replicates), {args.workers} workers, "
-          f"{runtime:.0f} s wall, {len(failures)} failed tenants; load average "
-          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; the workers' CPU "
-          f"time {cpu_total:.0f} s, i.e. ~{cpu_total / args.workers:.0f} s on "
-          f"{args.workers} idle cores\n")
+    workers = settings["workers"]
+    after = "" if load_after is None else f", {load_after:.1f} after"
+    print(f"\nRecovery benchmark: {settings['tenants_per_cell']} tenants per shape x noise, "
+          f"{settings['weeks']} weeks, MMM v2's decay "
+          f"{settings['decay_estimate'].replace('_', ' ')}, coverage on the first "
+          f"{settings['coverage_tenants_per_cell']} per cell ({settings['replicates']} "
+          f"bootstrap replicates), {workers} workers, {runtime:.0f} s wall, "
+          f"{len(failures)} failed tenants; load average {load_before:.1f} before{after}; "
+          f"the workers' CPU time {cpu_total:.0f} s, i.e. ~{cpu_total / workers:.0f} s on "
+          f"{workers} idle cores\n")
     print(format_table(summary))
     print("Targets")
     print(format_targets(gates))
@@ -818,30 +845,73 @@ def main(argv: list[str] | None = None) -> int:
     print("\nMMM fits a decay profile re-fitted from a node below the fit (median elasticity "
           "errors of those tenants and of the others, MMM and oracle)")
     print(format_profile_refits(refit_rows))
+    print("\nFlat responses: MMM v2's judged channels (estimated share >= 0.02) whose "
+          "contribution slope is below 0.1, the true responses that flat, and the median "
+          "share error (estimate - truth)")
+    print(format_flat_responses(flat_rows))
     for f in failures:
         print(f"FAILED: {f}")
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
-            "benchmark": "recovery", "definitions": __doc__,
-            "settings": {"tenants_per_cell": args.tenants,
-                         "coverage_tenants_per_cell": min(args.coverage_tenants, args.tenants),
-                         "weeks": WEEKS, "train_weeks": TRAIN_WEEKS, "noises": list(NOISES),
-                         "shapes": {k: asdict(v) for k, v in SHAPES.items()},
-                         "replicates": REPLICATES, "block_weeks": BLOCK_WEEKS, "level": LEVEL,
-                         "large_share": LARGE_SHARE, "workers": args.workers,
-                         "decay_estimate": args.decay_estimate},
-            "runtime_seconds": runtime, "load_average_before": load_before[0],
+            "benchmark": "recovery", "definitions": __doc__, "settings": settings,
+            "runtime_seconds": runtime, "load_average_before": load_before,
             "worker_cpu_seconds": cpu_total,
             "summary": summary, "targets": gates,
             "by_channel_kind": rows, "coverage_by_decay_draw": by_draw,
-            "profile_refits": refit_rows, "against_bound": bound_rows,
-            "failures": failures,
+            "profile_refits": refit_rows, "flat_responses": flat_rows,
+            "against_bound": bound_rows, "failures": failures,
             "tenants": sorted(records, key=lambda r: (r["shape"], r["noise"], r["index"])),
         }
         out_path.write_text(json.dumps(_rounded(payload), indent=1, sort_keys=True) + "\n",
                             encoding="utf-8")
         print(f"\nwrote {out_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=40, help="tenants per shape x noise")
+    parser.add_argument("--coverage-tenants", type=int, default=8,
+                        help="tenants per cell that also get the bootstrap (coverage)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 tenants per cell, 1 with bootstrap, nothing written")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="recompute every table from the stored per-tenant records (after "
+                             "a change to a summary, or a re-run of recovery_bound.py) and "
+                             "rewrite the results; no fit is run")
+    add_decay_estimate_options(parser, RESULTS, "its fits and bootstrap refits")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tenants, args.coverage_tenants = 2, 1
+    out_path = args.out or (None if args.quick else results_path(RESULTS, args.decay_estimate))
+    if args.summarise_only:
+        if out_path is None or not out_path.is_file():
+            parser.error(f"--summarise-only needs stored results: {out_path} does not exist")
+        data = json.loads(out_path.read_text(encoding="utf-8"))
+        report(data["tenants"], data["failures"], data["settings"], data["runtime_seconds"],
+               data["load_average_before"], None, data["worker_cpu_seconds"], out_path)
+        return 1 if data["failures"] else 0
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if os.environ.get(var) != "1":
+            print(f"warning: {var} is not 1; BLAS threads will oversubscribe the cores",
+                  file=sys.stderr)
+
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    task_list = tasks(args.tenants, min(args.coverage_tenants, args.tenants),
+                      decay_estimate=args.decay_estimate)
+    records, failures = run(task_list, args.workers)
+    runtime = time.perf_counter() - started
+    settings = {"tenants_per_cell": args.tenants,
+                "coverage_tenants_per_cell": min(args.coverage_tenants, args.tenants),
+                "weeks": WEEKS, "train_weeks": TRAIN_WEEKS, "noises": list(NOISES),
+                "shapes": {k: asdict(v) for k, v in SHAPES.items()},
+                "replicates": REPLICATES, "block_weeks": BLOCK_WEEKS, "level": LEVEL,
+                "large_share": LARGE_SHARE, "workers": args.workers,
+                "decay_estimate": args.decay_estimate}
+    report(records, failures, settings, runtime, load_before[0], os.getloadavg()[0],
+           sum(r["cpu_seconds"] for r in records), out_path)
     return 1 if failures else 0
 
 

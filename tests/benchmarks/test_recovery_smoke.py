@@ -1,5 +1,6 @@
 """Smoke test of the recovery benchmark's per-tenant function (benchmarks/recovery.py)."""
 
+import json
 import math
 
 import pytest
@@ -149,3 +150,54 @@ def test_targets_against_the_bound_say_which_an_estimator_reaches(recovery):
                                        "with_panel_box": False}
     assert "reachable w/o box" in recovery.format_against_bound(list(rows.values()))
     assert recovery.against_bound(summary, None) == []
+
+
+def test_flat_responses_count_judged_channels_below_the_slope_and_their_share_error(recovery):
+    def rec(index, elasticity, share, true_elasticity=0.02, true_share=0.05):
+        return {"shape": "national", "noise": 0.1, "index": index,
+                "channels": {"a": {"true_elasticity": true_elasticity,
+                                   "true_share": true_share}},
+                "models": {"mmm": {"elasticity": {"a": elasticity}, "share": {"a": share}}}}
+
+    records = [rec(0, 0.01, 0.20),  # slope 0.05: flat, share +15 pp
+               rec(1, 0.03, 0.06),  # slope 0.5, +1 pp
+               rec(2, 0.0001, 0.01),  # share below 0.02: not judged
+               rec(3, 0.002, 0.03, true_elasticity=0.001, true_share=0.02)]  # both flat
+    rows = recovery.flat_responses(records)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["judged"], row["flat"], row["true_flat"]) == (3, 2, 1)
+    assert row["share_error_pp_flat"] == pytest.approx((15.0 + 1.0) / 2)
+    assert row["share_error_pp_others"] == pytest.approx(1.0)
+    # the pipeline's threshold decides: at 0.04 only the truly flat one is
+    from mmm_evidence.config import IdentificationGate
+
+    strict = recovery.flat_responses(records, IdentificationGate(min_contribution_slope=0.04))
+    assert strict[0]["flat"] == 0  # 0.05 and 0.0667 are above 0.04
+    assert "truly flat" in recovery.format_flat_responses(rows)
+
+
+def test_summarise_only_rewrites_the_tables_from_the_stored_records(recovery, tmp_path, capsys):
+    out = tmp_path / "recovery.json"
+    with pytest.raises(SystemExit):
+        recovery.main(["--summarise-only", "--out", str(out)])  # nothing stored yet
+    assert "does not exist" in capsys.readouterr().err
+    record = {"shape": "national", "noise": 0.1, "index": 0, "cpu_seconds": 1.0,
+              "n_channels": 1, "segments": 1,
+              "channels": {"a": {"true_elasticity": 0.02, "true_share": 0.05,
+                                 "pattern": "flighted", "decay": 0.2, "shape": 1.0,
+                                 "half_saturation": 1.0}},
+              "models": {m: {"elasticity": {"a": 0.01}, "share": {"a": 0.2},
+                             "holdout_mape": 0.1, "fit_cpu_seconds": 0.5,
+                             "fit_wall_seconds": 0.5, "media": 0.01}
+                         for m in recovery.MODELS}}
+    settings = {"tenants_per_cell": 1, "coverage_tenants_per_cell": 0, "weeks": 156,
+                "replicates": 200, "workers": 2, "decay_estimate": "profile_median"}
+    out.write_text(json.dumps({"tenants": [record], "failures": [], "settings": settings,
+                               "runtime_seconds": 3.0, "load_average_before": 0.5,
+                               "worker_cpu_seconds": 1.0, "flat_responses": "stale"}))
+    assert recovery.main(["--summarise-only", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["flat_responses"][0]["flat"] == 1 and data["tenants"] == [record]
+    assert data["settings"] == settings and data["runtime_seconds"] == 3.0
+    assert "Flat responses" in capsys.readouterr().out
