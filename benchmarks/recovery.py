@@ -461,8 +461,9 @@ def against_bound(summary: dict, bound: dict | None) -> list[dict]:
     for key, cell in summary.items():
         b = (bound or {}).get(key)
         o, ll = cell["oracle"]["err_median"], cell["loglog"]["err_median"]
-        # the same tenants give the same oracle error (up to the JSON's rounding)
-        if not b or not math.isclose(b["err_median"]["oracle"], o, rel_tol=1e-5):
+        # the same tenants give the same oracle error up to the JSON's rounding (6 decimals
+        # of each record: about 1e-4 of a median; other tenants differ by percents)
+        if not b or not math.isclose(b["err_median"]["oracle"], o, rel_tol=1e-3):
             continue
         errs = {"mmm": cell["mmm"]["err_median"]}
         errs.update({name: b["err_median"].get(name) for name, _, _ in BOUND_ESTIMATORS})
@@ -879,7 +880,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summarise-only", action="store_true",
                         help="recompute every table from the stored per-tenant records (after "
                              "a change to a summary, or a re-run of recovery_bound.py) and "
-                             "rewrite the results; no fit is run")
+                             "rewrite the results; no fit is run. The records hold 6 decimals: "
+                             "on the stored run the errors moved by < 0.01 %% and one Spearman "
+                             "median (ties among rounded estimates) by 1 %%")
     add_decay_estimate_options(parser, RESULTS, "its fits and bootstrap refits")
     args = parser.parse_args(argv)
     if args.quick:
