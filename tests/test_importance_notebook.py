@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from mmm_evidence.config import ImportanceGate
+from mmm_evidence.config import ImportanceGate, load_experiment
+from mmm_evidence.data import load_tenant_panel
 from mmm_evidence.evaluation.importance import CSV_COLUMNS
 from mmm_evidence.pipeline.collect import (
     IMPORTANCE_SCRAPS,
@@ -15,6 +16,7 @@ from mmm_evidence.pipeline.collect import (
 )
 from mmm_evidence.pipeline.feature_importance import render_feature_importance_csv
 from mmm_evidence.pipeline.gates import importance_agreement_gate
+from mmm_evidence.pipeline.models import tenant_models
 from tests.notebook_runs import execute_notebook
 from tests.test_validation_notebook import write_tiny_experiment
 
@@ -45,7 +47,15 @@ def test_importance_notebook_runs_and_glues_its_scraps(tmp_path):
     assert agreement["n_channels"] == 3 and agreement["has_truth"] is True
     assert agreement["lightgbm_mmm"] is not None and agreement["mmm_truth"] is not None
     surrogate = scraps["surrogate"]
-    assert surrogate["params"]["seed"] == 11 and surrogate["weeks"] == 78 - 13
+    # the full-history model on all weeks: the shares are the ones the validation notebook
+    # reports (its cached full fit), over the window the true shares are measured on
+    assert surrogate["params"]["seed"] == 11 and surrogate["weeks"] == 78
+    exp = load_experiment(params, tenants=["tiny_shop"])
+    panel = load_tenant_panel(exp, "tiny_shop", tmp_path / "out")
+    full = tenant_models(exp, "tiny_shop", panel, tmp_path / "out", 11).full()
+    reported = full.contribution_shares(panel)
+    assert {r["feature"]: r["mmm_share"] for r in rows if r["kind"] == "channel"} == \
+        pytest.approx(reported, rel=1e-9)
     assert surrogate["additivity_error"]["mmm"] < 1e-9
     assert surrogate["additivity_error"]["surrogate"] < 1e-5
     assert "LightGBM and the MMM" in scraps["summary"]
