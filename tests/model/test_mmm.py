@@ -246,11 +246,7 @@ def test_analytic_jacobian_matches_finite_differences():
                                    atol=1e-6 * np.abs(fd).max())
     weights = np.ones(panel.n_segments)
     # Kaufman's approximation: the gradient of the cost is exact at any theta
-    jac = problem.jacobian(theta, weights)
-    grad = jac.T @ problem.residuals(theta, weights)
-    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
-                            1e-6)
-    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+    _assert_gradient_exact(problem, theta, weights)
 
 
 
@@ -328,11 +324,25 @@ def test_hill_log_slope_is_the_derivative_of_log_hill():
     assert e[0] > 1.0 and e[1] < 0.8
 
 
-def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is_exact():
+def _returns_prior_problem():
+    """A two-channel problem (tv, search) for the returns priors' tests: panel, problem,
+    channel count and unit weights."""
     panel = model_form_panel(noise=0.03, seed=4)
     problem = MMM(ModelSettings(), seed=0)._prepare(panel)
-    c_n = len(panel.channels)
-    weights = np.ones(panel.n_segments)
+    return panel, problem, len(panel.channels), np.ones(panel.n_segments)
+
+
+def _assert_gradient_exact(problem, theta, weights):
+    """J^T r of the analytic Jacobian equals the finite-difference gradient of 0.5 |r|^2."""
+    jac = problem.jacobian(theta, weights)
+    grad = jac.T @ problem.residuals(theta, weights)
+    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
+                            1e-6)
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+
+
+def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is_exact():
+    panel, problem, c_n, weights = _returns_prior_problem()
     # tv: K far above today's spend and shape 3.5 (increasing returns); search: concave
     theta = np.array([0.5, np.log(5.0), np.log(3.5), 0.2, -0.2, np.log(1.0)])
     z = problem.residuals(theta, weights)[-c_n:]
@@ -343,21 +353,14 @@ def test_increasing_returns_prior_charges_only_convex_claims_and_its_jacobian_is
     assert typical_spend(per_capita)[0] == pytest.approx(tv[tv > 0].mean())
     e, _, _ = hill_log_slope(np.log(typical_spend(per_capita) / problem.reference), theta)
     assert z[0] == pytest.approx((e[0] - RETURNS_PRIOR[0]) / RETURNS_PRIOR[1])
-    jac = problem.jacobian(theta, weights)
-    grad = jac.T @ problem.residuals(theta, weights)
-    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
-                            1e-6)
-    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+    _assert_gradient_exact(problem, theta, weights)
     # prior_strength 0 switches it off with the other priors
     off = MMM(ModelSettings(prior_strength=0.0), seed=0)._prepare(panel)
     assert off.residuals(theta, weights).size == panel.kpi.size
 
 
 def test_flat_response_prior_charges_only_saturated_claims_and_its_jacobian_is_exact():
-    panel = model_form_panel(noise=0.03, seed=4)
-    problem = MMM(ModelSettings(), seed=0)._prepare(panel)
-    c_n = len(panel.channels)
-    weights = np.ones(panel.n_segments)
+    panel, problem, c_n, weights = _returns_prior_problem()
     # tv: K a fifth of today's spend and shape 4 - saturated flat; search: concave, e ~ 0.5
     theta = np.array([0.5, np.log(0.2), np.log(4.0), 0.2, -0.2, np.log(1.0)])
     z = problem.residuals(theta, weights)[-c_n:]
@@ -365,11 +368,7 @@ def test_flat_response_prior_charges_only_saturated_claims_and_its_jacobian_is_e
     assert e[0] < 0.01 and FLAT_PRIOR[0] < e[1] < RETURNS_PRIOR[0]
     assert z[0] == pytest.approx((e[0] - FLAT_PRIOR[0]) / FLAT_PRIOR[1]) and z[0] < -1.5
     assert z[1] == 0.0
-    jac = problem.jacobian(theta, weights)
-    grad = jac.T @ problem.residuals(theta, weights)
-    fd_grad = approx_fprime(theta, lambda t: 0.5 * (problem.residuals(t, weights) ** 2).sum(),
-                            1e-6)
-    np.testing.assert_allclose(grad, fd_grad, rtol=1e-3, atol=1e-3 * np.abs(fd_grad).max())
+    _assert_gradient_exact(problem, theta, weights)
     # prior_strength scales it with the others: 4 doubles the z-score
     strong = MMM(ModelSettings(prior_strength=4.0), seed=0)._prepare(panel)
     assert strong.residuals(theta, weights)[-c_n:][0] == pytest.approx(2.0 * z[0])
