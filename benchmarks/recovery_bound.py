@@ -15,8 +15,8 @@ computing the Bayes estimator that knows as much as possible without knowing the
   before seeing its data; its posterior median / mean minimise the expected absolute /
   squared error under that prior (per parameter), so its error is the floor an estimator
   on this likelihood reaches on this panel;
-- **v2 posterior**: the same under MMM v2's own weak priors (``PRIOR``, ``RETURNS_PRIOR``)
-  and bounds: does averaging over the posterior instead of taking its mode help?
+- **v2 posterior**: the same under MMM v2's own weak priors (``PRIOR``, ``RETURNS_PRIOR``,
+  ``FLAT_PRIOR``) and bounds: does averaging over the posterior instead of taking its mode help?
 
 Sampler: random-walk Metropolis over the 3 x channels media parameters, seeded. A first
 third (burn-in) proposes from the Gauss-Newton covariance at MMM v2's fit; the rest from the
