@@ -30,7 +30,8 @@ duplicate detection their definitions. Those are not loosened to what the calibr
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/calibrate_robustness.py``
 (``--tenants N``, ``--workers W``, ``--national``; ``--quick`` = 2 small tenants, nothing
 written). The stored results: geo ``--tenants 20``, national ``--national --tenants 80``, run
-again in full when MMM v2's decay became the profile median (``model.decay_estimate``).
+again in full when MMM v2's decay became the profile median (``model.decay_estimate``) and
+under the flat-response prior (``FLAT_PRIOR``).
 ``carryover_form`` and ``baseline_form`` (checks added later; ``--add-check NAME`` measures a
 new check on the stored tenants without the rest of the suite) follow the same p95, at two
 significant digits since their values are shares of a residual sum of squares, far below
