@@ -93,11 +93,12 @@ RETURNS_PRIOR: tuple[float, float] = (1.0, 0.25)
 #: (min(e - threshold, 0) / sd)^2 * prior_strength. Below e = 0.1, 10 % more spend adds under
 #: 1 % to the channel's effect: its contribution is then a near-constant that the data cannot
 #: tell from the segment baselines, and without this prior its level - the contribution share
-#: and ROI - was whatever the optimiser happened to leave there (recovery panel: 9 of 1043
-#: judged channels fitted that flat, shares over-stated by a median 12 pp, though no true
-#: response on it is). A response the data shows flat still wins: e = 0.05 costs one residual
-#: unit. The threshold is the flat-response report's (gates.identification.
-#: min_contribution_slope), not fitted to any tenant.
+#: and ROI - was whatever the optimiser happened to leave there (benchmarks/recovery.py: 8 of
+#: 827 judged channels fitted that flat, their shares over-stated by a median 12 pp, though no
+#: true response on that panel is; with it 2). A response the data shows flat still wins:
+#: e = 0.05 costs one residual unit. The 0.1 is the same round a-priori bound as the
+#: flat-response report's default (gates.identification.min_contribution_slope), not fitted to
+#: any tenant.
 FLAT_PRIOR: tuple[float, float] = (0.1, 0.05)
 
 #: At most this many sweeps of the delay choice (``MMM._choose_delays``), each followed by a
