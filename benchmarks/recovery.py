@@ -117,9 +117,10 @@ from mmm_evidence.model.mmm import MMM  # noqa: E402
 from mmm_evidence.model.uncertainty import (  # noqa: E402
     block_bootstrap,
     block_indices,
+    bootstrap_panels,
     percentile_interval,
-    residual_inflation,
 )
+from mmm_evidence.pipeline.gates import flat_responses as pipeline_flat_responses  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recovery.json"
 #: ``recovery_bound.py``'s committed results (the same tenants: its posteriors' errors)
@@ -226,17 +227,17 @@ def fit_model(name: str, panel: Panel, seed: int, decay_estimate: str = DECAY_ES
 
 
 def oracle_bootstrap(model: MMM, panel: Panel, seed: int) -> np.ndarray:
-    """Elasticity draws (REPLICATES, C): the same block resamples as ``block_bootstrap``,
-    refitted with the true media parameters (residuals scaled for the linear parameters the
-    oracle fits, as the product's bootstrap scales them for all of its own)."""
-    fitted = model.predict(panel)
-    resid = (panel.kpi - fitted) * residual_inflation(model)
-    rng = np.random.default_rng(seed)
+    """Elasticity draws (REPLICATES, C): the resamples ``block_bootstrap`` draws for the same
+    seed (``uncertainty.bootstrap_panels``: residual blocks, and on geo data the segments
+    too), refitted with the true media parameters (residuals scaled for the linear parameters
+    the oracle fits, as the product's bootstrap scales them for all of its own)."""
     media = true_media(panel)
     draws = np.empty((REPLICATES, len(panel.channels)))
-    for r in range(REPLICATES):
-        boot = replace(panel, kpi=fitted + resid[:, block_indices(panel.n_weeks, BLOCK_WEEKS,
-                                                                  rng)])
+    replicate_panels = bootstrap_panels(model, panel, REPLICATES, BLOCK_WEEKS,
+                                        np.random.default_rng(seed),
+                                        np.random.default_rng(seed),  # no profile: unused
+                                        resample_segments=panel.n_segments > 1)
+    for r, (boot, _) in enumerate(replicate_panels):
         refit = MMM(model.settings, seed=model.seed).fit_fixed(boot, *media)
         draws[r] = list(refit.elasticities(boot).values())
     return draws
@@ -608,29 +609,29 @@ def format_profile_refits(rows: list[dict]) -> str:
 
 def flat_responses(records: list[dict],
                    settings: IdentificationGate | None = None) -> list[dict]:
-    """Per shape x noise: MMM v2's judged channels (estimated contribution share >=
-    ``min_share``) whose contribution slope (``evaluation.metrics.contribution_slope``) is below
-    ``min_contribution_slope`` - the pipeline's flat-response report - beside how many true
-    responses are that flat, and the median share error (estimate - truth, pp) of the flat
-    channels and of the other judged ones."""
+    """Per shape x noise: MMM v2's channels the pipeline's flat-response report
+    (``pipeline.gates.flat_responses``: judged channels, estimated share >= ``min_share``,
+    whose contribution slope is below ``min_contribution_slope``) calls flat, beside how many
+    true responses are that flat, and the median share error (estimate - truth, pp) of the
+    flat channels and of the other judged ones."""
     settings = settings or IdentificationGate()
     rows = []
     for key, recs in cells(records).items():
         judged, flat, true_flat, err_flat, err_other = 0, 0, 0, [], []
         for r in recs:
             mmm = r["models"]["mmm"]
+            report = pipeline_flat_responses({"elasticities": mmm["elasticity"],
+                                              "contribution_shares": mmm["share"]}, settings)
             for c, ch in r["channels"].items():
                 true_slope = contribution_slope(ch["true_elasticity"], ch["true_share"])
                 true_flat += true_slope is not None and true_slope < \
                     settings.min_contribution_slope
-                share = mmm["share"][c]
-                if share is None or share < settings.min_share:
+                if c not in report:
                     continue
                 judged += 1
-                slope = contribution_slope(mmm["elasticity"][c], share)
-                is_flat = slope is not None and slope < settings.min_contribution_slope
-                flat += is_flat
-                (err_flat if is_flat else err_other).append(100.0 * (share - ch["true_share"]))
+                flat += report[c]["flat"]
+                (err_flat if report[c]["flat"] else err_other).append(
+                    100.0 * (mmm["share"][c] - ch["true_share"]))
         rows.append({"cell": key, "judged": judged, "flat": flat, "true_flat": true_flat,
                      "share_error_pp_flat": _q(err_flat, 0.5),
                      "share_error_pp_others": _q(err_other, 0.5)})

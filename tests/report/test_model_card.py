@@ -346,7 +346,8 @@ def test_limitations_name_channels_whose_response_is_flat_at_today_s_spend() -> 
     html = render_model_card(data)
     limits = html[html.index('<h2 id="limitations">'):html.index('<h2 id="defects">')]
     assert ("acme: the fitted response is flat at today&#x27;s spend for radio (elasticity / "
-            "contribution share: radio 0.04;") in limits
+            "contribution share: radio 0.04, below gates.identification.min_contribution_slope") \
+        in limits
     assert "do not read their contribution shares or ROI" in limits and "tv 0.95" not in limits
     acme["flat_responses"]["radio"]["flat"] = False
     assert "flat at today" not in render_model_card(data)

@@ -681,8 +681,9 @@ def _derived_limitations(report: Mapping, order: Sequence[str]) -> list[str]:
             slopes = ", ".join(f"{c} {row.get('contribution_slope', 0):.2f}"
                                for c, row in flat.items())
             out.append(f"{t}: the fitted response is flat at today's spend for "
-                       f"{', '.join(flat)} (elasticity / contribution share: {slopes}; 10 % "
-                       "more spend would add under 1 % to the contribution): their "
+                       f"{', '.join(flat)} (elasticity / contribution share: {slopes}, "
+                       "below gates.identification.min_contribution_slope — the % the "
+                       "contribution moves per 1 % of spend): their "
                        "contribution is nearly constant, so the data cannot tell it from the "
                        "baseline — do not read their contribution shares or ROI.")
         fit = tenants[t].get("fit") or {}
