@@ -10,10 +10,12 @@ every noise level (seeds ``SHAPES[shape].seed_base + i``): the noise levels are 
 
 Per tenant, three models are fitted on segment x week rows:
 
-- **MMM** — ``MMM(ModelSettings(), seed).fit`` (the product; multi-start, nonlinear fit);
+- **MMM** — ``MMM(ModelSettings(), seed).fit`` (the product; multi-start, nonlinear fit;
+  coefficients reported as their posterior medians, ``model.coefficient_estimate``);
 - **oracle** — ``MMM.fit_fixed`` with the TRUE decay, half-saturation and shape: only the
-  linear part is fitted, so its error is the floor that MMM v2's form (additive baseline,
-  pooled media response, steady-state adstock start) leaves against the true process;
+  linear part is fitted (and summarised as MMM v2 summarises it), so its error is the floor
+  that MMM v2's form (additive baseline, pooled media response, steady-state adstock start)
+  leaves against the true process;
 - **log-log** — ``LogLogOLS``: log KPI on log(1 + per-capita spend / mean), per-segment
   baseline (intercept, trend, Fourier, controls), no carryover.
 
@@ -44,7 +46,8 @@ Definitions (``true`` from the generator's truth, estimates on the full 156 week
   by sqrt(n / (n - p)) for the p
   parameters the fit spent, see ``model.uncertainty``). Oracle: the same resamples, scaled
   for the linear parameters it fits, refitted with ``fit_fixed`` at the true media
-  parameters. Log-log: the same block scheme on log-scale residuals (not scaled).
+  parameters (coefficients at the mode, as the product's bootstrap refits report theirs).
+  Log-log: the same block scheme on log-scale residuals (not scaled).
   Bootstraps are costly, so coverage is measured on the first ``--coverage-tenants``
   tenants of every cell only (the table's ``n_cov`` column says how
   many (tenant, channel) pairs it rests on); it is also printed apart for channels whose
@@ -238,7 +241,8 @@ def oracle_bootstrap(model: MMM, panel: Panel, seed: int) -> np.ndarray:
                                         np.random.default_rng(seed),  # no profile: unused
                                         resample_segments=panel.n_segments > 1)
     for r, (boot, _) in enumerate(replicate_panels):
-        refit = MMM(model.settings, seed=model.seed).fit_fixed(boot, *media)
+        # at the mode, as the product's warm-started bootstrap refits report theirs
+        refit = MMM(model.settings, seed=model.seed).fit_fixed(boot, *media, coefficients="mode")
         draws[r] = list(refit.elasticities(boot).values())
     return draws
 

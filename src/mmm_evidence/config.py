@@ -249,6 +249,12 @@ class ModelSettings(_Strict):
         "the decay's profile posterior (MMM._summarise_decays: less over-statement of total "
         "media where the decay is weakly identified, about 4x the fit time; "
         "benchmarks/recovery_gap.py), or the optimum of the objective (the default before)")
+    coefficient_estimate: Literal["mode", "posterior_median"] = Field(
+        "posterior_median", description="the media coefficients a fit reports: the marginal "
+        "medians of their posterior given the fitted response (flat prior on beta >= 0, "
+        "Gaussian errors at the fit's residual scale; mmm.positive_posterior_median), or the "
+        "mode - the non-negative least-squares solution, which puts a channel the data cannot "
+        "tell from none at exactly zero (the default before; benchmarks/recovery.py)")
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> ModelSettings:

@@ -4,6 +4,10 @@ Each replicate keeps the fitted KPI and adds back the fit's residuals resampled 
 consecutive weeks — the same weeks for every segment, so autocorrelation within a segment and
 correlation across segments survive — then refits the model (warm-started from the original
 fit) and recomputes elasticities, contribution shares and ROI. Percentile intervals follow.
+A refit reports its media coefficients at the mode (non-negative least squares) even where the
+fit reports posterior medians (``coefficient_estimate``): the intervals are the spread of the
+least-squares solutions, which reach zero where the data cannot tell a channel from none —
+what the ``elasticity_identified`` gate reads.
 
 Fitted residuals are smaller than the errors behind them: the fit spent p parameters
 (baseline and media coefficients, and decay, half-saturation and shape per channel) on

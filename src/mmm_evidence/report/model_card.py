@@ -70,10 +70,15 @@ METHOD = (
     "response saturated flat there (10 % more spend adding under 1 %), pay its way in the "
     "fit. Each decay is then reported as the settings' decay_estimate says: by "
     "default the median of its profile posterior (the fit profiled over the decay), since the "
-    "optimum of a weakly identified decay over-states total media. Intervals come "
+    "optimum of a weakly identified decay over-states total media. Each β_c is reported as "
+    "the settings' coefficient_estimate says: by default the median of its posterior given "
+    "the fitted response (flat prior on β_c ≥ 0), so a channel the data cannot tell from "
+    "none gets a small positive effect rather than exactly zero. Intervals come "
     "from a moving-block residual bootstrap (segments resampled too; the residuals scaled by "
     "√(n / (n − p)) for the p parameters the fit spent on them; with the profile median each "
-    "refit's decays drawn from their profile posterior). Elasticity of a channel: "
+    "refit's decays drawn from their profile posterior; each refit's coefficients at the "
+    "least-squares mode, so an interval reaches zero where the data cannot tell the channel "
+    "from none). Elasticity of a channel: "
     "the % change of the total KPI over the history when its spend is multiplied by 1.01 in "
     "every week, divided by 1 %.")
 
@@ -110,8 +115,10 @@ LIMITATIONS = (
     "Elasticities are only as precise as the data allow: on the recovery benchmark MMM v2's "
     "errors are well above those of a fit given the true media response, and close to what "
     "a Bayes estimator that knows the benchmark's own generating ranges reaches "
-    "(benchmarks/recovery_bound.py); a channel with a small share of the KPI is often "
-    "estimated at zero.",
+    "(benchmarks/recovery_bound.py). A channel the data cannot tell from none is reported "
+    "with a small positive effect (the median of its posterior), not zero: a channel without "
+    "any effect is often reported with one too (benchmarks/null_channel.py) — its interval "
+    "reaches zero, and elasticity_identified flags it once its share is 2 % or more.",
     "The media form is assumed: geometric adstock (its start delayed by up to a few weeks "
     "where the data ask for it), then Hill saturation. Where the true response has another "
     "form (a lag kernel whose effect builds up to a peak, saturation of each week's spend "
