@@ -10,14 +10,13 @@ def null_channel():
     return load_benchmark("null_channel.py")
 
 
-def test_one_tenant_end_to_end(null_channel, tmp_path):
+def test_one_tenant_end_to_end(null_channel):
     rec = null_channel.run_tenant(null_channel.Task("national", 0.1, 0, bootstrap=False))
     assert rec["source"] in ("tv", "search", "social", "display", "radio", "video", "print",
                              "ooh")
     mode, median = (rec["estimates"][e] for e in null_channel.ESTIMATES)
-    # the mode can put the null channel at 0; the posterior median never goes below the mode
-    # there by more than its Monte Carlo error, and is never negative
-    assert mode["null_elasticity"] >= 0 and median["null_elasticity"] >= 0
+    # the mode can put the null channel at exactly 0; the posterior median never does
+    assert mode["null_elasticity"] >= 0 and median["null_elasticity"] > 0
     assert len(mode["errors"]) == len(median["errors"]) >= 3
     rows = null_channel.summarise([rec])
     assert [r["estimate"] for r in rows] == list(null_channel.ESTIMATES)

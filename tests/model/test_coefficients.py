@@ -111,6 +111,8 @@ def test_a_fit_reports_posterior_medians_and_a_bootstrap_refit_the_mode():
     media = (mode.decay, mode.half_saturation, mode.shape)
     assert MMM(settings, seed=3).fit_fixed(panel, *media).beta[2] > 0
     assert MMM(settings, seed=3).fit_fixed(panel, *media, coefficients="mode").beta[2] == 0
+    with pytest.raises(ValueError, match="coefficients='median'"):
+        MMM(settings, seed=3).fit_fixed(panel, *media, coefficients="median")
 
 
 def test_bootstrap_intervals_reach_zero_where_the_mode_does():

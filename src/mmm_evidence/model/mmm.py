@@ -1103,7 +1103,10 @@ class MMM:
         the mode, NNLS), the baselines refitted under them, and the media parameters."""
         self.delay = problem.delays.copy()
         beta, _ = problem.solve(theta, weights)
-        if (coefficients or self.settings.coefficient_estimate) == "posterior_median":
+        estimate = coefficients or self.settings.coefficient_estimate
+        if estimate not in ("mode", "posterior_median"):
+            raise ValueError(f"coefficients={estimate!r}: expected 'mode' or 'posterior_median'")
+        if estimate == "posterior_median":
             a, b, _, _ = problem._linear(theta, weights)
             # a fixed stream, not the fit's seed: the same data and media response give the
             # same medians from any fit (the draws integrate, they do not search)
