@@ -20,6 +20,7 @@ from mmm_evidence.model.mmm import (
     design_effect,
     hill_log_slope,
     media_design,
+    profile_temperature,
     typical_spend,
     yearly_harmonics,
 )
@@ -153,6 +154,31 @@ def test_design_effect_of_residuals_shared_by_the_segments_of_a_week_hand_comput
     assert design_effect(np.array([[1.0, 1.0], [-1.0, -1.0]])) == 1.0  # opposed: floored
     assert design_effect(np.array([[1.0, -2.0, 3.0]])) == 1.0  # one segment
     assert design_effect(np.zeros((3, 4))) == 1.0
+
+
+def test_profile_temperature_hand_computed_and_measured_on_ar1_residuals():
+    # hand-computed: one segment, lag-1 products 1*2 + 2*1 = 4 over a sum of squares of 6
+    rho = 4 / 6
+    assert profile_temperature(np.array([[1.0, 2.0, 1.0]])) == pytest.approx(
+        (1 + rho) / (1 - rho))
+    assert profile_temperature(np.array([[1.0, -1.0, 1.0, -1.0]])) == 1.0  # floored at 0
+    assert profile_temperature(np.zeros((2, 5))) == 1.0
+    assert profile_temperature(np.array([[1.0, 2.0]])) == 1.0  # too short to tell
+    # two segments moving together: the design effect (2) multiplies the time factor
+    both = np.array([[1.0, 2.0, 1.0], [1.0, 2.0, 1.0]])
+    assert profile_temperature(both) == pytest.approx((1 + rho) / (1 - rho) * 2.0)
+    # a near unit root is capped
+    assert profile_temperature(np.arange(1.0, 200.0)[None, :]) == pytest.approx(
+        (1 + mmm_module.PROFILE_MAX_RHO) / (1 - mmm_module.PROFILE_MAX_RHO))
+    # measured: independent AR(1) series of 0.5 in 20 segments give (1.5 / 0.5) = 3
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal((20, 2000))
+    r = np.empty_like(e)
+    r[:, 0] = e[:, 0]
+    for t in range(1, r.shape[1]):
+        r[:, t] = 0.5 * r[:, t - 1] + e[:, t]
+    assert profile_temperature(r) == pytest.approx(3.0, rel=0.05)
+    assert profile_temperature(e) == pytest.approx(1.0, abs=0.06)
 
 
 def _shocked_with_a_national_placebo(seed: int) -> Panel:
@@ -711,6 +737,37 @@ def test_profile_draws_and_refits_holding_drawn_decays():
     again = MMM.from_json(model.to_json())
     np.testing.assert_array_equal(again.draw_decays(np.random.default_rng(7)),
                                   model.draw_decays(np.random.default_rng(7)))
+    # the draws come from the profile flattened by the residuals' temperature: the same
+    # profile read at temperature 1 and at twice the fitted one differs as its objective
+    assert model.decay_profile["temperature"] >= 1.0
+    profile = model.decay_profile
+    objective = np.array([math.inf if v is None else v for v in profile["objective"][2]])
+    for t in (1.0, 2 * profile["temperature"]):
+        tempered = MMM.from_json(model.to_json())
+        tempered.decay_profile["temperature"] = t
+        points, cdf = tempered.profile_cdfs()[2]
+        expected = mmm_module.profile_cdf(np.asarray(profile["grid"]), objective / t,
+                                          profile["fitted"][2],
+                                          profile["fitted_objective"] / t, settings.max_decay)
+        np.testing.assert_array_equal(cdf, expected[1])
+    spread = {}
+    for t in (1.0, 4.0):
+        tempered.decay_profile["temperature"] = t
+        d = np.array([tempered.draw_decays(np.random.default_rng(s))[2] for s in range(400)])
+        spread[t] = np.quantile(d, 0.9) - np.quantile(d, 0.1)
+    assert spread[4.0] > spread[1.0]
+    # a model read from another's dict shares nothing with it
+    saved = model.decay_profile["temperature"]
+    copied = MMM.from_dict(model.to_dict())
+    copied.decay_profile["temperature"] = 3.0
+    model.to_dict()["decay_profile"]["temperature"] = 4.0
+    assert model.decay_profile["temperature"] == saved
+    # a model saved before the temperature was recorded reads its profile at 1
+    old_profile = model.to_dict()
+    del old_profile["decay_profile"]["temperature"]
+    untempered = MMM.from_dict(old_profile)
+    tempered.decay_profile["temperature"] = 1.0
+    np.testing.assert_array_equal(untempered.profile_cdfs()[2][1], tempered.profile_cdfs()[2][1])
     held = np.array([np.nan, np.nan, 0.8])
     refit = MMM(profiled, seed=3).fit(noisy, start=model, hold_decays=held)
     assert refit.decay[2] == 0.8

@@ -43,6 +43,7 @@ exactly zero.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import zlib
@@ -142,6 +143,9 @@ DECAY_PROFILE_CUTOFF = 8.0
 #: them more than 0.5 below.
 DECAY_PROFILE_REFIT_TOLERANCE = 0.01
 DECAY_PROFILE_REFITS = 2
+#: ``profile_temperature``: the residuals' lag-1 autocorrelation is capped here (a factor of
+#: 19 in time), so a near-unit-root residual series cannot flatten a profile without bound.
+PROFILE_MAX_RHO = 0.9
 
 
 def profile_cdf(grid: np.ndarray, costs: np.ndarray, fitted: float, fitted_cost: float,
@@ -750,6 +754,27 @@ def design_effect(residuals: np.ndarray) -> float:
     return 1.0 + (g_n - 1) * max(within / ((g_n - 1) * total), 0.0)
 
 
+def profile_temperature(residuals: np.ndarray) -> float:
+    """How much flatter a decay's profile posterior is than the profile read with every row
+    independent (``_summarise_decays``), from the fit's weighted residuals (G, T): the
+    variance inflation of a smooth score under residuals that run in streaks in time,
+    (1 + rho) / (1 - rho) with rho their lag-1 autocorrelation pooled over the segments
+    (floored at 0, capped at ``PROFILE_MAX_RHO``), times their ``design_effect`` across
+    segments. A decay's score (how the fit changes with it) is a slow series, shared by the
+    segments: as rho goes to 1 its variance under AR(1) residuals goes to this factor, so it
+    is the factor's upper end for such a score. Dividing the profile's objective by it is the
+    usual curvature adjustment of a likelihood that takes dependent rows as independent
+    (quasi-likelihood); the profile median, the reported decay, is read off the profile as it
+    is, and the bootstrap draws its decays from the adjusted one (``profile_cdfs``)."""
+    r = np.asarray(residuals, dtype=float)
+    total = float((r**2).sum())
+    if r.ndim != 2 or r.shape[1] < 3 or total <= 0:
+        return 1.0
+    rho = float((r[:, 1:] * r[:, :-1]).sum()) / total
+    rho = min(max(rho, 0.0), PROFILE_MAX_RHO)
+    return (1.0 + rho) / (1.0 - rho) * design_effect(r)
+
+
 def screen_delays(problem: _Problem, theta: np.ndarray, weights: np.ndarray, max_delay: int,
                   max_decay: float, inflation: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Steepest descent over the channels' delays, the other media parameters held: from the
@@ -940,7 +965,9 @@ class MMM:
         then describe the refit at the summarised decays (its objective is above the
         optimum's; the decays still count as fitted parameters). Deterministic (no draws).
         The profiles are kept (``decay_profile``, in the JSON too): a bootstrap draws each
-        refit's decays from them (``draw_decays``) instead of profiling every refit again."""
+        refit's decays from them (``draw_decays``) instead of profiling every refit again,
+        flattened by the residuals' ``profile_temperature`` (kept as ``temperature``), which
+        corrects the spread, not the median, for rows that are not independent."""
         s = self.settings
         grid = np.linspace(0.0, s.max_decay, DECAY_PROFILE)
         first_cost = float(fitted.cost)
@@ -967,20 +994,26 @@ class MMM:
                               "fitted_objective": float(fitted.cost), "objective": objective}
         summarised = _least_squares_holding(problem, _with(x0, decay_index, decays), weights,
                                             decay_index, lower, upper, s.max_iterations)
+        _, residuals = problem.solve(summarised.x, weights)
+        self.decay_profile["temperature"] = profile_temperature(
+            residuals[: problem.g_n * problem.t_n].reshape(problem.g_n, problem.t_n))
         return summarised, refits, first_cost - float(fitted.cost), below
 
     def profile_cdfs(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Per channel, the decay's profile posterior (``profile_cdf``) recorded by a
-        ``profile_median`` fit; None for a channel whose profile was sharper than the grid,
-        could not be read or was not evaluated (no spend), and for every channel of a fit
-        that recorded none."""
+        ``profile_median`` fit, its objective divided by the fit's ``profile_temperature``
+        (1 for a fit saved before it was recorded); None for a channel whose profile so read
+        is sharper than the grid, could not be read or was not evaluated (no spend), and for
+        every channel of a fit that recorded none."""
         profile = self.decay_profile
         if not profile:
             return [None] * len(self.channels)
+        temperature = float(profile.get("temperature", 1.0))
         return [None if costs is None else
                 profile_cdf(np.asarray(profile["grid"]),
-                            np.array([math.inf if v is None else v for v in costs]),
-                            profile["fitted"][c], profile["fitted_objective"],
+                            np.array([math.inf if v is None else v for v in costs])
+                            / temperature,
+                            profile["fitted"][c], profile["fitted_objective"] / temperature,
                             self.settings.max_decay)
                 for c, costs in enumerate(profile["objective"])]
 
@@ -1303,7 +1336,7 @@ class MMM:
             "residual_scale": self.residual_scale.tolist(),
             "diagnostics": self.diagnostics.__dict__,
             # a profile_median fit's decay profiles (draw_decays); absent from other fits
-            **({"decay_profile": self.decay_profile}
+            **({"decay_profile": copy.deepcopy(self.decay_profile)}
                if self.decay_profile else {}),
         }
 
@@ -1336,7 +1369,8 @@ class MMM:
         diagnostics.setdefault("n_nonlinear_parameters",
                                3 * len(model.channels) if diagnostics.get("n_starts") else 0)
         model.diagnostics = FitDiagnostics(**diagnostics)
-        model.decay_profile = data.get("decay_profile")
+        # a copy: a model read from another's to_dict() must not share its profile
+        model.decay_profile = copy.deepcopy(data.get("decay_profile"))
         model._fitted = True
         return model
 

@@ -29,9 +29,16 @@ A ``decay_estimate: profile_median`` fit reports each decay as the median of its
 posterior (``MMM._summarise_decays``); its refits do not profile again (about 8 x a
 warm-started refit's time, 200 times) but hold each such decay at a draw from that posterior
 (``MMM.draw_decays``) and refit the rest of the media response on the resampled data, so the
-decay's uncertainty is the profile's and the rest is the bootstrap's. A channel whose profile
-was sharper than its grid keeps its decay free, as every channel does in a refit of the
-optimum.
+decay's uncertainty is the profile's and the rest is the bootstrap's. The profile reads every
+segment-week as an independent row; the resampled blocks keep the residuals' dependence for
+what is refitted, but the profile cannot, so the draws come from the profile flattened by the
+fit's ``profile_temperature`` ((1 + rho) / (1 - rho) for the residuals' lag-1 autocorrelation,
+times their design effect across segments). Where each true decay falls in its profile
+posterior, measured on 24 recovery-panel tenants per shape x noise: the central 90 % held it
+for 0.76 / 0.86 / 0.87 of the geo channels at 5 / 10 / 20 % noise read as independent, 0.83 /
+0.88 / 0.92 with the temporal factor, 0.87 / 0.89 / 0.92 with both (national 0.88-0.89 ->
+0.89-0.91). A channel whose profile so read was sharper than its grid keeps its decay free,
+as every channel does in a refit of the optimum.
 
 With several segments the segments are resampled too (with replacement, a cluster
 bootstrap): the media response is pooled across segments, and how much the pooled estimate
