@@ -523,7 +523,7 @@ class RobustnessThresholds(_Strict):
     time_shift: PositiveFloat = 0.15  # p95 0.130
     # stability
     seeds: PositiveFloat = 0.05  # same optimum: 18/20 tenants <= 0.0008
-    bootstrap_spread: PositiveFloat = 0.45  # p95 0.405
+    bootstrap_spread: PositiveFloat = 0.45  # p95 0.425
     refresh: PositiveFloat = 0.30  # p95 0.281
     parameter_bounds: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.01  # value > threshold
     two_thirds_history: PositiveFloat = 0.50  # p95 0.477
@@ -563,7 +563,7 @@ class NationalRobustnessThresholds(RobustnessThresholds):
     outliers: PositiveFloat = 0.40  # p95 0.383
     missing_weeks: PositiveFloat = 0.25  # p95 0.202
     time_shift: PositiveFloat = 0.20  # p95 0.161 (geo 0.130)
-    bootstrap_spread: PositiveFloat = 1.20  # p95 1.163
+    bootstrap_spread: PositiveFloat = 1.20  # p95 1.174
     refresh: PositiveFloat = 0.30  # p95 0.291 (rounds up to the geo threshold)
     two_thirds_history: PositiveFloat = 0.55  # p95 0.503
     placebo_channel: PositiveFloat = 1.05  # p95 1.048
