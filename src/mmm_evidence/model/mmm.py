@@ -765,7 +765,9 @@ def profile_temperature(residuals: np.ndarray) -> float:
     is the factor's upper end for such a score. Dividing the profile's objective by it is the
     usual curvature adjustment of a likelihood that takes dependent rows as independent
     (quasi-likelihood); the profile median, the reported decay, is read off the profile as it
-    is, and the bootstrap draws its decays from the adjusted one (``profile_cdfs``)."""
+    is, and the bootstrap draws its decays from the adjusted one (``profile_cdfs``). The
+    profile stores the objective whole, so the weak prior's terms are divided too: the
+    draws see a slightly weaker prior than the fit."""
     r = np.asarray(residuals, dtype=float)
     total = float((r**2).sum())
     if r.ndim != 2 or r.shape[1] < 3 or total <= 0:
