@@ -556,11 +556,9 @@ def decay_pits(model: MMM, true_decays: Sequence[float]) -> dict:
     the channels."""
     if not model.decay_profile:
         return {"temperature": None, "channels": {c: None for c in model.channels}}
-    untempered = MMM.from_dict(model.to_dict())
-    untempered.decay_profile["temperature"] = 1.0
     out = {}
     for c, truth, tempered, plain in zip(model.channels, true_decays, model.profile_cdfs(),
-                                         untempered.profile_cdfs(), strict=True):
+                                         model.profile_cdfs(temperature=1.0), strict=True):
         out[c] = None if tempered is None or plain is None else [
             float(np.interp(truth, pts, cdf) / cdf[-1]) for pts, cdf in (tempered, plain)]
     return {"temperature": model.decay_profile.get("temperature"), "channels": out}

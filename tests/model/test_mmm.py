@@ -745,11 +745,13 @@ def test_profile_draws_and_refits_holding_drawn_decays():
     for t in (1.0, 2 * profile["temperature"]):
         tempered = MMM.from_json(model.to_json())
         tempered.decay_profile["temperature"] = t
-        points, cdf = tempered.profile_cdfs()[2]
         expected = mmm_module.profile_cdf(np.asarray(profile["grid"]), objective / t,
                                           profile["fitted"][2],
                                           profile["fitted_objective"] / t, settings.max_decay)
-        np.testing.assert_array_equal(cdf, expected[1])
+        np.testing.assert_array_equal(tempered.profile_cdfs()[2][1], expected[1])
+        np.testing.assert_array_equal(model.profile_cdfs(temperature=t)[2][1], expected[1])
+    np.testing.assert_array_equal(  # by default the fit's own temperature
+        model.profile_cdfs()[2][1], model.profile_cdfs(temperature=profile["temperature"])[2][1])
     spread = {}
     for t in (1.0, 4.0):
         tempered.decay_profile["temperature"] = t
@@ -766,8 +768,8 @@ def test_profile_draws_and_refits_holding_drawn_decays():
     old_profile = model.to_dict()
     del old_profile["decay_profile"]["temperature"]
     untempered = MMM.from_dict(old_profile)
-    tempered.decay_profile["temperature"] = 1.0
-    np.testing.assert_array_equal(untempered.profile_cdfs()[2][1], tempered.profile_cdfs()[2][1])
+    np.testing.assert_array_equal(untempered.profile_cdfs()[2][1],
+                                  model.profile_cdfs(temperature=1.0)[2][1])
     held = np.array([np.nan, np.nan, 0.8])
     refit = MMM(profiled, seed=3).fit(noisy, start=model, hold_decays=held)
     assert refit.decay[2] == 0.8

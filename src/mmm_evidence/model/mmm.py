@@ -1001,16 +1001,19 @@ class MMM:
             residuals[: problem.g_n * problem.t_n].reshape(problem.g_n, problem.t_n))
         return summarised, refits, first_cost - float(fitted.cost), below
 
-    def profile_cdfs(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    def profile_cdfs(self, temperature: float | None = None
+                     ) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Per channel, the decay's profile posterior (``profile_cdf``) recorded by a
-        ``profile_median`` fit, its objective divided by the fit's ``profile_temperature``
-        (1 for a fit saved before it was recorded); None for a channel whose profile so read
-        is sharper than the grid, could not be read or was not evaluated (no spend), and for
-        every channel of a fit that recorded none."""
+        ``profile_median`` fit, its objective divided by ``temperature`` (default the fit's
+        ``profile_temperature``, what the bootstrap draws from; 1 for a fit saved before it
+        was recorded; 1.0 reads every row as independent); None for a channel whose profile
+        so read is sharper than the grid, could not be read or was not evaluated (no spend),
+        and for every channel of a fit that recorded none."""
         profile = self.decay_profile
         if not profile:
             return [None] * len(self.channels)
-        temperature = float(profile.get("temperature", 1.0))
+        if temperature is None:
+            temperature = float(profile.get("temperature", 1.0))
         return [None if costs is None else
                 profile_cdf(np.asarray(profile["grid"]),
                             np.array([math.inf if v is None else v for v in costs])
