@@ -134,7 +134,7 @@ DECAY_PROFILE_SHARP = 2.0
 #: against solving every node from the fit, the walk with this cutoff moved no elasticity by
 #: more than 0.5 % (p99 0.14 %) and cut the fits' CPU by 22 % (a cutoff of 10: 18 %; 6: 26 %,
 #: moving one by 0.7 %). What the barrier hides, measured on foreign.py and baseline_form.py:
-#: README, "the walk replaced solving every node from the fit".
+#: docs/model.md, "the walk replaced solving every node from the fit".
 DECAY_PROFILE_CUTOFF = 8.0
 #: A profile node more than this below the fit's objective shows that the fit is not the
 #: optimum (the multi-start missed a basin the walk reached): the fit is then re-optimised from

@@ -114,7 +114,7 @@ LIMITATIONS = (
     "Bootstrap intervals are approximate: on the recovery benchmark the 90 % intervals cover "
     "the truth about as often as they should overall, but less often where the data say most "
     "(geo data at 5 % noise: under 80 %), since a bootstrap around the fit cannot see an error "
-    "of the fit itself, such as a saturation shape pulled towards the prior (README, "
+    "of the fit itself, such as a saturation shape pulled towards the prior (docs/model.md, "
     "benchmarks).",
     "Elasticities are only as precise as the data allow: on the recovery benchmark MMM v2's "
     "errors are well above those of a fit given the true media response, and close to what "
