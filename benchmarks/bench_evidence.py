@@ -154,8 +154,11 @@ def task_seconds(tasks: list[dict]) -> float:
     return float(sum(t.get("seconds") or 0.0 for t in tasks if not t.get("cached")))
 
 
-def measure(label: str, argv: list[str], log: Path, manifest: Path | None = None) -> Measure:
-    """Run ``argv`` to completion; its wall seconds and the peak memory of its process tree."""
+def measure(label: str, argv: list[str], log: Path, manifest: Path | None = None,
+            allow_failure: bool = False) -> Measure:
+    """Run ``argv`` to completion; its wall seconds and the peak memory of its process tree.
+    A run that exits non-zero stops the benchmark (its time measures nothing), unless
+    ``allow_failure``: then the result carries its exit status."""
     with open(log, "w", encoding="utf-8") as handle:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -171,7 +174,7 @@ def measure(label: str, argv: list[str], log: Path, manifest: Path | None = None
         result.cached = sum(bool(t.get("cached")) for t in tasks)
         result.executed = len(tasks) - result.cached
         result.extra["task_seconds"] = task_seconds(tasks)
-    if code != 0:  # a crash (1) or a notebook that errored (3): its time measures nothing
+    if code != 0 and not allow_failure:  # a crash (1) or a notebook that errored (3)
         tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
         raise SystemExit(f"{label}: {' '.join(argv)} exited {code}; see {log}:\n{tail}")
     print(f"  {label}: {seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB "

@@ -6,7 +6,8 @@ import numpy as np
 
 from mmm_evidence.config import TenantConfig
 
-CHANNEL_NAMES = ("tv", "search", "social", "display", "radio", "video", "print", "ooh")
+CHANNEL_NAMES = ("tv", "search", "social", "display", "radio", "video", "print", "ooh",
+                 "podcast", "email", "affiliate", "cinema")
 
 #: The panel's media response ranges: decay uniform, half-saturation (x mean adstocked
 #: per-capita spend) and Hill shape log-uniform between these bounds.
@@ -15,10 +16,17 @@ HALF_SATURATION_RANGE = (0.3, 3.0)
 SHAPE_RANGE = (0.7, 3.0)
 
 
-def random_tenant(seed: int, segments: int, noise: float, weeks: int = 156) -> TenantConfig:
-    """A tenant drawn from a wide, plausible process family (not the default tenants')."""
+def random_tenant(seed: int, segments: int, noise: float, weeks: int = 156,
+                  channels: int | None = None) -> TenantConfig:
+    """A tenant drawn from a wide, plausible process family (not the default tenants'): 3-8
+    channels, or ``channels`` (1 to ``len(CHANNEL_NAMES)``; the count is drawn either way, so
+    a seed's other draws start the same)."""
     rng = np.random.default_rng(seed)
     n_channels = int(rng.integers(3, 9))
+    if channels is not None:
+        if not 1 <= channels <= len(CHANNEL_NAMES):
+            raise ValueError(f"channels={channels}: expected 1 to {len(CHANNEL_NAMES)}")
+        n_channels = channels
     names = list(CHANNEL_NAMES[:n_channels])
     media_share = rng.uniform(0.10, 0.50)
     raw = rng.dirichlet(np.full(n_channels, 1.2))
