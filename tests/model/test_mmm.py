@@ -662,6 +662,45 @@ def test_decay_profile_walk_matches_independent_solves_and_stops_at_the_cutoff()
             profile["fitted_objective"] - mmm_module.DECAY_PROFILE_REFIT_TOLERANCE)
 
 
+def test_decay_profile_nodes_stop_at_the_cost_tolerance(monkeypatch):
+    """A profile node's solve stops once a step lowers the objective by less than
+    DECAY_PROFILE_COST_TOLERANCE: fewer evaluations than solving every node to the fit's own
+    tolerance, the same nodes walked, each node's objective within a few tolerances of that
+    solve's, and the reported decays and elasticities all but unchanged."""
+    panel = model_form_panel(noise=0.03, seed=2)
+    settings = ModelSettings(max_delay_weeks=0, n_starts=2)
+    original = mmm_module._least_squares_holding
+    tolerance = mmm_module.DECAY_PROFILE_COST_TOLERANCE
+
+    def fit(value: float):
+        monkeypatch.setattr(mmm_module, "DECAY_PROFILE_COST_TOLERANCE", value)
+        evaluations = []
+
+        def counting(*args, **kwargs):
+            result = original(*args, **kwargs)
+            if len(args) > 7:  # a profile node (_decay_profile passes its ftol)
+                evaluations.append(result.nfev)
+            return result
+
+        monkeypatch.setattr(mmm_module, "_least_squares_holding", counting)
+        model = MMM(settings, seed=3).fit(panel)
+        monkeypatch.setattr(mmm_module, "_least_squares_holding", original)
+        return model, evaluations
+
+    tight, tight_evaluations = fit(1e-300)  # every node to ftol 1e-8, the fit's own
+    quick, quick_evaluations = fit(tolerance)
+    assert len(quick_evaluations) == len(tight_evaluations) > 0
+    assert sum(quick_evaluations) < sum(tight_evaluations)
+    for a, b in zip(quick.decay_profile["objective"], tight.decay_profile["objective"],
+                    strict=True):
+        assert [v is None for v in a] == [v is None for v in b]
+        known = [(u, v) for u, v in zip(a, b, strict=True) if v is not None]
+        assert all(abs(u - v) <= 10 * tolerance for u, v in known)
+    np.testing.assert_allclose(quick.decay, tight.decay, atol=1e-3)
+    np.testing.assert_allclose(list(quick.elasticities(panel).values()),
+                               list(tight.elasticities(panel).values()), rtol=1e-3)
+
+
 def test_a_fit_records_its_profile_refits_and_a_node_still_below_it(monkeypatch):
     """A tolerance no node can meet makes every profile "find" a better optimum: the fit
     re-fits as often as allowed, says so in its diagnostics (and its JSON), and records that
