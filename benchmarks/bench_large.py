@@ -13,7 +13,7 @@ its fits). No target: the figures are what the README quotes for large tenants. 
 that errors (over ``runner.timeout_seconds``, say) is recorded with its error, not dropped.
 
 Run: ``python benchmarks/bench_large.py [PARAMS_YAML] [--sizes 100x156x5,100x260x12]
-[--workers N] [--out FILE] [--keep DIR]``; results go to
+[--workers N] [--timeout-seconds S] [--out FILE] [--keep DIR]``; results go to
 ``benchmarks/results/bench_large.json``. Time it on an otherwise idle machine: the load
 average is recorded beside the figures.
 """
