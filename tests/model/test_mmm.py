@@ -701,6 +701,51 @@ def test_decay_profile_nodes_stop_at_the_cost_tolerance(monkeypatch):
                                list(tight.elasticities(panel).values()), rtol=1e-3)
 
 
+def test_a_warm_started_fit_stops_at_its_cost_tolerance(monkeypatch):
+    """A bootstrap-style refit (warm start, decays held) with ``cost_tolerance`` stops its
+    solves once a step lowers the objective by less than that: fewer evaluations than the
+    tight refit, an objective within a few tolerances of its, and elasticities all but the
+    same; 0 is the tight refit itself, and a tolerance without a start or below 0 is refused."""
+    panel = model_form_panel(noise=0.05, seed=4)
+    reference = MMM(ModelSettings(max_delay_weeks=0, n_starts=2), seed=1).fit(panel)
+    # a resample-like panel: the KPI nudged, so the refit has somewhere to go
+    shifted = replace(panel, kpi=panel.kpi * (1 + 0.02 * np.sin(np.arange(panel.n_weeks))))
+    held = np.array([0.45, np.nan])
+    original = mmm_module.least_squares
+    evaluations = []
+
+    def counting(*args, **kwargs):
+        result = original(*args, **kwargs)
+        evaluations.append(result.nfev)
+        return result
+
+    def refit(tolerance: float):
+        evaluations.clear()
+        monkeypatch.setattr(mmm_module, "least_squares", counting)
+        model = MMM(reference.settings, seed=1).fit(shifted, start=reference,
+                                                    hold_decays=held,
+                                                    cost_tolerance=tolerance)
+        monkeypatch.setattr(mmm_module, "least_squares", original)
+        return model, sum(evaluations)
+
+    mmm_module.least_squares(lambda x: x, np.ones(1))  # the lazy import, before counting
+    original = mmm_module.least_squares
+    tight, tight_evaluations = refit(0.0)
+    quick, quick_evaluations = refit(1e-3)
+    assert 0 < quick_evaluations < tight_evaluations
+    assert tight.diagnostics.objective <= quick.diagnostics.objective + 1e-9
+    assert quick.diagnostics.objective - tight.diagnostics.objective <= 1e-2
+    assert quick.decay[0] == pytest.approx(0.45)  # still held
+    np.testing.assert_allclose(list(quick.elasticities(shifted).values()),
+                               list(tight.elasticities(shifted).values()), rtol=1e-3)
+    again, _ = refit(0.0)
+    np.testing.assert_array_equal(again.decay, tight.decay)
+    with pytest.raises(ValueError, match="cost_tolerance needs a start"):
+        MMM(reference.settings, seed=1).fit(panel, cost_tolerance=1e-3)
+    with pytest.raises(ValueError, match="cost_tolerance=-1"):
+        MMM(reference.settings, seed=1).fit(panel, start=reference, cost_tolerance=-1.0)
+
+
 def test_a_fit_records_its_profile_refits_and_a_node_still_below_it(monkeypatch):
     """A tolerance no node can meet makes every profile "find" a better optimum: the fit
     re-fits as often as allowed, says so in its diagnostics (and its JSON), and records that

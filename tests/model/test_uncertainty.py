@@ -124,6 +124,33 @@ def test_a_profile_median_bootstrap_draws_decays_instead_of_profiling_each_refit
     assert len(summarised) == 3  # a fit without a recorded profile does, as before
 
 
+def test_bootstrap_refits_stop_at_the_cost_tolerance(monkeypatch):
+    """The refits stop at BOOTSTRAP_COST_TOLERANCE (passed to every one), and their intervals
+    are within a few % of their width of the tight refits' (the tolerance at 0)."""
+    panel = model_form_panel(noise=0.08, seed=5)
+    model = MMM(ModelSettings(n_starts=2), seed=0).fit(panel)
+    passed = []
+    fit = MMM.fit
+
+    def recording(self, *args, **kwargs):
+        passed.append(kwargs.get("cost_tolerance"))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MMM, "fit", recording)
+    quick = block_bootstrap(model, panel, replicates=20, seed=2)
+    assert passed == [uncertainty.BOOTSTRAP_COST_TOLERANCE] * 20
+    assert uncertainty.BOOTSTRAP_COST_TOLERANCE > 0
+    monkeypatch.setattr(uncertainty, "BOOTSTRAP_COST_TOLERANCE", 0.0)
+    tight = block_bootstrap(model, panel, replicates=20, seed=2)
+    for quantity in ("elasticity", "roi"):
+        a, b = quick.interval(quantity), tight.interval(quantity)
+        for channel in model.channels:
+            width = b[channel]["high"] - b[channel]["low"]
+            assert width > 0
+            assert abs(a[channel]["low"] - b[channel]["low"]) <= 0.03 * width
+            assert abs(a[channel]["high"] - b[channel]["high"]) <= 0.03 * width
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("decay_estimate", ["optimum", "profile_median"])
 def test_bootstrap_coverage_on_a_small_panel(decay_estimate):

@@ -326,6 +326,12 @@ def _with(theta: np.ndarray, index, values) -> np.ndarray:
     return out
 
 
+def _relative_ftol(cost_tolerance: float, cost: float) -> float:
+    """scipy's relative ``ftol`` for a solve that should stop once a step lowers the objective
+    (about ``cost``) by less than ``cost_tolerance`` objective units, within [1e-8, 1e-4]."""
+    return min(max(cost_tolerance / max(cost, 1e-300), 1e-8), 1e-4)
+
+
 def _least_squares_holding(problem: _Problem, theta: np.ndarray, weights: np.ndarray,
                            fixed: np.ndarray, lower: np.ndarray, upper: np.ndarray, nfev: int,
                            ftol: float = 1e-8):
@@ -358,7 +364,7 @@ def _decay_profile(problem: _Problem, fitted, channel: int, grid: np.ndarray,
     after the first node more than ``DECAY_PROFILE_CUTOFF`` above the fit, and the nodes
     beyond it are +inf (not evaluated: their density is below exp(-cutoff) of the peak's)."""
     x0 = np.asarray(fitted.x, dtype=float)
-    ftol = min(max(DECAY_PROFILE_COST_TOLERANCE / max(float(fitted.cost), 1e-300), 1e-8), 1e-4)
+    ftol = _relative_ftol(DECAY_PROFILE_COST_TOLERANCE, float(fitted.cost))
     costs = np.full(grid.size, np.inf)
     lowest = None
     first = int(np.argmin(np.abs(grid - x0[3 * channel])))
@@ -848,8 +854,8 @@ class MMM:
     # ------------------------------------------------------------------ fitting
 
     def fit(self, panel: Panel, start: MMM | None = None,
-            lift_tests: Sequence[LiftTest] = (), hold_decays: np.ndarray | None = None
-            ) -> MMM:
+            lift_tests: Sequence[LiftTest] = (), hold_decays: np.ndarray | None = None,
+            cost_tolerance: float = 0.0) -> MMM:
         """Fit to the panel; with ``start`` (a fitted model of the same channels), run one
         optimisation warm-started from its media parameters instead of the multi-start.
         ``hold_decays`` (with ``start``; per channel, NaN for a free one) holds those
@@ -857,7 +863,10 @@ class MMM:
         with decays drawn from its profile posterior (``draw_decays``); such a refit
         summarises no profile of its own. A warm-started refit also reports its media
         coefficients at the mode (NNLS), whatever ``coefficient_estimate`` says: the
-        bootstrap's intervals are the spread of those.
+        bootstrap's intervals are the spread of those. ``cost_tolerance`` (with ``start``)
+        stops each of its solves once a step lowers the objective by less than that, in
+        objective units (a bootstrap refit's: ``uncertainty.BOOTSTRAP_COST_TOLERANCE``); 0,
+        the default, solves to the fit's own relative ``ftol`` of 1e-8.
 
         ``lift_tests`` (with ``lift_se``) calibrate the fit: each adds the squared z-score of
         (model-implied lift − measured lift) / SE to the objective. Tests whose weeks are not
@@ -870,6 +879,10 @@ class MMM:
                              f"(need at least {2 * order + 4})")
         if hold_decays is not None and start is None:
             raise ValueError("hold_decays needs a start (a bootstrap refit's reference fit)")
+        if not (math.isfinite(cost_tolerance) and cost_tolerance >= 0):
+            raise ValueError(f"cost_tolerance={cost_tolerance}: expected a finite number >= 0")
+        if cost_tolerance and start is None:
+            raise ValueError("cost_tolerance needs a start (a bootstrap refit's reference fit)")
         problem = self._prepare(panel, lift_tests, derivatives_with_residuals=True)
         if start is not None:  # a warm start keeps the start's delays (chosen by its fit)
             problem.set_delays(start.delay)
@@ -897,14 +910,18 @@ class MMM:
                 draw = prior_mean + prior_sd * rng.standard_normal(prior_mean.size)
                 starts.append(np.clip(draw, lower + 1e-6, upper - 1e-6))
         weights = 1.0 / problem.segment_scale(theta0)
+        ftol = 1e-8
+        if cost_tolerance:  # relative to the objective at the warm start (near the optimum)
+            ftol = _relative_ftol(cost_tolerance,
+                                  0.5 * float(np.sum(problem.residuals(theta0, weights) ** 2)))
 
         def optimise(start: np.ndarray, w: np.ndarray):
             if held.size:
                 return _least_squares_holding(problem, start, w, held, lower, upper,
-                                              s.max_iterations)
+                                              s.max_iterations, ftol)
             return least_squares(problem.residuals, start, jac=problem.jacobian, args=(w,),
                                  bounds=(lower, upper), method="trf", x_scale=1.0,
-                                 ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=s.max_iterations)
+                                 ftol=ftol, xtol=1e-8, gtol=1e-8, max_nfev=s.max_iterations)
 
         results = [optimise(st, weights) for st in starts]
         best = min(results, key=lambda r: (r.cost, tuple(r.x)))

@@ -60,6 +60,13 @@ from mmm_evidence.data.panel import Panel
 from mmm_evidence.model.mmm import MMM
 
 QUANTITIES = ("elasticity", "contribution_share", "roi")
+#: Each refit's solves stop once a step lowers the objective by less than this (objective
+#: units: twice the drop is a chi-square, so a parameter left that short of its refit optimum
+#: is within about sqrt(2e-3) = 0.045 of its standard error; ``MMM.fit(cost_tolerance=)``),
+#: as the decay profile's nodes do (``mmm.DECAY_PROFILE_COST_TOLERANCE``), instead of the
+#: fit's relative ftol of 1e-8. See docs/model.md, *The bootstrap intervals*, for what it
+#: measured; 0 gives the tight solves.
+BOOTSTRAP_COST_TOLERANCE = 1e-3
 
 
 def block_indices(n_weeks: int, block_weeks: int, rng: np.random.Generator) -> np.ndarray:
@@ -168,9 +175,9 @@ def block_bootstrap(model: MMM, panel: Panel, replicates: int = 50, block_weeks:
                                         resample_segments)
     for r, (boot, held) in enumerate(replicate_panels):
         profiled = profiled or (held is not None and bool(np.isfinite(held).any()))
-        refit = MMM(model.settings, seed=model.seed).fit(boot, start=model,
-                                                         lift_tests=lift_tests,
-                                                         hold_decays=held)
+        refit = MMM(model.settings, seed=model.seed).fit(
+            boot, start=model, lift_tests=lift_tests, hold_decays=held,
+            cost_tolerance=BOOTSTRAP_COST_TOLERANCE)
         for q, values in _quantities(refit, boot).items():
             draws[q][r] = values
     method = "moving-block residual bootstrap" + (
