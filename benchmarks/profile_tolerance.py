@@ -75,12 +75,17 @@ def profile_nodes(model: mmm_module.MMM) -> np.ndarray:
                      for costs in model.decay_profile["objective"]])
 
 
-def run_tenant(i: int) -> dict:
+def tenant(i: int):
+    """The ``i``-th tenant: its seed, segments, channels and panel."""
     seed = SEED_BASE + i
     channels = CHANNELS[i % len(CHANNELS)]
     segments = 1 if i % 2 == 0 else GEO_SEGMENTS
-    panel = simulate_panel(random_tenant(seed, segments, NOISE, weeks=WEEKS,
-                                         channels=channels))
+    return seed, segments, channels, simulate_panel(
+        random_tenant(seed, segments, NOISE, weeks=WEEKS, channels=channels))
+
+
+def run_tenant(i: int) -> dict:
+    seed, segments, channels, panel = tenant(i)
     order = (("tight", 0.0), ("default", mmm_module.DECAY_PROFILE_COST_TOLERANCE))
     fits = {}
     for label, tolerance in (order if i % 2 == 0 else order[::-1]):
