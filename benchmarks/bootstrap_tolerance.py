@@ -28,7 +28,6 @@ are ratios within one run: the machine's speed drifts between runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -37,8 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from profile_tolerance import tenant  # noqa: E402  (benchmarks/ is not a package)
-from recovery import _rounded  # noqa: E402
+from profile_tolerance import tenant, write_results  # noqa: E402  (benchmarks/: no package)
 
 from mmm_evidence.config import EvaluationSettings, ModelSettings  # noqa: E402
 from mmm_evidence.model import uncertainty  # noqa: E402
@@ -132,15 +130,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"{summary[f'shift_{q}_max']:.4f}" for q in QUANTITIES)
           + f"; elasticity intervals reaching zero in one and not the other: "
             f"{summary['zero_reach_flips']} of {summary['channels']} channels")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_rounded({
-        "benchmark": "bootstrap_tolerance", "definitions": __doc__,
-        "settings": {"tolerance": tolerance, "replicates": args.replicates,
-                     "block_weeks": EVALUATION.bootstrap_block_weeks,
-                     "level": EVALUATION.interval_level},
-        "summary": summary, "tenants": rows}), indent=1, sort_keys=True) + "\n",
-        encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_results(args.out, "bootstrap_tolerance", __doc__,
+                  {"tolerance": tolerance, "replicates": args.replicates,
+                   "block_weeks": EVALUATION.bootstrap_block_weeks,
+                   "level": EVALUATION.interval_level}, summary, rows)
     return 0
 
 

@@ -153,16 +153,22 @@ def main(argv: list[str] | None = None) -> int:
           f"max {summary['max_elasticity_change_max']:.1e}; nodes more than {NODE_GAP} above "
           f"the tight fit's: {summary['nodes_higher']} of {summary['nodes']} "
           f"({summary['tenants_with_a_node_higher']} tenants), below: {summary['nodes_lower']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_rounded({
-        "benchmark": "profile_tolerance", "definitions": __doc__,
-        "settings": {"tolerance": tolerance, "seed_base": SEED_BASE, "noise": NOISE,
-                     "weeks": WEEKS, "channels": list(CHANNELS),
-                     "geo_segments": GEO_SEGMENTS, "node_gap": NODE_GAP},
+    write_results(args.out, "profile_tolerance", __doc__,
+                  {"tolerance": tolerance, "seed_base": SEED_BASE, "noise": NOISE,
+                   "weeks": WEEKS, "channels": list(CHANNELS), "geo_segments": GEO_SEGMENTS,
+                   "node_gap": NODE_GAP}, summary, rows)
+    return 0
+
+
+def write_results(out: Path, benchmark: str, definitions: str, settings: dict, summary: dict,
+                  rows: list[dict]) -> None:
+    """The results file of a tolerance benchmark (this one's or ``bootstrap_tolerance``'s)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_rounded({
+        "benchmark": benchmark, "definitions": definitions, "settings": settings,
         "summary": summary, "tenants": rows}), indent=1, sort_keys=True) + "\n",
         encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
