@@ -36,7 +36,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from profile_tolerance import tenant, write_results  # noqa: E402  (benchmarks/: no package)
+from profile_tolerance import (  # noqa: E402  (benchmarks/: no package)
+    ROW_HEAD,
+    row_start,
+    tenant,
+    timing_line,
+    timing_summary,
+    write_results,
+)
 
 from mmm_evidence.config import EvaluationSettings, ModelSettings  # noqa: E402
 from mmm_evidence.model import uncertainty  # noqa: E402
@@ -89,11 +96,7 @@ def run_tenant(i: int, replicates: int) -> dict:
 
 
 def summarise(rows: list[dict]) -> dict:
-    ratio = np.array([r["ratio"] for r in rows])
-    return {"tenants": len(rows), "ratio_median": float(np.median(ratio)),
-            "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
-            "cpu_tight_total": float(sum(r["cpu_tight"] for r in rows)),
-            "cpu_default_total": float(sum(r["cpu_default"] for r in rows)),
+    return {**timing_summary(rows),
             **{f"shift_{q}_median": float(np.median([r[f"shift_{q}"] for r in rows]))
                for q in QUANTITIES},
             **{f"shift_{q}_max": float(max(r[f"shift_{q}"] for r in rows))
@@ -111,20 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     tolerance = uncertainty.BOOTSTRAP_COST_TOLERANCE
     print(f"bootstrap tolerance {tolerance:g} against every refit to ftol 1e-8; "
           f"{args.tenants} tenants, {args.replicates} refits", flush=True)
-    print(f"{'seed':>6} {'seg':>4} {'ch':>3} {'tight s':>8} {'default s':>9} {'ratio':>6} "
-          + " ".join(f"{'shift ' + q[:5]:>11}" for q in QUANTITIES) + f" {'0-flips':>7}")
+    print(f"{ROW_HEAD} " + " ".join(f"{'shift ' + q[:5]:>11}" for q in QUANTITIES)
+          + f" {'0-flips':>7}")
     rows = []
     for i in range(args.tenants):
         r = run_tenant(i, args.replicates)
         rows.append(r)
-        print(f"{r['seed']:>6} {r['segments']:>4} {r['channels']:>3} {r['cpu_tight']:8.2f} "
-              f"{r['cpu_default']:9.2f} {r['ratio']:6.2f} "
-              + " ".join(f"{r['shift_' + q]:11.4f}" for q in QUANTITIES)
+        print(f"{row_start(r)} " + " ".join(f"{r['shift_' + q]:11.4f}" for q in QUANTITIES)
               + f" {r['zero_reach_flips']:7d}", flush=True)
     summary = summarise(rows)
-    print(f"\nCPU {summary['cpu_tight_total']:.1f} s tight, {summary['cpu_default_total']:.1f} "
-          f"s default; ratio median {summary['ratio_median']:.2f} "
-          f"({summary['ratio_min']:.2f}-{summary['ratio_max']:.2f})")
+    print(timing_line(summary))
     print("largest interval-end shift per tenant, share of the width (median / max): "
           + ", ".join(f"{q} {summary[f'shift_{q}_median']:.4f} / "
                       f"{summary[f'shift_{q}_max']:.4f}" for q in QUANTITIES)

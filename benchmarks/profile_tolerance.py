@@ -106,16 +106,39 @@ def run_tenant(i: int) -> dict:
             "max_down": float(both.min()) if both.size else 0.0}
 
 
-def summarise(rows: list[dict]) -> dict:
+#: the columns every tolerance benchmark's row starts with (``row_start``)
+ROW_HEAD = (f"{'seed':>6} {'seg':>4} {'ch':>3} {'tight s':>8} {'default s':>9} "
+            f"{'ratio':>6}")
+
+
+def row_start(r: dict) -> str:
+    """A tenant's row up to its ratio: seed, segments, channels, the two CPU times."""
+    return (f"{r['seed']:>6} {r['segments']:>4} {r['channels']:>3} {r['cpu_tight']:8.2f} "
+            f"{r['cpu_default']:9.2f} {r['ratio']:6.2f}")
+
+
+def timing_summary(rows: list[dict]) -> dict:
+    """What every tolerance benchmark summarises of its A/B timings."""
     ratio = np.array([r["ratio"] for r in rows])
+    return {"tenants": len(rows), "ratio_median": float(np.median(ratio)),
+            "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
+            "cpu_tight_total": float(sum(r["cpu_tight"] for r in rows)),
+            "cpu_default_total": float(sum(r["cpu_default"] for r in rows))}
+
+
+def timing_line(summary: dict) -> str:
+    """The printed line of ``timing_summary``."""
+    return (f"\nCPU {summary['cpu_tight_total']:.1f} s tight, "
+            f"{summary['cpu_default_total']:.1f} s default; ratio median "
+            f"{summary['ratio_median']:.2f} ({summary['ratio_min']:.2f}-"
+            f"{summary['ratio_max']:.2f})")
+
+
+def summarise(rows: list[dict]) -> dict:
     change = np.array([r["max_elasticity_change"] for r in rows])
     by_channels = {str(c): float(np.median([r["ratio"] for r in rows if r["channels"] == c]))
                    for c in CHANNELS if any(r["channels"] == c for r in rows)}
-    return {"tenants": len(rows), "ratio_median": float(np.median(ratio)),
-            "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
-            "ratio_median_by_channels": by_channels,
-            "cpu_tight_total": float(sum(r["cpu_tight"] for r in rows)),
-            "cpu_default_total": float(sum(r["cpu_default"] for r in rows)),
+    return {**timing_summary(rows), "ratio_median_by_channels": by_channels,
             "max_elasticity_change_median": float(np.median(change)),
             "max_elasticity_change_max": float(change.max()),
             "tenants_changed_over_0.1pct": int((change > 1e-3).sum()),
@@ -133,20 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     tolerance = mmm_module.DECAY_PROFILE_COST_TOLERANCE
     print(f"profile tolerance {tolerance:g} against every node to ftol 1e-8; "
           f"{args.tenants} tenants", flush=True)
-    print(f"{'seed':>6} {'seg':>4} {'ch':>3} {'tight s':>8} {'default s':>9} {'ratio':>6} "
-          f"{'max el chg':>10} {'nodes':>5} {'higher':>6} {'lower':>5} {'max up':>7}")
+    print(f"{ROW_HEAD} {'max el chg':>10} {'nodes':>5} {'higher':>6} {'lower':>5} {'max up':>7}")
     rows = []
     for i in range(args.tenants):
         r = run_tenant(i)
         rows.append(r)
-        print(f"{r['seed']:>6} {r['segments']:>4} {r['channels']:>3} {r['cpu_tight']:8.2f} "
-              f"{r['cpu_default']:9.2f} {r['ratio']:6.2f} {r['max_elasticity_change']:10.2e} "
+        print(f"{row_start(r)} {r['max_elasticity_change']:10.2e} "
               f"{r['nodes']:5d} {r['higher']:6d} {r['lower']:5d} {r['max_up']:7.3f}",
               flush=True)
     summary = summarise(rows)
-    print(f"\nCPU {summary['cpu_tight_total']:.1f} s tight, {summary['cpu_default_total']:.1f} "
-          f"s default; ratio median {summary['ratio_median']:.2f} "
-          f"({summary['ratio_min']:.2f}-{summary['ratio_max']:.2f}); by channels "
+    print(timing_line(summary) + "; by channels "
           + ", ".join(f"{c}: {v:.2f}" for c, v in summary["ratio_median_by_channels"].items()))
     print(f"largest elasticity change per tenant: median "
           f"{summary['max_elasticity_change_median']:.1e}, "

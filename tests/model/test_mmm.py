@@ -711,6 +711,7 @@ def test_a_warm_started_fit_stops_at_its_cost_tolerance(monkeypatch):
     # a resample-like panel: the KPI nudged, so the refit has somewhere to go
     shifted = replace(panel, kpi=panel.kpi * (1 + 0.02 * np.sin(np.arange(panel.n_weeks))))
     held = np.array([0.45, np.nan])
+    mmm_module.least_squares(lambda x: x, np.ones(1))  # the lazy import, before counting
     original = mmm_module.least_squares
     evaluations = []
 
@@ -728,8 +729,6 @@ def test_a_warm_started_fit_stops_at_its_cost_tolerance(monkeypatch):
         monkeypatch.setattr(mmm_module, "least_squares", original)
         return model, sum(evaluations)
 
-    mmm_module.least_squares(lambda x: x, np.ones(1))  # the lazy import, before counting
-    original = mmm_module.least_squares
     tight, tight_evaluations = refit(0.0)
     quick, quick_evaluations = refit(1e-3)
     assert 0 < quick_evaluations < tight_evaluations
