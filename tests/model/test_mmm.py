@@ -239,6 +239,29 @@ def test_media_design_delays_each_channels_spend_before_the_adstock():
     np.testing.assert_array_equal(dz, dz0)
 
 
+def test_media_design_saturates_all_channels_as_one_channel_response_does():
+    """media_design saturates every channel at once; a lift test's rows use one channel's
+    channel_response: the two agree, and weeks without adstock give an exact zero response
+    and zero (not NaN) derivatives."""
+    panel = model_form_panel(noise=0.03, seed=4)
+    problem = MMM(ModelSettings(), seed=0)._prepare(panel)
+    per_capita = problem.per_capita.copy()
+    per_capita[0, :30, 0] = 0.0  # the adstock starts at and stays 0 there
+    theta = np.array([0.4, 0.3, 0.6, 0.0, -0.4, -0.2])
+    z, dz = media_design(per_capita, theta, problem.size, problem.reference, True,
+                         delays=[1, 0])
+    for c in range(2):
+        one, done = mmm_module.channel_response(per_capita[:, :, c], *theta[3 * c: 3 * c + 3],
+                                                problem.size, problem.reference[c], True,
+                                                delay=[1, 0][c])
+        np.testing.assert_allclose(z[:, :, c], one, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(dz[:, :, c], done, rtol=1e-14, atol=0)
+    assert np.isfinite(dz).all()
+    assert (z[0, :30, 0] == 0).all() and (dz[0, :30, 0] == 0).all()
+    np.testing.assert_array_equal(
+        media_design(per_capita, theta, problem.size, problem.reference, delays=[1, 0]), z)
+
+
 def test_same_seed_gives_identical_fit():
     panel = model_form_panel(noise=0.05, seed=1)
     a = MMM(ModelSettings(n_starts=3), seed=7).fit(panel).to_json()

@@ -480,30 +480,56 @@ def _orthonormal_basis(x: np.ndarray) -> np.ndarray:
 
 
 
+def _adstock(x: np.ndarray, decay: float, delay: int, derivatives: bool):
+    """One channel's adstock of per-capita spend x (G, T) delayed by ``delay`` weeks, and with
+    ``derivatives`` its derivative by the decay (else None)."""
+    x = delay_spend(x, delay)
+    start = steady_state_start(x)
+    a = geometric_adstock(x, decay, start)
+    if not derivatives:
+        return a, None
+    # a_t = decay*a_{t-1} + (1-decay)*x_t, so da_t = a_{t-1} - x_t + decay*da_{t-1}
+    step = np.empty_like(a)
+    step[:, 0] = start
+    step[:, 1:] = a[:, :-1]
+    step -= x
+    return a, (lfilter([1.0], [1.0, -decay], step, axis=-1) if decay > 0 else step)
+
+
+def _hill_response(a: np.ndarray, da: np.ndarray | None, log_k, log_s, reference,
+                   size: np.ndarray):
+    """size * Hill(a) for adstock levels a, the half-saturation exp(log_k) * reference and the
+    shape exp(log_s) (scalars, or arrays along a's last axis); with the adstock's derivative
+    by the decay ``da`` (else None) also the derivative by (decay, log K/reference, log shape)
+    stacked on a new last axis. ``size`` broadcasts against a."""
+    shape = np.exp(log_s)
+    ratio = np.maximum(a, 0.0) / (np.exp(log_k) * reference)
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(ratio)  # -inf where a = 0, where the response is exactly 0
+    r = np.exp(shape * log_ratio)  # (a / K)^shape
+    below = 1.0 / (1.0 + r)  # 1 - Hill
+    hill = r * below
+    out = size * hill
+    if da is None:
+        return out
+    # Hill = r / (1 + r) with log r = shape * (log a - log K): d Hill = Hill (1 - Hill) d log r
+    slope = size * shape * hill * below  # d (size Hill) / d log a
+    positive = ratio > 0
+    grad = np.zeros(a.shape + (3,))
+    np.divide(slope * da, a, out=grad[..., 0], where=positive)
+    np.negative(slope, out=grad[..., 1])
+    np.multiply(slope, log_ratio, out=grad[..., 2], where=positive)
+    return out, grad
+
+
 def channel_response(x: np.ndarray, decay: float, log_k: float, log_s: float,
                      size: np.ndarray, reference: float, derivatives: bool = False,
                      delay: int = 0):
     """One channel's regressor size_g * Hill(adstock(x delayed by ``delay`` weeks)) (G, T) for
     per-capita spend x (G, T); with ``derivatives`` also its derivative by (decay,
     log K/reference, log shape), (G, T, 3)."""
-    x = delay_spend(x, delay)
-    start = steady_state_start(x)
-    a = geometric_adstock(x, decay, start)
-    k, sh = math.exp(log_k) * reference, math.exp(log_s)
-    ratio = np.maximum(a, 0.0) / k
-    r = np.power(ratio, sh)
-    out = size[:, None] * (r / (1.0 + r))
-    if not derivatives:
-        return out
-    # a_t = decay*a_{t-1} + (1-decay)*x_t, so da_t = a_{t-1} - x_t + decay*da_{t-1}
-    a_prev = np.concatenate([start[:, None], a[:, :-1]], axis=1)
-    da = lfilter([1.0], [1.0, -decay], a_prev - x, axis=-1) if decay > 0 else a_prev - x
-    dh_dr = 1.0 / (1.0 + r) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dh_da = np.where(a > 0, sh * r / np.where(a > 0, a, 1.0), 0.0) * dh_dr
-        log_ratio = np.where(ratio > 0, np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)
-    grad = np.stack([dh_da * da, -sh * r * dh_dr, sh * r * log_ratio * dh_dr], axis=-1)
-    return out, size[:, None, None] * grad
+    a, da = _adstock(x, decay, delay, derivatives)
+    return _hill_response(a, da, log_k, log_s, reference, size[:, None])
 
 
 def media_design(per_capita: np.ndarray, theta: np.ndarray, size: np.ndarray,
@@ -512,19 +538,19 @@ def media_design(per_capita: np.ndarray, theta: np.ndarray, size: np.ndarray,
     """Media regressors size_g * Hill(adstock(per-capita spend)) (G, T, C) for the stacked
     parameters theta = [decay, log(K / reference), log(shape)] per channel, each channel's
     spend delayed by its ``delays`` weeks (None: none); with ``derivatives`` also
-    d regressor / d theta, (G, T, C, 3)."""
+    d regressor / d theta, (G, T, C, 3). The adstock runs per channel, the saturation on
+    all channels at once."""
     g_n, t_n, c_n = per_capita.shape
-    out = np.empty((g_n, t_n, c_n))
-    grad = np.empty((g_n, t_n, c_n, 3)) if derivatives else None
+    t = np.asarray(theta, dtype=float).reshape(c_n, 3)
+    a = np.empty((g_n, t_n, c_n))
+    da = np.empty((g_n, t_n, c_n)) if derivatives else None
     for c in range(c_n):
-        decay, log_k, log_s = (float(v) for v in theta[3 * c : 3 * c + 3])
-        res = channel_response(per_capita[:, :, c], decay, log_k, log_s, size, reference[c],
-                               derivatives, 0 if delays is None else int(delays[c]))
+        a[:, :, c], dac = _adstock(per_capita[:, :, c], float(t[c, 0]),
+                                   0 if delays is None else int(delays[c]), derivatives)
         if derivatives:
-            out[:, :, c], grad[:, :, c, :] = res
-        else:
-            out[:, :, c] = res
-    return (out, grad) if derivatives else out
+            da[:, :, c] = dac
+    return _hill_response(a, da, t[:, 1], t[:, 2], np.asarray(reference, dtype=float),
+                          size[:, None, None])
 
 
 @dataclass(frozen=True)
